@@ -1,0 +1,82 @@
+"""Numba kernel: long/short sums of notional and delta-adjusted exposure in one pass.
+
+Every output bucket ("slot") is one row of an accumulator: slot 0 is the whole portfolio, then
+each single-valued grouping (type, strategy, sector, ...) owns a contiguous block of slots, then
+the tags (many-to-many, CSR) own the last block. Per row the kernel keeps only the sum of
+positives and the sum of negatives; gross (= long - short) and net (= long + short) follow
+from those two, so one pass over the positions is enough.
+"""
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+NOTIONAL_LONG = 0
+NOTIONAL_SHORT = 1
+DELTA_LONG = 2
+DELTA_SHORT = 3
+COUNT = 4
+N_ACCUMULATORS = 5
+
+
+@njit(cache=True, inline="always")
+def _add(acc, slot, mv_long, mv_short, de_long, de_short):
+    acc[slot, NOTIONAL_LONG] += mv_long
+    acc[slot, NOTIONAL_SHORT] += mv_short
+    acc[slot, DELTA_LONG] += de_long
+    acc[slot, DELTA_SHORT] += de_short
+    acc[slot, COUNT] += 1.0
+
+
+@njit(cache=True, parallel=True)
+def exposure_sums_nb(
+    market_value, delta_exposure, group_codes, group_offsets, group_sizes,
+    tag_indptr, tag_indices, tag_offset, n_tags, n_slots,
+):
+    """Accumulate exposures of n positions into ``n_slots`` buckets.
+
+    market_value, delta_exposure: float64 (n,), signed. NaN values add nothing (but count).
+    group_codes: int (n_groupings, n); code c of grouping g lands in slot group_offsets[g] + c;
+        a negative code means "in no group of this grouping".
+    tag_indptr (n + 1,), tag_indices (nnz,): CSR position -> tag codes; tag t lands in slot
+        tag_offset + t. Pass indptr of zeros for no tags.
+    Returns (sums (n_slots, 5) with columns NOTIONAL_LONG, NOTIONAL_SHORT, DELTA_LONG,
+    DELTA_SHORT, COUNT, number of out-of-range codes that were skipped).
+    """
+    n = market_value.shape[0]
+    n_groupings = group_codes.shape[0]
+    n_chunks = min(max(numba.get_num_threads() * 4, 1), max(n, 1))
+    partial = np.zeros((n_chunks, n_slots, N_ACCUMULATORS))
+    invalid = np.zeros(n_chunks, dtype=np.int64)
+    for chunk in prange(n_chunks):
+        start = chunk * n // n_chunks
+        stop = (chunk + 1) * n // n_chunks
+        acc = partial[chunk]
+        bad = 0
+        for i in range(start, stop):
+            mv = market_value[i]
+            de = delta_exposure[i]
+            mv_long = mv if mv > 0.0 else 0.0
+            mv_short = mv if mv < 0.0 else 0.0
+            de_long = de if de > 0.0 else 0.0
+            de_short = de if de < 0.0 else 0.0
+            _add(acc, 0, mv_long, mv_short, de_long, de_short)
+            for g in range(n_groupings):
+                code = group_codes[g, i]
+                if code < 0:
+                    continue
+                if code >= group_sizes[g]:
+                    bad += 1
+                    continue
+                _add(acc, group_offsets[g] + code, mv_long, mv_short, de_long, de_short)
+            for j in range(tag_indptr[i], tag_indptr[i + 1]):
+                tag = tag_indices[j]
+                if tag < 0 or tag >= n_tags:
+                    bad += 1
+                    continue
+                _add(acc, tag_offset + tag, mv_long, mv_short, de_long, de_short)
+        invalid[chunk] = bad
+    sums = np.zeros((n_slots, N_ACCUMULATORS))
+    for chunk in range(n_chunks):
+        sums += partial[chunk]
+    return sums, invalid.sum()
