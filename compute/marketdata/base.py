@@ -1,0 +1,165 @@
+"""The market-data provider interface and the helpers every provider shares.
+
+Bar frames everywhere: index ``timestamp`` (tz-aware UTC; daily bars are stamped with the
+session open, 09:30 New York; intraday bars with their start time), columns ``open``,
+``high``, ``low``, ``close``, ``volume`` (float64).
+
+Intraday frequencies are built from 1-minute bars by aggregating whole minutes inside each
+session, anchored at the session open: 5- and 15-minute bars tile the session exactly; hourly
+bars start 09:30, 10:30, ..., 15:30 ET, so the last one of a regular session covers only
+15:30-16:00 (12:30-13:00 on half days).  This keeps every bar inside the regular session and
+aligned with the open, which is what the Lab's hourly packs expect.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from compute.marketdata import calendar
+from compute.marketdata.bars_nb import aggregate_groups_nb
+
+BAR_COLUMNS = ("open", "high", "low", "close", "volume")
+FREQ_MINUTES = {"1min": 1, "5min": 5, "15min": 15, "1h": 60}
+OPTION_CHAIN_COLUMNS = ("symbol", "underlying", "expiry", "strike", "right", "bid", "ask", "mid",
+                        "iv", "delta", "open_interest", "volume", "underlying_price")
+QUOTE_FIELDS = ("bid", "ask", "last", "volume", "timestamp", "change", "change_percent")
+
+
+class MarketDataError(Exception):
+    """A market-data request cannot be served (bad input, invalid file, upstream failure)."""
+
+
+def empty_bars() -> pd.DataFrame:
+    """A bar frame with no rows and the standard columns and index."""
+    index = pd.DatetimeIndex([], tz="UTC", name="timestamp")
+    return pd.DataFrame({c: np.array([], dtype=np.float64) for c in BAR_COLUMNS}, index=index)
+
+
+def bars_frame(stamps_ns: np.ndarray, opens, highs, lows, closes, volumes) -> pd.DataFrame:
+    """Assemble a standard bar frame from int64 UTC nanosecond stamps and five arrays."""
+    index = pd.DatetimeIndex(np.asarray(stamps_ns, dtype=np.int64).view("datetime64[ns]"),
+                             name="timestamp").tz_localize("UTC")
+    return pd.DataFrame(
+        {"open": np.asarray(opens, np.float64), "high": np.asarray(highs, np.float64),
+         "low": np.asarray(lows, np.float64), "close": np.asarray(closes, np.float64),
+         "volume": np.asarray(volumes, np.float64)},
+        index=index,
+    )
+
+
+def check_freq(freq: str) -> int:
+    """Minutes per bar of an intraday frequency; MarketDataError for anything else."""
+    try:
+        return FREQ_MINUTES[freq]
+    except KeyError:
+        raise MarketDataError(
+            f"unsupported frequency {freq!r}; use one of {', '.join(FREQ_MINUTES)}"
+        ) from None
+
+
+def session_range(start, end) -> pd.DataFrame:
+    """Sessions for a request; MarketDataError when start is after end or out of range."""
+    lo, hi = calendar.to_session_date(start), calendar.to_session_date(end)
+    if lo > hi:
+        raise MarketDataError(f"start {lo.date()} is after end {hi.date()}")
+    try:
+        return calendar.sessions(lo, hi)
+    except ValueError as exc:
+        raise MarketDataError(str(exc)) from None
+
+
+def _has_time(value) -> bool:
+    if isinstance(value, str):
+        return len(value.strip()) > 10
+    if isinstance(value, (pd.Timestamp, dt.datetime)):
+        ts = pd.Timestamp(value)
+        return ts.tzinfo is not None or ts != ts.normalize()
+    return False
+
+
+def clip_to_times(bars: pd.DataFrame, start, end) -> pd.DataFrame:
+    """Drop intraday bars starting before ``start`` / after ``end`` when those carry a time
+    of day (dates alone select whole sessions).  Naive times are read as New York local."""
+    def as_utc(value):
+        ts = pd.Timestamp(value)
+        return (ts.tz_localize(calendar.NEW_YORK) if ts.tzinfo is None else ts).tz_convert("UTC")
+
+    if _has_time(start):
+        bars = bars[bars.index >= as_utc(start)]
+    if _has_time(end):
+        bars = bars[bars.index <= as_utc(end)]
+    return bars
+
+
+def resample_minutes(minutes: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """Aggregate 1-minute bars to ``freq`` inside each session, anchored at the session open.
+
+    Exact: open = first minute's open, close = last minute's close, high/low = extremes,
+    volume = sum.  Bars outside regular sessions must already be removed.
+    """
+    step = check_freq(freq)
+    if step == 1 or len(minutes) == 0:
+        return minutes
+    stamps = minutes.index.asi8
+    table = calendar.all_sessions()
+    opens = table["open"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    pos = np.searchsorted(opens, stamps, side="right") - 1
+    session_open = opens[pos]
+    bucket = (stamps - session_open) // (60_000_000_000 * step)
+    group = pos.astype(np.int64) * 1000 + bucket
+    first, o, h, l, c, v = aggregate_groups_nb(
+        group, minutes["open"].to_numpy(np.float64), minutes["high"].to_numpy(np.float64),
+        minutes["low"].to_numpy(np.float64), minutes["close"].to_numpy(np.float64),
+        minutes["volume"].to_numpy(np.float64))
+    starts = session_open[first] + bucket[first] * 60_000_000_000 * step
+    return bars_frame(starts, o, h, l, c, v)
+
+
+def regular_session_only(minutes: pd.DataFrame) -> pd.DataFrame:
+    """Keep bars that start inside a regular session (09:30 to the close, holidays dropped)."""
+    if len(minutes) == 0:
+        return minutes
+    table = calendar.all_sessions()
+    opens = table["open"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    closes = table["close"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    stamps = minutes.index.asi8
+    pos = np.searchsorted(opens, stamps, side="right") - 1
+    inside = (pos >= 0) & (stamps < closes[np.clip(pos, 0, None)])
+    return minutes[inside]
+
+
+class MarketDataProvider(abc.ABC):
+    """One interface over every market-data source (synthetic, files, polygon)."""
+
+    #: 'hit' | 'miss' | 'partial' after a cached bar request, None when no cache was used.
+    last_cache_status: str | None = None
+
+    @property
+    @abc.abstractmethod
+    def data_version(self) -> str:
+        """Stable string naming the source and generator version (part of content hashes)."""
+
+    @abc.abstractmethod
+    def daily_bars(self, ticker: str, start, end) -> pd.DataFrame:
+        """Daily OHLCV of each NYSE session in [start, end] (index = session open, UTC)."""
+
+    @abc.abstractmethod
+    def intraday_bars(self, ticker: str, start, end, freq: str = "1min") -> pd.DataFrame:
+        """Regular-session bars of ``freq`` (index = bar start, UTC); see module docstring."""
+
+    @abc.abstractmethod
+    def latest_quote(self, tickers: list[str]) -> dict[str, dict]:
+        """Per ticker: bid, ask, last, volume, timestamp, change, change_percent."""
+
+    @abc.abstractmethod
+    def option_chain(self, ticker: str, as_of=None, expiries=None,
+                     strikes: int | None = None) -> pd.DataFrame:
+        """Option contracts with OPTION_CHAIN_COLUMNS."""
+
+    @abc.abstractmethod
+    def reference(self, ticker: str) -> dict:
+        """name, sector, asset_class, is_etf (plus ticker)."""
