@@ -20,6 +20,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from compute.exposure import aggregate_exposures
 from compute.scenarios import OPTION_MULTIPLIER, OPTION_TYPES, POSITION_TYPES
 
 GROUP_BY = ("position", "tag", "type")
@@ -128,17 +129,6 @@ def pnl_attribution(positions: pd.DataFrame, group_by: str = "position", date=No
     return result
 
 
-def _exposure_summary(values: np.ndarray) -> dict:
-    """long = sum of positives, short = sum of negatives (negative), gross = sum |x|, net = sum."""
-    v = values[np.isfinite(values)]
-    return {
-        "long": float(v[v > 0].sum()),
-        "short": float(v[v < 0].sum()),
-        "gross": float(np.abs(v).sum()),
-        "net": float(v.sum()),
-    }
-
-
 def daily_snapshot(
     positions: pd.DataFrame,
     greeks: pd.DataFrame | None = None,
@@ -154,10 +144,10 @@ def daily_snapshot(
     position_id, columns delta/gamma/theta/vega/rho; rows for stocks may be absent.
 
     Record fields: ``date``, ``equity`` (cash + sum of signed market values), ``cash``,
-    ``market_value`` and ``exposure`` {``notional``, ``delta_adjusted``} each with long /
-    short (negative) / gross / net. Notional: stocks their market value, options
-    quantity x multiplier x underlying price. Delta-adjusted: stocks their market value
-    (delta 1 per share), options position delta x underlying price. ``daily_pnl`` (None
+    ``exposure`` = :func:`compute.exposure.aggregate_exposures` totals: ``notional`` (market
+    value; options at premium) and ``delta`` (stocks their market value, options position
+    delta x underlying price), each with long / short (negative) / gross / net, and
+    ``count``. ``daily_pnl`` (None
     without previous prices) and ``daily_return`` (pnl / previous equity), ``greeks`` (sums
     of the position-level Greeks), ``position_count`` (total, by type, stocks, options).
     """
@@ -179,7 +169,6 @@ def daily_snapshot(
     )
     if is_option.any() and np.isnan(underlying_price[is_option]).any():
         raise ValueError("positions.underlying_price: required for every option position")
-    notional = np.where(is_option, quantity * multiplier * underlying_price, market_value)
 
     greek_table = (
         greeks.reindex(ids.to_numpy())
@@ -217,11 +206,7 @@ def daily_snapshot(
         "date": None if date is None else str(date),
         "equity": equity,
         "cash": float(cash),
-        "market_value": _exposure_summary(market_value),
-        "exposure": {
-            "notional": _exposure_summary(notional),
-            "delta_adjusted": _exposure_summary(delta_adjusted),
-        },
+        "exposure": aggregate_exposures(market_value, delta_adjusted).total,
         "daily_pnl": daily_pnl,
         "daily_return": daily_return,
         "greeks": portfolio_greeks,

@@ -23,12 +23,11 @@ import pandas as pd
 
 from compute.factors import MARKET_FACTOR
 from compute.greeks import bsm_price
+from compute.instruments import OPTION_MULTIPLIER, PositionType
 
-OPTION_TYPES = frozenset({"LC", "LP", "SC", "SP"})
-STOCK_TYPES = frozenset({"LONG", "SHORT"})
-POSITION_TYPES = ("LONG", "SHORT", "LC", "LP", "SC", "SP")
-CALL_TYPES = frozenset({"LC", "SC"})
-OPTION_MULTIPLIER = 100.0
+POSITION_TYPES = tuple(t.value for t in PositionType)
+OPTION_TYPES = frozenset(t.value for t in PositionType if t.is_option)
+CALL_TYPES = frozenset(t.value for t in PositionType if t.is_call)
 TRADING_DAYS_PER_YEAR = 252.0
 
 # Scenario factor name -> factor model column it shocks. Style shocks hit the spread factors.
