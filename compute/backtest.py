@@ -1,0 +1,302 @@
+"""Signal backtests: typed wrappers over ``compute.backtest_nb`` (equities) and the options
+P&L of 0DTE packs priced with ``compute.greeks``.
+
+Rules are in ``compute.backtest_nb``'s docstring: next-bar fills at the open, positions
+change only on tradable bars, fees and slippage in bps per side, mark-to-close equity,
+flatten at the end. ``BacktestConfig`` describes one configuration; ``signal_cutoffs``
+turns it into score cut-offs (``top_pct`` cut-offs come from *training* scores only);
+``run_backtest`` runs it and returns per-bar equity, the fills and the metrics of
+``compute.backtest_nb.METRIC_NAMES``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from compute import backtest_nb
+from compute.backtest_nb import METRIC_NAMES, N_METRICS
+from compute.stats_nb import expected_shortfall_tail_size_nb
+
+KINDS = ("thresholds", "top_pct")
+FILL_COLUMNS = ("timestamp", "action", "price", "quantity", "pnl", "cumulative_pnl")
+N_SESSION_CODES = 24  # session codes are bar-start hours 0..23
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """One backtest configuration.
+
+    - ``kind="thresholds"``: ``value`` v is the entry threshold: long when score >= v, short
+      when score <= 1 - v. ``exit_value`` x <= v (default v) keeps a long while score >= x and
+      a short while score <= 1 - x.
+    - ``kind="top_pct"``: ``value`` p is a fraction (0.10; 10 is read as 10 %): long when the
+      score is in the top p of the *training* score distribution, short in the bottom p;
+      ``exit_value`` q >= p (default p) widens the band a position is kept in.
+    - ``long_only``: never short. ``allowed_hours``: bar-start hours (0-23) in which fills may
+      happen; None allows every bar. Costs are one-way, in basis points of traded notional.
+    - ``periods_per_year`` annualises Sharpe, Sortino, returns and trades per year (252 for
+      daily bars, 7 x 252 = 1764 for 09:30-16:00 hourly bars).
+    """
+
+    kind: str = "thresholds"
+    value: float = 0.55
+    exit_value: Optional[float] = None
+    long_only: bool = False
+    allowed_hours: Optional[tuple[int, ...]] = None
+    fees_bps: float = 1.0
+    slippage_bps: float = 2.0
+    periods_per_year: float = 252.0
+    initial_capital: float = 100_000.0
+    es_level: float = 0.95
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind == "top_pct":
+            object.__setattr__(self, "value", _as_fraction(self.value))
+            if self.exit_value is not None:
+                object.__setattr__(self, "exit_value", _as_fraction(self.exit_value))
+            if not 0.0 < self.value <= 0.5:
+                raise ValueError(f"top_pct must be in (0, 0.5], got {self.value}")
+            if self.exit_value is not None and not self.value <= self.exit_value <= 0.5:
+                raise ValueError("top_pct exit_value must be in [value, 0.5]")
+        else:
+            if not 0.0 <= self.value <= 1.0:
+                raise ValueError(f"threshold must be in [0, 1], got {self.value}")
+            if self.exit_value is not None and not 0.0 <= self.exit_value <= self.value:
+                raise ValueError("exit threshold must be in [0, value]")
+        if self.allowed_hours is not None:
+            hours = tuple(sorted({int(h) for h in self.allowed_hours}))
+            if any(h < 0 or h >= N_SESSION_CODES for h in hours):
+                raise ValueError("allowed_hours must be within 0..23")
+            object.__setattr__(self, "allowed_hours", hours)
+        if self.fees_bps < 0 or self.slippage_bps < 0:
+            raise ValueError("fees_bps and slippage_bps must be >= 0")
+        if self.periods_per_year <= 0 or self.initial_capital <= 0:
+            raise ValueError("periods_per_year and initial_capital must be > 0")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if d["allowed_hours"] is not None:
+            d["allowed_hours"] = list(d["allowed_hours"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BacktestConfig":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        if known.get("allowed_hours") is not None:
+            known["allowed_hours"] = tuple(known["allowed_hours"])
+        return cls(**known)
+
+
+def _as_fraction(p: float) -> float:
+    # the spec's sweep example writes top_pct as percent (5, 10, 15)
+    p = float(p)
+    return p / 100.0 if p > 1.0 else p
+
+
+def signal_cutoffs(config: BacktestConfig, train_scores: Optional[np.ndarray] = None) -> np.ndarray:
+    """Score cut-offs ``[long_entry, short_entry, long_exit, short_exit]`` of a configuration.
+
+    ``thresholds``: (v, 1 - v, x, 1 - x). ``top_pct``: the (1 - p) and p quantiles of
+    ``train_scores`` (linear interpolation, NaNs ignored) for entry and the (1 - q) and q
+    quantiles for exit; the training scores must come from the training fold only.
+    Long-only configurations get -inf short cut-offs (a short never triggers).
+    """
+    if config.kind == "thresholds":
+        v = config.value
+        x = v if config.exit_value is None else config.exit_value
+        cuts = np.array([v, 1.0 - v, x, 1.0 - x])
+    else:
+        if train_scores is None:
+            raise ValueError("top_pct cut-offs need the training fold's scores")
+        s = np.asarray(train_scores, dtype=np.float64)
+        s = s[~np.isnan(s)]
+        if s.size == 0:
+            raise ValueError("no finite training scores to fit top_pct cut-offs on")
+        p = config.value
+        q = p if config.exit_value is None else config.exit_value
+        lo_entry, hi_entry, lo_exit, hi_exit = np.quantile(s, [p, 1.0 - p, q, 1.0 - q])
+        cuts = np.array([hi_entry, lo_entry, hi_exit, lo_exit])
+    if config.long_only:
+        cuts[backtest_nb.CUT_SHORT_ENTRY] = -np.inf
+        cuts[backtest_nb.CUT_SHORT_EXIT] = -np.inf
+    return cuts
+
+
+def hours_mask(allowed_hours: Optional[Sequence[int]]) -> np.ndarray:
+    """Boolean mask over session codes 0..23 (all True when ``allowed_hours`` is None)."""
+    mask = np.zeros(N_SESSION_CODES, dtype=np.bool_)
+    if allowed_hours is None:
+        mask[:] = True
+    else:
+        mask[np.asarray(list(allowed_hours), dtype=np.int64)] = True
+    return mask
+
+
+def bar_hours(index: Optional[pd.Index], n: int) -> np.ndarray:
+    """Bar-start hour of each bar (America/New_York if the index is tz-aware), int64.
+
+    Without a DatetimeIndex every bar gets hour 0, which the all-hours mask allows.
+    """
+    if isinstance(index, pd.DatetimeIndex):
+        idx = index.tz_convert("America/New_York") if index.tz is not None else index
+        return np.asarray(idx.hour, dtype=np.int64)
+    return np.zeros(n, dtype=np.int64)
+
+
+@dataclass
+class BacktestResult:
+    """Outcome of one backtest.
+
+    ``metrics``: dict over ``METRIC_NAMES`` (annualised sharpe/sortino/annual_return/
+    annual_volatility; cum_return; max_drawdown negative; win_rate per closed trade; trades
+    = closed round trips; trades_per_year; es_95 per bar (negative); turnover = traded
+    notional / equity per year, one-way; exposure = fraction of bars holding a position).
+    ``equity``/``returns``/``position`` are per bar; ``fills`` has ``FILL_COLUMNS``.
+    """
+
+    metrics: dict
+    equity: pd.Series
+    returns: pd.Series
+    position: pd.Series
+    fills: pd.DataFrame
+    config: BacktestConfig
+    extras: dict = field(default_factory=dict)
+
+
+def _float_array(x, name: str, n: Optional[int] = None) -> np.ndarray:
+    arr = np.ascontiguousarray(np.asarray(x, dtype=np.float64))
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D")
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"{name} has {arr.shape[0]} bars, expected {n}")
+    return arr
+
+
+def run_backtest(
+    open_,
+    close,
+    score,
+    config: BacktestConfig,
+    *,
+    index: Optional[pd.Index] = None,
+    hours: Optional[np.ndarray] = None,
+    tradable: Optional[np.ndarray] = None,
+    train_scores: Optional[np.ndarray] = None,
+    segments: Optional[np.ndarray] = None,
+    segment_cutoffs: Optional[np.ndarray] = None,
+) -> BacktestResult:
+    """Backtest one configuration on one instrument's bars.
+
+    ``open_``, ``close``, ``score``: per-bar arrays (or Series; ``index`` defaults to theirs).
+    Which bars may fill: ``tradable`` (explicit boolean mask) if given, else the bar-start
+    ``hours`` (default from a DatetimeIndex) against ``config.allowed_hours``.
+    Cut-offs: ``segment_cutoffs`` (n_segments, 4) with per-bar ``segments`` (walk-forward
+    folds, see ``compute.walkforward``), else one set from ``signal_cutoffs(config,
+    train_scores)``.
+    """
+    if index is None:
+        for candidate in (score, close, open_):
+            if isinstance(candidate, pd.Series):
+                index = candidate.index
+                break
+    open_a = _float_array(open_, "open")
+    n = open_a.shape[0]
+    close_a = _float_array(close, "close", n)
+    score_a = _float_array(score, "score", n)
+    if index is None:
+        index = pd.RangeIndex(n)
+    session, allowed = _session_codes(config, index, n, hours, tradable)
+    segments_a, cuts = _segments_and_cutoffs(config, n, train_scores, segments, segment_cutoffs)
+
+    metrics = np.empty(N_METRICS)
+    equity = np.empty(n)
+    position = np.empty(n, dtype=np.int64)
+    max_fills = 2 * n + 1
+    fill_bar = np.empty(max_fills, dtype=np.int64)
+    fill_side = np.empty(max_fills, dtype=np.int64)
+    fill_price = np.empty(max_fills)
+    fill_qty = np.empty(max_fills)
+    fill_pnl = np.empty(max_fills)
+    tail = np.empty(max(1, expected_shortfall_tail_size_nb(n, config.es_level)))
+    n_fills = backtest_nb.simulate_nb(
+        open_a, close_a, score_a, segments_a, session, cuts, allowed,
+        config.fees_bps * 1e-4, config.slippage_bps * 1e-4, float(config.initial_capital),
+        float(config.periods_per_year), float(config.es_level), tail, metrics,
+        True, equity, position, fill_bar, fill_side, fill_price, fill_qty, fill_pnl,
+    )
+    fills = fills_frame(index, fill_bar[:n_fills], fill_side[:n_fills], fill_price[:n_fills],
+                        fill_qty[:n_fills], fill_pnl[:n_fills])
+    equity_s = pd.Series(equity, index=index, name="equity")
+    prev = np.concatenate(([config.initial_capital], equity[:-1]))
+    returns_s = pd.Series(equity / prev - 1.0, index=index, name="returns")
+    return BacktestResult(
+        metrics=metrics_dict(metrics),
+        equity=equity_s,
+        returns=returns_s,
+        position=pd.Series(position, index=index, name="position"),
+        fills=fills,
+        config=config,
+    )
+
+
+def metrics_dict(values: np.ndarray) -> dict:
+    """Metric vector -> {name: float}; trades and n_bars as int."""
+    out = {name: float(values[i]) for i, name in enumerate(METRIC_NAMES)}
+    out["trades"] = int(out["trades"])
+    out["n_bars"] = int(out["n_bars"])
+    return out
+
+
+def fills_frame(index, bars, sides, prices, quantities, pnls) -> pd.DataFrame:
+    """Fill log in the export format: timestamp, action (BUY/SELL), price, quantity, pnl,
+    cumulative_pnl. ``pnl`` is realised on closing fills (net of both fills' fees), 0 on
+    opening fills, so ``cumulative_pnl`` ends at final equity minus initial capital."""
+    index = pd.Index(index)
+    pnls = np.asarray(pnls, dtype=np.float64)
+    return pd.DataFrame({
+        "timestamp": index[np.asarray(bars, dtype=np.int64)],
+        "action": np.where(np.asarray(sides) > 0, "BUY", "SELL"),
+        "price": np.asarray(prices, dtype=np.float64),
+        "quantity": np.asarray(quantities, dtype=np.float64),
+        "pnl": pnls,
+        "cumulative_pnl": np.cumsum(pnls),
+    }, columns=list(FILL_COLUMNS))
+
+
+def _session_codes(config, index, n, hours, tradable):
+    if tradable is not None:
+        mask = np.asarray(tradable, dtype=np.bool_)
+        if mask.shape != (n,):
+            raise ValueError("tradable must have one entry per bar")
+        return mask.astype(np.int64), np.array([False, True])
+    if hours is None:
+        hours = bar_hours(index, n)
+    hours = np.ascontiguousarray(np.asarray(hours, dtype=np.int64))
+    if hours.shape != (n,):
+        raise ValueError("hours must have one entry per bar")
+    if hours.size and (hours.min() < 0 or hours.max() >= N_SESSION_CODES):
+        raise ValueError("hours must be within 0..23")
+    return hours, hours_mask(config.allowed_hours)
+
+
+def _segments_and_cutoffs(config, n, train_scores, segments, segment_cutoffs):
+    if segment_cutoffs is not None:
+        cuts = np.ascontiguousarray(np.asarray(segment_cutoffs, dtype=np.float64))
+        if cuts.ndim != 2 or cuts.shape[1] != 4:
+            raise ValueError("segment_cutoffs must have shape (n_segments, 4)")
+        if segments is None:
+            if cuts.shape[0] != 1:
+                raise ValueError("segments are required with several cut-off rows")
+            segments = np.zeros(n, dtype=np.int64)
+        seg = np.ascontiguousarray(np.asarray(segments, dtype=np.int64))
+        if seg.shape != (n,) or (n and (seg.min() < 0 or seg.max() >= cuts.shape[0])):
+            raise ValueError("segments must index rows of segment_cutoffs, one per bar")
+        return seg, cuts
+    return np.zeros(n, dtype=np.int64), signal_cutoffs(config, train_scores)[None, :]

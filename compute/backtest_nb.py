@@ -1,0 +1,340 @@
+"""Numba kernel of the signal backtest: one configuration over one bar series.
+
+Trading rules (DESIGN.md "Backtests"):
+
+- The score of bar t (a model probability in [0, 1], known at bar t's close) sets the
+  desired position; it is executed at bar t + 1's open (next-bar fills), and only if bar
+  t + 1 is tradable (its session code is allowed, e.g. an allowed hour). Otherwise the
+  position is held and the decision is re-taken on the next bar's score.
+- Cut-offs per segment (walk-forward fold): enter long when score >= long_entry (and
+  > short_entry), enter short when score <= short_entry (and < long_entry); a long is
+  kept while score >= long_exit, a short while score <= short_exit (exit cut-offs give
+  hysteresis; equal to the entry cut-offs they make the position a pure function of the
+  score). Long-only configurations use short cut-offs of -inf; a NaN score means flat.
+- Fully invested, fractional quantities: an entry buys (or sells short) equity / price
+  units. Fill prices carry slippage against the trader (buy at open * (1 + slip), sell at
+  open * (1 - slip)); fees are fee_rate * traded notional per side, paid in cash. A reversal
+  is two fills (close, then open the other side). Positions are flattened at the last
+  bar's close.
+- Equity is marked at every close along the real price path; bar returns are
+  equity_t / equity_{t-1} - 1 with equity_{-1} = initial capital.
+
+All metrics are accumulated in one pass (no per-bar arrays needed), so the sweep kernel
+can call the very same function for thousands of configurations with flat memory; the
+single backtest additionally records per-bar equity/position and the fills.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from compute.stats_nb import expected_shortfall_tail_size_nb
+
+# Layout of the metric vector returned per configuration.
+METRIC_NAMES = (
+    "sharpe",
+    "sortino",
+    "cum_return",
+    "annual_return",
+    "annual_volatility",
+    "max_drawdown",
+    "calmar",
+    "win_rate",
+    "trades",
+    "trades_per_year",
+    "es_95",
+    "turnover",
+    "exposure",
+    "final_equity",
+    "n_bars",
+)
+N_METRICS = len(METRIC_NAMES)
+M_SHARPE = 0
+M_SORTINO = 1
+M_CUM_RETURN = 2
+M_ANNUAL_RETURN = 3
+M_ANNUAL_VOL = 4
+M_MAX_DRAWDOWN = 5
+M_CALMAR = 6
+M_WIN_RATE = 7
+M_TRADES = 8
+M_TRADES_PER_YEAR = 9
+M_ES = 10
+M_TURNOVER = 11
+M_EXPOSURE = 12
+M_FINAL_EQUITY = 13
+M_N_BARS = 14
+
+# Columns of the per-segment cut-off table.
+CUT_LONG_ENTRY = 0
+CUT_SHORT_ENTRY = 1
+CUT_LONG_EXIT = 2
+CUT_SHORT_EXIT = 3
+
+FILL_BUY = 1
+FILL_SELL = -1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def target_position_nb(score, position, long_entry, short_entry, long_exit, short_exit):
+    """Desired position (-1, 0, +1) after seeing ``score`` while holding ``position``."""
+    if score >= long_entry and score > short_entry:
+        return 1
+    if score <= short_entry and score < long_entry:
+        return -1
+    if position == 1 and score >= long_exit:
+        return 1
+    if position == -1 and score <= short_exit:
+        return -1
+    return 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _heap_sift_down(heap, size):
+    # max-heap of the k smallest returns seen so far (root = largest of them)
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= size:
+            return
+        child = left
+        right = left + 1
+        if right < size and heap[right] > heap[left]:
+            child = right
+        if heap[child] <= heap[i]:
+            return
+        tmp = heap[i]
+        heap[i] = heap[child]
+        heap[child] = tmp
+        i = child
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _heap_push(heap, size, x):
+    i = size
+    heap[i] = x
+    while i > 0:
+        parent = (i - 1) // 2
+        if heap[parent] >= heap[i]:
+            return
+        tmp = heap[i]
+        heap[i] = heap[parent]
+        heap[parent] = tmp
+        i = parent
+
+
+@njit(cache=True, nogil=True)
+def simulate_nb(
+    open_,
+    close,
+    score,
+    segment,
+    session,
+    cutoffs,
+    allowed,
+    fee_rate,
+    slip_rate,
+    initial_capital,
+    periods_per_year,
+    es_level,
+    tail_buffer,
+    metrics_out,
+    record,
+    equity_out,
+    position_out,
+    fill_bar,
+    fill_side,
+    fill_price,
+    fill_qty,
+    fill_pnl,
+):
+    """Run one configuration; write ``N_METRICS`` figures to ``metrics_out``.
+
+    open_, close, score: float64 (n,); segment: int64 (n,) row of ``cutoffs`` per bar;
+    session: int64 (n,) index into ``allowed`` (bool), e.g. the hour of the bar;
+    cutoffs: float64 (n_segments, 4) [long_entry, short_entry, long_exit, short_exit];
+    fee_rate, slip_rate: fractions per side (bps / 1e4); tail_buffer: float64 of at least
+    ``expected_shortfall_tail_size_nb(n, es_level)`` scratch entries.
+    When ``record`` is true, per-bar equity/position and fills (bar index, +1 buy / -1 sell,
+    price, positive quantity, realised P&L) are written to the output arrays (fills need
+    2 * n + 1 slots) and the number of fills is returned; otherwise they may be empty.
+    """
+    n = close.shape[0]
+    k_tail = expected_shortfall_tail_size_nb(n, es_level)
+    tail_size = 0
+
+    cash = initial_capital
+    qty = 0.0
+    position = 0
+    entry_price = 0.0
+    entry_fee = 0.0
+    desired = 0
+    prev_equity = initial_capital
+    peak = initial_capital
+    worst_dd = 0.0
+    sum_r = 0.0
+    sum_r2 = 0.0
+    sum_down2 = 0.0
+    trades = 0
+    wins = 0
+    turnover = 0.0
+    bars_in_market = 0
+    n_fills = 0
+
+    for t in range(n):
+        if t > 0 and desired != position and allowed[session[t]]:
+            px = open_[t]
+            equity_at_open = cash + qty * px
+            if position != 0:
+                fill = px * (1.0 - slip_rate * position)
+                notional = abs(qty) * fill
+                fee = notional * fee_rate
+                cash += qty * fill - fee
+                pnl = qty * (fill - entry_price) - entry_fee - fee
+                trades += 1
+                if pnl > 0.0:
+                    wins += 1
+                if equity_at_open > 0.0:
+                    turnover += notional / equity_at_open
+                if record:
+                    fill_bar[n_fills] = t
+                    fill_side[n_fills] = -position
+                    fill_price[n_fills] = fill
+                    fill_qty[n_fills] = abs(qty)
+                    fill_pnl[n_fills] = pnl
+                    n_fills += 1
+                qty = 0.0
+                position = 0
+            if desired != 0 and cash > 0.0:
+                fill = px * (1.0 + slip_rate * desired)
+                qty = desired * cash / fill
+                fee = cash * fee_rate
+                if equity_at_open > 0.0:
+                    turnover += cash / equity_at_open
+                cash -= qty * fill + fee
+                position = desired
+                entry_price = fill
+                entry_fee = fee
+                if record:
+                    fill_bar[n_fills] = t
+                    fill_side[n_fills] = desired
+                    fill_price[n_fills] = fill
+                    fill_qty[n_fills] = abs(qty)
+                    fill_pnl[n_fills] = 0.0
+                    n_fills += 1
+
+        if t == n - 1 and position != 0:
+            px = close[t]
+            equity_at_close = cash + qty * px
+            fill = px * (1.0 - slip_rate * position)
+            notional = abs(qty) * fill
+            fee = notional * fee_rate
+            cash += qty * fill - fee
+            pnl = qty * (fill - entry_price) - entry_fee - fee
+            trades += 1
+            if pnl > 0.0:
+                wins += 1
+            if equity_at_close > 0.0:
+                turnover += notional / equity_at_close
+            if record:
+                fill_bar[n_fills] = t
+                fill_side[n_fills] = -position
+                fill_price[n_fills] = fill
+                fill_qty[n_fills] = abs(qty)
+                fill_pnl[n_fills] = pnl
+                n_fills += 1
+            bars_in_market += 1
+            qty = 0.0
+            position = 0
+
+        if position != 0:
+            bars_in_market += 1
+        equity = cash + qty * close[t]
+        r = equity / prev_equity - 1.0
+        prev_equity = equity
+        sum_r += r
+        sum_r2 += r * r
+        if r < 0.0:
+            sum_down2 += r * r
+        if equity > peak:
+            peak = equity
+        dd = equity / peak - 1.0
+        if dd < worst_dd:
+            worst_dd = dd
+        if tail_size < k_tail:
+            _heap_push(tail_buffer, tail_size, r)
+            tail_size += 1
+        elif r < tail_buffer[0]:
+            tail_buffer[0] = r
+            _heap_sift_down(tail_buffer, tail_size)
+        if record:
+            equity_out[t] = equity
+            position_out[t] = position
+
+        seg = segment[t]
+        desired = target_position_nb(
+            score[t],
+            position,
+            cutoffs[seg, CUT_LONG_ENTRY],
+            cutoffs[seg, CUT_SHORT_ENTRY],
+            cutoffs[seg, CUT_LONG_EXIT],
+            cutoffs[seg, CUT_SHORT_EXIT],
+        )
+
+    _finalise_metrics_nb(
+        metrics_out, n, sum_r, sum_r2, sum_down2, prev_equity, initial_capital, worst_dd,
+        trades, wins, turnover, bars_in_market, tail_buffer, tail_size, periods_per_year,
+    )
+    return n_fills
+
+
+@njit(cache=True, nogil=True)
+def _finalise_metrics_nb(
+    out, n, sum_r, sum_r2, sum_down2, final_equity, initial_capital, worst_dd,
+    trades, wins, turnover, bars_in_market, tail_buffer, tail_size, periods_per_year,
+):
+    years = n / periods_per_year if n > 0 else np.nan
+    growth = final_equity / initial_capital
+    out[M_CUM_RETURN] = growth - 1.0
+    if n == 0:
+        out[M_ANNUAL_RETURN] = np.nan
+    elif growth <= 0.0:
+        out[M_ANNUAL_RETURN] = -1.0
+    else:
+        out[M_ANNUAL_RETURN] = growth ** (periods_per_year / n) - 1.0
+    sqrt_ppy = math.sqrt(periods_per_year)
+    if n >= 2:
+        mean = sum_r / n
+        var = (sum_r2 - sum_r * mean) / (n - 1)
+        sd = math.sqrt(var) if var > 0.0 else 0.0
+        out[M_ANNUAL_VOL] = sd * sqrt_ppy
+        out[M_SHARPE] = mean / sd * sqrt_ppy if sd > 0.0 else np.nan
+        down = math.sqrt(sum_down2 / n) * sqrt_ppy
+        annual_mean = mean * periods_per_year
+        if down > 0.0:
+            out[M_SORTINO] = annual_mean / down
+        elif annual_mean > 0.0:
+            out[M_SORTINO] = np.inf
+        else:
+            out[M_SORTINO] = np.nan
+    else:
+        out[M_ANNUAL_VOL] = np.nan
+        out[M_SHARPE] = np.nan
+        out[M_SORTINO] = np.nan
+    out[M_MAX_DRAWDOWN] = worst_dd
+    out[M_CALMAR] = out[M_ANNUAL_RETURN] / -worst_dd if worst_dd < 0.0 else np.nan
+    out[M_WIN_RATE] = wins / trades if trades > 0 else np.nan
+    out[M_TRADES] = trades
+    out[M_TRADES_PER_YEAR] = trades / years
+    if tail_size > 0:
+        total = 0.0
+        for i in range(tail_size):
+            total += tail_buffer[i]
+        out[M_ES] = total / tail_size
+    else:
+        out[M_ES] = np.nan
+    out[M_TURNOVER] = turnover / years
+    out[M_EXPOSURE] = bars_in_market / n if n > 0 else np.nan
+    out[M_FINAL_EQUITY] = final_equity
+    out[M_N_BARS] = n

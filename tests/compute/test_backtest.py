@@ -1,0 +1,209 @@
+"""Backtest engine: a hand-worked example to the cent, next-bar fills, tradable bars,
+cut-offs, and metrics against the independent statistics of ``compute.stats``."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from compute import stats
+from compute.backtest import BacktestConfig, run_backtest, signal_cutoffs
+
+
+def test_hand_worked_backtest_with_fees_to_the_cent():
+    open_ = [100.0, 101.0, 103.0, 102.0, 104.0]
+    close = [100.5, 102.0, 102.5, 103.0, 105.0]
+    score = [0.7, 0.7, 0.2, 0.5, 0.5]
+    cfg = BacktestConfig(kind="thresholds", value=0.6, fees_bps=10, slippage_bps=5, initial_capital=10_000)
+    res = run_backtest(open_, close, score, cfg)
+
+    fee, slip = 0.001, 0.0005
+    # bar 0: score 0.7 >= 0.6 -> long, filled at bar 1's open (nothing happens at bar 0)
+    eq0 = 10_000.0
+    # bar 1: buy at 101 * 1.0005 = 101.0505 with all 10,000; fee 10,000 * 0.001 = 10
+    buy1 = 101.0505
+    qty1 = 10_000 / buy1  # 98.96042078...
+    cash = 10_000 - qty1 * buy1 - 10.0  # -10.00
+    eq1 = cash + qty1 * 102.0  # 10,083.96
+    # bar 2: held (score 0.7); score 0.2 <= 1 - 0.6 -> reverse to short at bar 3's open
+    eq2 = cash + qty1 * 102.5  # 10,133.44
+    # bar 3: sell the long at 102 * 0.9995 = 101.949, fee 0.1 % of the notional
+    sell3 = 101.949
+    fee_close = qty1 * sell3 * fee  # 10.09
+    cash += qty1 * sell3 - fee_close  # -10 + 10,088.92 - 10.09 = 10,068.83
+    pnl_long = qty1 * (sell3 - buy1) - 10.0 - fee_close  # 98.9604 * 0.8985 - 20.09 = 68.83
+    # ... and sell short with all of it at the same price, fee 0.1 % of 10,068.83
+    qty_short = cash / sell3
+    fee_open_short = cash * fee
+    cash += qty_short * sell3 - fee_open_short  # 20,127.59
+    eq3 = cash - qty_short * 103.0  # 20,127.59 - 98.7634 * 103 = 9,954.96
+    # score 0.5 is inside (0.4, 0.6): flat -> buy back at bar 4's open 104 * 1.0005 = 104.052
+    buy4 = 104.052
+    fee_cover = qty_short * buy4 * fee
+    cash -= qty_short * buy4 + fee_cover
+    pnl_short = qty_short * (sell3 - buy4) - fee_open_short - fee_cover  # -207.70 - 10.07 - 10.28 = -228.04
+    eq4 = cash  # 10,068.83 - 228.04 = 9,840.78
+
+    assert eq1 == pytest.approx(10_083.96, abs=0.005)
+    assert eq3 == pytest.approx(9_954.96, abs=0.005)
+    assert eq4 == pytest.approx(9_840.78, abs=0.005)
+    np.testing.assert_allclose(res.equity.values, [eq0, eq1, eq2, eq3, eq4], atol=0.005, rtol=0)
+    assert res.position.tolist() == [0, 1, 1, -1, 0]
+
+    fills = res.fills
+    assert list(fills.columns) == ["timestamp", "action", "price", "quantity", "pnl", "cumulative_pnl"]
+    assert fills["timestamp"].tolist() == [1, 3, 3, 4]
+    assert fills["action"].tolist() == ["BUY", "SELL", "SELL", "BUY"]
+    np.testing.assert_allclose(fills["price"], [buy1, sell3, sell3, buy4], atol=1e-9)
+    np.testing.assert_allclose(fills["quantity"], [qty1, qty1, qty_short, qty_short], atol=1e-9)
+    np.testing.assert_allclose(fills["pnl"], [0.0, pnl_long, 0.0, pnl_short], atol=0.005)
+    assert round(pnl_long, 2) == 68.83 and round(pnl_short, 2) == -228.04
+    assert fills["cumulative_pnl"].iloc[-1] == pytest.approx(eq4 - 10_000, abs=0.005)
+
+    m = res.metrics
+    assert m["trades"] == 2
+    assert m["win_rate"] == 0.5
+    assert m["cum_return"] == pytest.approx(eq4 / 10_000 - 1, abs=1e-12)
+    # bars 1, 2 and 3 close with a position: 3 of 5
+    assert m["exposure"] == pytest.approx(3 / 5)
+    # turnover: notional / equity at each fill (1 + ~1.002 + ~1 + ~1.03), over 5/252 years
+    notional_over_equity = (
+        10_000 / 10_000
+        + qty1 * sell3 / (-10.0 + qty1 * 102.0)
+        + (10_068.827 / (-10.0 + qty1 * 102.0))
+        + qty_short * buy4 / (20_127.585 - qty_short * 104.0)
+    )
+    assert m["turnover"] == pytest.approx(notional_over_equity / (5 / 252), rel=1e-5)
+
+
+def _random_walk(n, seed=0, drift=0.0002, vol=0.01):
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(drift, vol, n)))
+    prev = np.concatenate(([100.0], close[:-1]))
+    open_ = prev * np.exp(rng.normal(0, vol / 4, n))
+    return open_, close, rng
+
+
+def test_metrics_match_independent_statistics():
+    open_, close, rng = _random_walk(2000, seed=1)
+    score = rng.uniform(size=2000)
+    cfg = BacktestConfig(value=0.58, exit_value=0.52, fees_bps=1, slippage_bps=2, periods_per_year=252)
+    res = run_backtest(open_, close, score, cfg)
+    r = res.returns.values
+    m = res.metrics
+    assert m["sharpe"] == pytest.approx(stats.sharpe(r, 252), rel=1e-9)
+    assert m["sortino"] == pytest.approx(stats.sortino(r, 252), rel=1e-9)
+    assert m["annual_volatility"] == pytest.approx(stats.annual_volatility(r, 252), rel=1e-9)
+    assert m["max_drawdown"] == pytest.approx(stats.max_drawdown(r), rel=1e-9)
+    assert m["annual_return"] == pytest.approx(stats.annual_return(r, 252), rel=1e-9)
+    assert m["cum_return"] == pytest.approx(stats.cum_return(r), rel=1e-9)
+    assert m["calmar"] == pytest.approx(stats.calmar(r, 252), rel=1e-9)
+    assert m["es_95"] == pytest.approx(stats.expected_shortfall(r, 0.95), rel=1e-12)
+    closing = res.fills[res.fills["pnl"] != 0]
+    assert m["trades"] == len(closing)
+    assert m["win_rate"] == pytest.approx((closing["pnl"] > 0).mean())
+    assert m["trades_per_year"] == pytest.approx(m["trades"] / (2000 / 252))
+    assert res.fills["pnl"].sum() == pytest.approx(res.equity.iloc[-1] - cfg.initial_capital, rel=1e-9)
+
+
+def test_zero_cost_always_long_is_buy_at_next_open_and_hold():
+    open_, close, _ = _random_walk(300, seed=2)
+    cfg = BacktestConfig(value=0.5, fees_bps=0, slippage_bps=0, long_only=True)
+    res = run_backtest(open_, close, np.ones(300), cfg)
+    assert res.metrics["cum_return"] == pytest.approx(close[-1] / open_[1] - 1, rel=1e-12)
+    assert res.metrics["trades"] == 1
+    assert res.fills["timestamp"].tolist() == [1, 299]
+
+
+def test_signals_act_on_the_next_bar_only():
+    open_, close, rng = _random_walk(500, seed=3)
+    score = rng.uniform(size=500)
+    cfg = BacktestConfig(value=0.6)
+    base = run_backtest(open_, close, score, cfg)
+    for t in (50, 200, 400):
+        changed = score.copy()
+        changed[t] = 1.0 - changed[t]
+        other = run_backtest(open_, close, changed, cfg)
+        # bars up to and including t cannot react to score[t]
+        np.testing.assert_array_equal(base.position.values[: t + 1], other.position.values[: t + 1])
+        np.testing.assert_array_equal(base.equity.values[: t + 1], other.equity.values[: t + 1])
+
+
+def test_appending_future_bars_never_changes_past_decisions():
+    open_, close, rng = _random_walk(800, seed=4)
+    score = rng.uniform(size=800)
+    cfg = BacktestConfig(value=0.57, fees_bps=2, slippage_bps=3)
+    short = run_backtest(open_[:500], close[:500], score[:500], cfg)
+    long_ = run_backtest(open_, close, score, cfg)
+    # the last bar of the short run is flattened at its close; everything before is identical
+    np.testing.assert_array_equal(short.position.values[:499], long_.position.values[:499])
+    np.testing.assert_allclose(short.equity.values[:499], long_.equity.values[:499], rtol=0, atol=0)
+    before = short.fills[short.fills["timestamp"] < 499].reset_index(drop=True)
+    after = long_.fills[long_.fills["timestamp"] < 499].reset_index(drop=True)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_positions_change_only_on_tradable_bars():
+    n = 7 * 200
+    idx = pd.date_range("2024-01-02 09:30", periods=n, freq="h")
+    open_, close, rng = _random_walk(n, seed=5)
+    score = rng.uniform(size=n)
+    cfg = BacktestConfig(value=0.55, allowed_hours=(13, 14, 15))
+    res = run_backtest(open_, close, score, cfg, index=idx)
+    hours = res.fills["timestamp"].iloc[:-1].dt.hour  # the last fill is the final flatten
+    assert hours.isin([13, 14, 15]).all()
+    changes = np.flatnonzero(np.diff(res.position.values)) + 1
+    assert np.isin(idx[changes[:-1]].hour, [13, 14, 15]).all()
+    # an explicit tradable mask does the same job
+    mask = np.isin(idx.hour, [13, 14, 15])
+    res2 = run_backtest(open_, close, score, BacktestConfig(value=0.55), index=idx, tradable=mask)
+    np.testing.assert_array_equal(res.equity.values, res2.equity.values)
+
+
+def test_long_only_never_shorts_and_flat_scores_never_trade():
+    open_, close, rng = _random_walk(400, seed=6)
+    score = rng.uniform(size=400)
+    res = run_backtest(open_, close, score, BacktestConfig(value=0.6, long_only=True))
+    assert res.position.min() == 0 and res.position.max() == 1
+    flat = run_backtest(open_, close, np.full(400, 0.5), BacktestConfig(value=0.6))
+    assert flat.metrics["trades"] == 0 and flat.metrics["cum_return"] == 0.0
+    assert math.isnan(flat.metrics["win_rate"])
+
+
+def test_exit_threshold_gives_hysteresis():
+    open_ = close = np.full(8, 10.0)
+    score = np.array([0.7, 0.55, 0.52, 0.45, 0.3, 0.5, 0.5, 0.5])
+    cfg = BacktestConfig(value=0.6, exit_value=0.5, fees_bps=0, slippage_bps=0)
+    res = run_backtest(open_, close, score, cfg)
+    # enter on 0.7, keep through 0.55 and 0.52 (>= 0.5), drop on 0.45, short on 0.3 (<= 0.4),
+    # keep the short on 0.5 (<= 1 - 0.5); the last bar is flattened at its close
+    assert res.position.tolist() == [0, 1, 1, 1, 0, -1, -1, 0]
+    sym = run_backtest(open_, close, score, BacktestConfig(value=0.6, fees_bps=0, slippage_bps=0))
+    assert sym.position.tolist() == [0, 1, 0, 0, 0, -1, 0, 0]
+
+
+def test_top_pct_cutoffs_come_from_training_scores():
+    rng = np.random.default_rng(7)
+    train = rng.uniform(0.3, 0.7, 1001)
+    cuts = signal_cutoffs(BacktestConfig(kind="top_pct", value=10), train)
+    # top 10 % / bottom 10 % of the training scores (value 10 read as 10 %)
+    assert cuts[0] == pytest.approx(np.quantile(train, 0.9))
+    assert cuts[1] == pytest.approx(np.quantile(train, 0.1))
+    assert np.mean(train >= cuts[0]) == pytest.approx(0.1, abs=0.002)
+    long_only = signal_cutoffs(BacktestConfig(kind="top_pct", value=0.1, long_only=True), train)
+    assert long_only[1] == -np.inf and long_only[3] == -np.inf
+    with pytest.raises(ValueError):
+        signal_cutoffs(BacktestConfig(kind="top_pct", value=0.1))
+    assert signal_cutoffs(BacktestConfig(value=0.65)).tolist() == pytest.approx([0.65, 0.35, 0.65, 0.35])
+
+
+def test_config_validation():
+    with pytest.raises(ValueError):
+        BacktestConfig(kind="magic")
+    with pytest.raises(ValueError):
+        BacktestConfig(value=0.6, exit_value=0.7)
+    with pytest.raises(ValueError):
+        BacktestConfig(allowed_hours=(25,))
+    cfg = BacktestConfig.from_dict({"kind": "top_pct", "value": 15, "allowed_hours": [15, 13], "ignored": 1})
+    assert cfg.value == 0.15 and cfg.allowed_hours == (13, 15)
