@@ -137,6 +137,22 @@ class MarketDataProvider(abc.ABC):
 
     #: 'hit' | 'miss' | 'partial' after a cached bar request, None when no cache was used.
     last_cache_status: str | None = None
+    #: a compute.marketdata.cache.BarCache, or None.
+    cache = None
+
+    def _cached_bars(self, kind: str, symbol: str, sessions: pd.DataFrame, fetch) -> pd.DataFrame:
+        """Bars of ``sessions`` via the cache when one is configured (sets last_cache_status).
+
+        ``fetch(lo, hi)`` gets the bars of session dates lo..hi from the source.
+        """
+        if len(sessions) == 0:
+            return empty_bars()
+        lo, hi = sessions.index[0], sessions.index[-1]
+        if self.cache is None:
+            self.last_cache_status = None
+            return fetch(lo, hi)
+        bars, self.last_cache_status = self.cache.get(kind, symbol, lo, hi, fetch)
+        return bars
 
     @property
     @abc.abstractmethod

@@ -92,8 +92,9 @@ def _stock(ticker, name, sector, price, idio_vol, adv, dividend_yield=0.01, **ov
 
 def _fund(ticker, name, sector, asset_class, is_etf, price, idio_vol, adv, dividend_yield,
           model="factor", **loadings):
+    # No alpha: a fund is its factor mix (SPY *is* the market factor) plus tracking noise.
     return TickerProfile(ticker, name, sector, asset_class, is_etf, price, idio_vol, adv,
-                         dividend_yield, loadings, model=model)
+                         dividend_yield, loadings, alpha=0.0, model=model)
 
 
 _STYLE_NAMES = {
