@@ -339,7 +339,7 @@ def _session_dates(index: pd.DatetimeIndex, cadence: str) -> pd.DatetimeIndex:
 
 
 def _weekdays(index: pd.DatetimeIndex, cadence: str) -> np.ndarray:
-    return _session_dates(index, cadence).weekday.to_numpy(dtype=np.int64)
+    return _session_dates(index, cadence).day_of_week.to_numpy(dtype=np.int64)
 
 
 def _clock_minutes(text: str) -> int:

@@ -239,7 +239,7 @@ def hour_of_day(index) -> np.ndarray:
 
 def weekday(index) -> np.ndarray:
     """Weekday of each timestamp in America/New_York: Monday = 0 ... Friday = 4."""
-    return _to_market_tz(index).weekday.to_numpy(dtype=np.int64)
+    return _to_market_tz(index).day_of_week.to_numpy(dtype=np.int64)
 
 
 def realised_implied_spread(close: ArrayLike, implied_vol: ArrayLike, window: int = 20,

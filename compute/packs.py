@@ -114,7 +114,7 @@ class TrainerDefaults:
     """Default trainer configuration (keys as in ``compute.train.TrainConfig``)."""
 
     model: str = "logistic"
-    learning_rate: float = 0.05
+    learning_rate: float = 0.01
     epochs: int = 30
     batch_size: int = 256
     l2: float = 1e-3
@@ -263,7 +263,7 @@ _register(Pack(
     label=LabelDef("next_bar_direction", 1, 0.3, "sd", 20, within_session=True),
     default_features=("RSI14", "EMA10", "EMA20", "MACD12_26_9", "ATR14", "VOL20", "BB20_2",
                       "OBV", "CMF20", "VWAP", "RVIV20", "hour", "weekday"),
-    trainer=TrainerDefaults(model="logistic", learning_rate=0.02, epochs=30, batch_size=128),
+    trainer=TrainerDefaults(model="logistic", learning_rate=0.01, epochs=30, batch_size=128),
     policies=_policies(
         fees=(10.0, 10.0, 10.0), slippage=(50.0, 35.0, 25.0),
         gates=(GateThresholds(0.15, 1.0, 50, None, (13, 14, 15)),
@@ -281,7 +281,7 @@ _register(Pack(
     label=LabelDef("forward_return_sign", 5, 0.001, "return"),
     default_features=("RSI14", "EMA20", "EMA50", "MACD12_26_9", "ADX14", "ATR14", "KC20_2",
                       "OBV", "CMF20", "SMA50", "SMA200", "MOMSCORE"),
-    trainer=TrainerDefaults(model="logistic", learning_rate=0.05, epochs=50, batch_size=64),
+    trainer=TrainerDefaults(model="logistic", learning_rate=0.01, epochs=50, batch_size=64),
     policies=_policies(
         fees=(1.0, 1.0, 1.0), slippage=(5.0, 3.0, 2.0),
         gates=(GateThresholds(0.20, 1.2, 40), GateThresholds(0.25, 1.0, 30),
@@ -298,7 +298,7 @@ _register(Pack(
     label=LabelDef("forward_return_sign", 63, 0.0, "return"),
     default_features=("SMA50", "SMA200", "EMA50", "MACD12_26_9", "ADX14", "RSI14", "MOMSCORE",
                       "RET21", "RET63", "RET126", "VOL63"),
-    trainer=TrainerDefaults(model="logistic", learning_rate=0.05, epochs=50, batch_size=64,
+    trainer=TrainerDefaults(model="logistic", learning_rate=0.01, epochs=50, batch_size=64,
                             l2=1e-2),
     policies=_policies(
         fees=(1.0, 1.0, 1.0), slippage=(5.0, 3.0, 2.0),
@@ -316,7 +316,7 @@ _register(Pack(
     label=LabelDef("next_bar_direction", 1, 0.3, "sd", 20),
     default_features=("MOMSCORE", "RSI14", "RET1", "RET3", "RET7", "EMA10", "EMA20",
                       "MACD12_26_9", "ADX14", "VOL20", "VWAP", "hour", "weekday"),
-    trainer=TrainerDefaults(model="logistic", learning_rate=0.02, epochs=30, batch_size=128),
+    trainer=TrainerDefaults(model="logistic", learning_rate=0.01, epochs=30, batch_size=128),
     policies=_policies(
         fees=(1.0, 1.0, 1.0), slippage=(5.0, 3.0, 2.0),
         gates=(GateThresholds(0.15, 1.2, 100), GateThresholds(0.20, 1.0, 75),
@@ -334,7 +334,7 @@ _register(Pack(
     label=LabelDef("close_to_open_sign", 1, 0.0005, "return"),
     default_features=("GAP", "RET1", "RET5", "VOL5", "VOL20", "ATR14", "BB20_2", "RSI14",
                       "weekday"),
-    trainer=TrainerDefaults(model="logistic", learning_rate=0.05, epochs=50, batch_size=64),
+    trainer=TrainerDefaults(model="logistic", learning_rate=0.01, epochs=50, batch_size=64),
     policies=_policies(
         fees=(1.0, 1.0, 1.0), slippage=(3.0, 2.0, 1.0),
         gates=(GateThresholds(0.15, 1.0, 100), GateThresholds(0.20, 0.8, 75),
@@ -423,50 +423,6 @@ def parse_model_id(mid: str) -> dict[str, Any]:
                      f"horizon {parts['horizon']}, cadence {parts['cadence']})")
 
 
-_TRAINER_CHECKS: dict[str, tuple[type | tuple, Any]] = {
-    "model": (str, ("logistic", "mlp")),
-    "learning_rate": ((int, float), (0.0, 10.0)),
-    "epochs": (int, (1, 10_000)),
-    "batch_size": (int, (1, 1_000_000)),
-    "l2": ((int, float), (0.0, 100.0)),
-    "optimizer": (str, ("sgd", "adam")),
-    "hidden": ((list, tuple), None),
-    "activation": (str, ("tanh", "relu")),
-    "calibration": (str, ("platt", "isotonic", "none")),
-    "holdout_fraction": ((int, float), (0.05, 0.5)),
-    "seed": (int, (0, 2**31 - 1)),
-}
-
-
-def _trainer_errors(trainer: Any, prefix: str) -> list[dict[str, str]]:
-    errors: list[dict[str, str]] = []
-    if not isinstance(trainer, dict):
-        return [{"field": prefix.rstrip("."), "message": "must be an object"}]
-    for key, value in trainer.items():
-        fname = f"{prefix}{key}"
-        if key not in _TRAINER_CHECKS:
-            errors.append({"field": fname, "message": f"unknown trainer setting; expected one "
-                                                      f"of {sorted(_TRAINER_CHECKS)}"})
-            continue
-        types, allowed = _TRAINER_CHECKS[key]
-        if isinstance(value, bool) or not isinstance(value, types):
-            errors.append({"field": fname, "message": "has the wrong type"})
-            continue
-        if key == "hidden":
-            if len(value) > 2 or any(isinstance(h, bool) or not isinstance(h, int)
-                                     or not 1 <= h <= 1024 for h in value):
-                errors.append({"field": fname,
-                               "message": "must list at most 2 layer sizes between 1 and 1024"})
-        elif isinstance(allowed, tuple) and isinstance(allowed[0], str):
-            if value not in allowed:
-                errors.append({"field": fname, "message": f"must be one of {list(allowed)}"})
-        elif allowed is not None:
-            lo, hi = allowed
-            if not (lo < value <= hi if key == "learning_rate" else lo <= value <= hi):
-                errors.append({"field": fname, "message": f"must be within [{lo}, {hi}]"})
-    return errors
-
-
 CONFIG_KEYS = ("ticker", "indicators", "features", "risk_profile", "variant", "thresholds",
                "allowed_hours", "trainer")
 
@@ -548,7 +504,9 @@ def validate_template_config(template_id: str, config: dict[str, Any] | None) ->
                                    "message": f"must be an hour between {open_h} and {close_h} "
                                               f"({pack.session.timezone})"})
     if "trainer" in config:
-        errors.extend(_trainer_errors(config["trainer"], "config.trainer."))
+        from compute.train import config_errors
+
+        errors.extend(config_errors(config["trainer"], "config.trainer."))
     return errors
 
 
