@@ -1,0 +1,124 @@
+"""Settings in one place: every knob is a ``SIGMA_*`` environment variable.
+
+Only this module reads the environment; everything else receives a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Requests per minute, requests per hour and concurrent backtests per tier
+#: (REFERENCE.md "Rate limits"). ``None`` means unlimited.
+DEFAULT_TIER_LIMITS: dict[str, dict[str, int | None]] = {
+    "free": {"per_minute": 60, "per_hour": 1000, "concurrent_backtests": 1},
+    "basic": {"per_minute": 300, "per_hour": 10000, "concurrent_backtests": 5},
+    "pro": {"per_minute": 1000, "per_hour": 50000, "concurrent_backtests": 20},
+    "enterprise": {"per_minute": None, "per_hour": None, "concurrent_backtests": None},
+}
+
+TIERS = tuple(DEFAULT_TIER_LIMITS)
+ROLES = ("user", "admin")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIGMA_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".sigma")
+    database_url: str | None = None
+    storage_url: str | None = None
+    market_data: str = "synthetic"
+    market_data_seed: int = 7
+
+    host: str = "127.0.0.1"
+    port: int = 8001
+    dashboard_port: int = 8265
+    ray_address: str | None = None
+    num_cpus: float = 2
+    ingress_num_cpus: float = 0.25
+    ingress_replicas: int = 1
+    job_num_cpus: float = 1.0
+
+    jwt_secret: str | None = None
+    jwt_ttl_s: int = 3600
+    demo_password: str | None = None
+    admin_password: str | None = None
+
+    #: JSON object overriding DEFAULT_TIER_LIMITS, e.g. '{"free": {"per_minute": 5}}'
+    rate_limits: str | None = None
+    #: Webhooks to private or loopback addresses are refused unless this is true.
+    allow_private_webhooks: bool = False
+    log_level: str = "INFO"
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _expand_home(cls, value):
+        return Path(os.path.expanduser(str(value)))
+
+    # -- derived values ---------------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'catalog.db'}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or f"file://{self.home / 'artifacts'}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.port}/api/v1"
+
+    def tier_limits(self) -> dict[str, dict[str, int | None]]:
+        limits = {tier: dict(values) for tier, values in DEFAULT_TIER_LIMITS.items()}
+        if self.rate_limits:
+            overrides = json.loads(self.rate_limits)
+            for tier, values in overrides.items():
+                if tier not in limits:
+                    raise ValueError(f"SIGMA_RATE_LIMITS: unknown tier {tier!r}")
+                limits[tier].update(values)
+        return limits
+
+    def ensure_home(self) -> Path:
+        self.home.mkdir(parents=True, exist_ok=True)
+        return self.home
+
+    def resolved_jwt_secret(self) -> str:
+        """The signing key: ``SIGMA_JWT_SECRET`` or one generated once into ``SIGMA_HOME``.
+
+        The generated file is created with mode 0600 so other local users cannot forge tokens.
+        """
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.ensure_home() / "jwt_secret"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+    def worker_json(self) -> str:
+        """These settings for Ray actors and tasks, without signing keys or passwords."""
+        return self.model_dump_json(exclude={"jwt_secret", "demo_password", "admin_password"})
+
+    def env_for_workers(self) -> dict[str, str]:
+        """The ``SIGMA_*`` variables a Ray worker needs to see the same catalog and store.
+
+        Signing keys and passwords stay out: runtime environments show in the dashboard,
+        and workers never mint tokens. Credentials for the store and feeds (AWS_*, POLYGON_*)
+        come from the nodes' own environment (cluster.yaml), not from here.
+        """
+        secret = {"SIGMA_JWT_SECRET", "SIGMA_DEMO_PASSWORD", "SIGMA_ADMIN_PASSWORD"}
+        env = {k: v for k, v in os.environ.items() if k.startswith("SIGMA_") and k not in secret}
+        env.setdefault("SIGMA_HOME", str(self.home))
+        return env
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,341 @@
+"""Long work as Ray tasks with durable state in the catalog.
+
+A job is a catalog row (queued -> running -> completed | failed | cancelled) plus a Ray task
+that runs a registered function. One named actor, the ``JobManager``, owns every job task so
+that any API replica can cancel any job, enforces per-user concurrency (tier quotas), and on
+start recovers from a restart: jobs left ``running`` are marked failed with a reason and
+``queued`` ones are started again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import importlib
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import ray
+from sqlalchemy import select, update
+
+from cluster.catalog import Catalog, Job, get_catalog
+from cluster.catalog.models import utcnow
+from cluster.config import Settings
+
+log = logging.getLogger("sigma.jobs")
+
+STATES = ("queued", "running", "completed", "failed", "cancelled")
+FINAL_STATES = ("completed", "failed", "cancelled")
+MANAGER_NAME = "sigma_job_manager"
+
+#: kind -> "module:function". The function takes (JobContext, params) and returns a JSON-able dict.
+JOB_KINDS: dict[str, str] = {
+    "system.probe": "cluster.jobs:probe_job",
+}
+
+
+def register_job_kind(kind: str, target: str) -> None:
+    JOB_KINDS[kind] = target
+
+
+class JobCancelled(Exception):
+    """Raised inside a job when its owner cancelled it."""
+
+
+class JobFailed(Exception):
+    """A job's own, user-facing failure: ``code`` and ``message`` reach the API unchanged."""
+
+    def __init__(self, message: str, code: str = "CALCULATION_ERROR", details: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.details = details or {}
+
+
+@dataclass
+class JobContext:
+    job_id: str
+    user_id: int
+    settings: Settings
+    catalog: Catalog
+    _last_progress: float = field(default=0.0, repr=False)
+
+    def progress(self, fraction: float, message: str | None = None, *, force: bool = False) -> None:
+        """Record progress (0..1); at most a few writes a second unless ``force``."""
+        now = time.monotonic()
+        if not force and now - self._last_progress < 0.25:
+            return
+        self._last_progress = now
+        with self.catalog.session() as s:
+            s.execute(
+                update(Job)
+                .where(Job.id == self.job_id, Job.status == "running")
+                .values(progress=max(0.0, min(1.0, float(fraction))), message=message, updated_at=utcnow())
+            )
+        self.check_cancelled()
+
+    def cancelled(self) -> bool:
+        with self.catalog.session() as s:
+            status = s.scalar(select(Job.status).where(Job.id == self.job_id))
+        return status == "cancelled"
+
+    def check_cancelled(self) -> None:
+        if self.cancelled():
+            raise JobCancelled(self.job_id)
+
+
+def _resolve(kind: str) -> Callable[[JobContext, dict], dict]:
+    target = JOB_KINDS.get(kind)
+    if target is None:
+        raise JobFailed(f"unknown job kind {kind!r}", code="INVALID_PARAMETER")
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _finish(catalog: Catalog, job_id: str, status: str, **values) -> bool:
+    """Write a final state unless the job already reached one (cancel wins races)."""
+    with catalog.session() as s:
+        res = s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status.in_(("queued", "running")))
+            .values(status=status, finished_at=utcnow(), updated_at=utcnow(), **values)
+        )
+        return res.rowcount == 1
+
+
+def execute_job(job_id: str, settings: Settings) -> str:
+    """Run one job in this process: the body of the Ray task. Returns the final status."""
+    catalog = get_catalog(settings)
+    with catalog.session() as s:
+        job = s.get(Job, job_id)
+        if job is None or job.status in FINAL_STATES:
+            return job.status if job else "missing"
+        job.status = "running"
+        job.started_at = utcnow()
+        job.attempts = (job.attempts or 0) + 1
+        job.progress = 0.0
+        kind, params, user_id = job.kind, dict(job.params or {}), job.user_id
+    ctx = JobContext(job_id=job_id, user_id=user_id, settings=settings, catalog=catalog)
+    try:
+        result = _resolve(kind)(ctx, params)
+    except (JobCancelled, ray.exceptions.TaskCancelledError, KeyboardInterrupt):
+        _finish(catalog, job_id, "cancelled", message="cancelled by user")
+        return "cancelled"
+    except JobFailed as exc:
+        _finish(catalog, job_id, "failed", error={"code": exc.code, "message": str(exc), "details": exc.details})
+        return "failed"
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded, never lost
+        log.exception("job %s failed", job_id)
+        _finish(
+            catalog,
+            job_id,
+            "failed",
+            error={
+                "code": "CALCULATION_ERROR",
+                "message": f"{type(exc).__name__}: {exc}",
+                "details": {"trace": traceback.format_exc(limit=5)[-2000:]},
+            },
+        )
+        return "failed"
+    ok = _finish(catalog, job_id, "completed", result=result, progress=1.0)
+    return "completed" if ok else "cancelled"
+
+
+@ray.remote(max_retries=0)
+def run_job_task(job_id: str, settings_json: str) -> str:
+    return execute_job(job_id, Settings.model_validate_json(settings_json))
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+class JobManager:
+    """Owns job tasks; queues per (user, group) over the concurrency limit."""
+
+    def __init__(self, settings_json: str):
+        self.settings_json = settings_json
+        self.settings = Settings.model_validate_json(settings_json)
+        self.catalog = get_catalog(self.settings)
+        self.running: dict[str, ray.ObjectRef] = {}
+        self.running_key: dict[str, tuple[int, str]] = {}
+        self.pending: list[tuple[str, int, str, int | None]] = []
+        self.recovered = self._recover()
+
+    def _recover(self) -> dict:
+        """Restart recovery: running jobs died with the old processes; queued ones run again."""
+        with self.catalog.session() as s:
+            res = s.execute(
+                update(Job)
+                .where(Job.status == "running")
+                .values(
+                    status="failed",
+                    finished_at=utcnow(),
+                    updated_at=utcnow(),
+                    error={
+                        "code": "INTERRUPTED",
+                        "message": "the service restarted while this job was running; submit it again",
+                        "details": {},
+                    },
+                )
+            )
+            failed = res.rowcount
+            queued = s.execute(
+                select(Job.id, Job.user_id, Job.queue_group, Job.queue_limit)
+                .where(Job.status == "queued")
+                .order_by(Job.created_at)
+            ).all()
+        for job_id, user_id, group, limit in queued:
+            self.pending.append((job_id, user_id, group, limit))
+        self._pump()
+        return {"failed": failed, "requeued": len(queued)}
+
+    def recovery_report(self) -> dict:
+        return self.recovered
+
+    def _running_in(self, user_id: int, group: str) -> int:
+        return sum(1 for key in self.running_key.values() if key == (user_id, group))
+
+    def _pump(self) -> None:
+        still_pending = []
+        for item in self.pending:
+            job_id, user_id, group, limit = item
+            if limit is not None and self._running_in(user_id, group) >= limit:
+                still_pending.append(item)
+                continue
+            ref = run_job_task.options(num_cpus=self.settings.job_num_cpus, name=f"job:{job_id}").remote(
+                job_id, self.settings_json
+            )
+            self.running[job_id] = ref
+            self.running_key[job_id] = (user_id, group)
+            asyncio.get_event_loop().create_task(self._watch(job_id, ref))
+        self.pending = still_pending
+
+    async def _watch(self, job_id: str, ref: ray.ObjectRef) -> None:
+        try:
+            await ref
+        except ray.exceptions.TaskCancelledError:
+            _finish(self.catalog, job_id, "cancelled", message="cancelled by user")
+        except Exception as exc:  # noqa: BLE001 - a crashed worker must not leave the job running
+            _finish(
+                self.catalog,
+                job_id,
+                "failed",
+                error={"code": "WORKER_FAILED", "message": f"the worker running this job died: {type(exc).__name__}", "details": {}},
+            )
+        finally:
+            self.running.pop(job_id, None)
+            self.running_key.pop(job_id, None)
+            self._pump()
+
+    async def submit(self, job_id: str, user_id: int, group: str, limit: int | None) -> int:
+        """Queue a job; returns how many of this user's jobs in the group wait ahead of it."""
+        self.pending.append((job_id, user_id, group, limit))
+        ahead = sum(1 for p in self.pending if p[1] == user_id and p[2] == group) - 1
+        self._pump()
+        return max(0, ahead) if job_id not in self.running else 0
+
+    async def cancel(self, job_id: str) -> bool:
+        self.pending = [p for p in self.pending if p[0] != job_id]
+        ref = self.running.get(job_id)
+        if ref is not None:
+            ray.cancel(ref, force=False)
+        return True
+
+    async def status(self) -> dict:
+        return {"running": list(self.running), "pending": [p[0] for p in self.pending]}
+
+
+def get_job_manager(settings: Settings):
+    return JobManager.options(
+        name=MANAGER_NAME, namespace="sigma", get_if_exists=True, lifetime="detached"
+    ).remote(settings.worker_json())
+
+
+def create_job(
+    catalog: Catalog,
+    *,
+    user_id: int,
+    kind: str,
+    params: dict,
+    estimated_duration_ms: int | None = None,
+    queue_group: str = "default",
+    queue_limit: int | None = None,
+) -> Job:
+    if kind not in JOB_KINDS:
+        raise ValueError(f"unknown job kind {kind!r}")
+    with catalog.session() as s:
+        job = Job(
+            user_id=user_id,
+            kind=kind,
+            params=params,
+            estimated_duration_ms=estimated_duration_ms,
+            queue_group=queue_group,
+            queue_limit=queue_limit,
+        )
+        s.add(job)
+    return job
+
+
+def request_cancel(catalog: Catalog, job_id: str) -> str:
+    """Mark a job cancelled if it has not finished; returns the resulting status."""
+    with catalog.session() as s:
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status.in_(("queued", "running")))
+            .values(status="cancelled", cancel_requested=True, finished_at=utcnow(), updated_at=utcnow(), message="cancelled by user")
+        )
+        return s.scalar(select(Job.status).where(Job.id == job_id))
+
+
+def job_view(job: Job) -> dict[str, Any]:
+    """The job as the API shows it (spec section 14)."""
+    estimated = None
+    if job.estimated_duration_ms and job.status in ("queued", "running"):
+        start = job.started_at or job.created_at
+        estimated = (start + dt.timedelta(milliseconds=job.estimated_duration_ms)).isoformat()
+    return {
+        "job_id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "progress": job.progress,
+        "message": job.message,
+        "created_at": job.created_at.isoformat(),
+        "updated_at": job.updated_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "estimated_completion": estimated,
+        "error": job.error,
+    }
+
+
+def probe_job(ctx: JobContext, params: dict) -> dict:
+    """Report which node ran the job and how fast it computes (a cluster smoke test).
+
+    ``duration_s`` (0-60) keeps the worker busy that long, reporting progress, so operators
+    can watch scheduling, progress and cancellation on the dashboard.
+    """
+    import platform
+
+    import numpy as np
+
+    duration = float(params.get("duration_s", 0.0))
+    started = time.monotonic()
+    rng = np.random.default_rng(0)
+    matrix = rng.standard_normal((256, 256))
+    iterations = 0
+    while True:
+        matrix = np.tanh(matrix @ matrix.T / 256.0)
+        iterations += 1
+        elapsed = time.monotonic() - started
+        if elapsed >= duration:
+            break
+        ctx.progress(elapsed / duration if duration else 1.0, f"{iterations} iterations")
+    elapsed = time.monotonic() - started
+    return {
+        "node_id": ray.get_runtime_context().get_node_id() if ray.is_initialized() else None,
+        "hostname": platform.node(),
+        "python": platform.python_version(),
+        "iterations": iterations,
+        "elapsed_s": round(elapsed, 4),
+        "matmul_per_s": round(iterations / elapsed, 2) if elapsed else None,
+    }

@@ -1,0 +1,67 @@
+"""Starting or joining Ray, the one place that calls ``ray.init``."""
+
+from __future__ import annotations
+
+import os
+
+import ray
+
+from cluster.config import Settings
+
+NAMESPACE = "sigma"
+
+
+def ensure_ray(settings: Settings, *, address: str | None = None, include_dashboard: bool = True) -> dict:
+    """Join the cluster at ``address`` (or ``SIGMA_RAY_ADDRESS``) or start a local one.
+
+    A local Ray is told how many CPUs it has (``SIGMA_NUM_CPUS``, default 2) rather than
+    guessing, so Serve replicas and job tasks are packed onto what the machine really has.
+    Returns a description: address, dashboard URL, whether it was started here.
+    """
+    if ray.is_initialized():
+        ctx = ray.get_runtime_context()
+        return {"address": ctx.gcs_address, "dashboard_url": _dashboard_url(), "started": False}
+    address = address or settings.ray_address
+    runtime_env = {"env_vars": settings.env_for_workers()}
+    # Workers read the numba on-disk cache instead of recompiling every kernel.
+    runtime_env["env_vars"].setdefault("NUMBA_CACHE_DIR", str(settings.home / "numba_cache"))
+    os.environ.setdefault("NUMBA_CACHE_DIR", runtime_env["env_vars"]["NUMBA_CACHE_DIR"])
+    if address:
+        info = ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env, log_to_driver=False)
+        started = False
+    else:
+        info = ray.init(
+            num_cpus=settings.num_cpus,
+            namespace=NAMESPACE,
+            include_dashboard=include_dashboard,
+            dashboard_host="127.0.0.1",
+            dashboard_port=settings.dashboard_port,
+            runtime_env=runtime_env,
+            log_to_driver=False,
+        )
+        started = True
+    return {"address": info.address_info.get("gcs_address"), "dashboard_url": _dashboard_url(info), "started": started}
+
+
+def _dashboard_url(info=None) -> str | None:
+    url = getattr(info, "dashboard_url", None) if info is not None else None
+    if url is None:
+        try:
+            url = ray.worker.get_dashboard_url()
+        except Exception:  # noqa: BLE001 - dashboard is optional
+            url = None
+    if url and not url.startswith("http"):
+        url = f"http://{url}"
+    return url or None
+
+
+def worker_health() -> dict:
+    """Alive nodes and the CPUs the cluster offers (for the health route)."""
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    resources = ray.cluster_resources()
+    available = ray.available_resources()
+    return {
+        "nodes": len(nodes),
+        "cpus": resources.get("CPU", 0.0),
+        "cpus_available": available.get("CPU", 0.0),
+    }

@@ -1,0 +1,81 @@
+"""The FastAPI app under /api/v1 and the Ray Serve application that hosts it."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, FastAPI
+from ray import serve
+
+from cluster.config import Settings
+from serve_app.errors import install_error_handlers
+from serve_app.middleware import install_middleware
+from serve_app.state import AppState, LocalLimiter
+
+API_PREFIX = "/api/v1"
+
+
+def api_router() -> APIRouter:
+    from serve_app.routes import auth, health, jobs
+
+    router = APIRouter(prefix=API_PREFIX)
+    for module in (auth, health, jobs):
+        router.include_router(module.router)
+    return router
+
+
+def create_app(state: AppState) -> FastAPI:
+    app = FastAPI(
+        title="Sigma",
+        version="0.1.0",
+        description="Lab (feature matrices, training, backtests, sweeps, leaderboard) and Portfolio "
+        "(positions, exposures, Greeks, factors, VaR, scenarios) APIs.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=f"{API_PREFIX}/redoc",
+    )
+    app.state.sigma = state
+    install_error_handlers(app)
+    install_middleware(app)
+    app.include_router(api_router())
+    return app
+
+
+def local_app(settings: Settings) -> FastAPI:
+    """The same app without Ray Serve (in-process limiter, no job workers): for router tests."""
+    return create_app(AppState(settings=settings, limiter=LocalLimiter(settings.tier_limits())))
+
+
+@serve.deployment(name="SigmaIngress", max_ongoing_requests=64, health_check_period_s=10)
+@serve.ingress()
+class SigmaIngress:
+    """Thin ingress: routes run here; heavy work goes to job tasks and actors."""
+
+    def __init__(self, settings_json: str, secrets: dict):
+        from cluster.jobs import get_job_manager
+        from cluster.ratelimit import get_rate_limiter
+        from serve_app.state import ActorLimiter
+
+        settings = Settings.model_validate_json(settings_json).model_copy(update=secrets)
+        logging.basicConfig(level=settings.log_level)
+        state = AppState(
+            settings=settings,
+            limiter=ActorLimiter(get_rate_limiter(settings.tier_limits())),
+            job_manager=get_job_manager(settings),
+            sets_request_id_header=False,
+        )
+        self._sigma_app = create_app(state)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return self._sigma_app
+
+
+def build_app(settings: Settings):
+    """The Serve application: one ingress deployment with fractional CPUs."""
+    secrets = {
+        "jwt_secret": settings.resolved_jwt_secret(),
+    }
+    return SigmaIngress.options(
+        num_replicas=settings.ingress_replicas,
+        ray_actor_options={"num_cpus": settings.ingress_num_cpus},
+    ).bind(settings.worker_json(), secrets)

@@ -1,0 +1,194 @@
+"""``sigma``: serve the API, report status, manage users."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+
+import httpx
+
+
+def _settings(args):
+    from cluster.config import Settings
+
+    overrides = {}
+    for name in ("host", "port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return Settings(**overrides)
+
+
+def prepare_catalog(settings):
+    from cluster.catalog import get_catalog, upgrade_schema
+
+    settings.ensure_home()
+    catalog = get_catalog(settings)
+    upgrade_schema(catalog)
+    return catalog
+
+
+def cmd_serve(args) -> int:
+    from ray import serve
+
+    from cluster.runtime import ensure_ray
+    from serve_app.app import build_app
+    from serve_app.users import seed_demo_users
+
+    settings = _settings(args)
+    catalog = prepare_catalog(settings)
+    creds = seed_demo_users(catalog, settings) if args.demo else {}
+    if args.demo:
+        from serve_app.demo import seed_demo_data
+
+        seed_demo_data(catalog, settings)
+
+    print(f"Starting Ray ({'joining ' + args.address if args.address else 'local, ' + str(settings.num_cpus) + ' CPUs'}) ...", flush=True)
+    ray_info = ensure_ray(settings, address=args.address, include_dashboard=not args.no_dashboard)
+    serve.start(http_options={"host": settings.host, "port": settings.port})
+    serve.run(build_app(settings), name="sigma", route_prefix="/", blocking=False)
+    _wait_healthy(settings.api_url, timeout=120)
+
+    print("")
+    print(f"Sigma API:      {settings.api_url}")
+    print(f"API docs:       {settings.api_url}/docs")
+    print(f"Ray dashboard:  {ray_info.get('dashboard_url') or 'disabled'}")
+    print(f"Catalog:        {_redact(settings.resolved_database_url)}")
+    print(f"Artifacts:      {settings.resolved_storage_url}")
+    print(f"Market data:    {settings.market_data}")
+    if creds:
+        print("Demo logins (demo mode only):")
+        for user, password in creds.items():
+            print(f"  {user:22s} {password}")
+    print("Press Ctrl-C to stop.", flush=True)
+
+    stop = {"flag": False}
+
+    def _stop(*_):
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop["flag"]:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    print("Stopping Sigma ...", flush=True)
+    if ray_info.get("started"):
+        serve.shutdown()
+    else:
+        serve.delete("sigma")
+    return 0
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _wait_healthy(api_url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            resp = httpx.get(f"{api_url}/healthz", timeout=5)
+            if resp.status_code == 200:
+                return
+            last = resp.status_code
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.5)
+    raise SystemExit(f"Sigma did not become ready at {api_url} within {timeout:.0f} s (last: {last})")
+
+
+def cmd_status(args) -> int:
+    settings = _settings(args)
+    out: dict = {"api_url": settings.api_url}
+    try:
+        resp = httpx.get(f"{settings.api_url}/healthz", timeout=10)
+        out["api"] = resp.json()
+    except httpx.HTTPError as exc:
+        out["api"] = {"status": "down", "error": str(exc)}
+    dashboard = f"http://127.0.0.1:{settings.dashboard_port}"
+    try:
+        resp = httpx.get(f"{dashboard}/api/serve/applications/", timeout=10)
+        apps = resp.json().get("applications", {})
+        out["serve"] = {name: app.get("status") for name, app in apps.items()}
+        out["dashboard_url"] = dashboard
+    except (httpx.HTTPError, ValueError) as exc:
+        out["serve"] = {"status": "unknown", "error": f"dashboard not reachable at {dashboard}: {exc}"}
+    print(json.dumps(out, indent=2))
+    return 0 if out["api"].get("status") in ("healthy", "degraded") else 1
+
+
+def cmd_users_add(args) -> int:
+    from serve_app.users import create_user
+
+    settings = _settings(args)
+    catalog = prepare_catalog(settings)
+    password = args.password or _read_password()
+    create_user(catalog, args.username, password, role=args.role, tier=args.tier, update=args.update)
+    print(f"user {args.username} saved (role {args.role}, tier {args.tier})")
+    return 0
+
+
+def _read_password() -> str:
+    import getpass
+
+    return getpass.getpass("password: ")
+
+
+def cmd_migrate(args) -> int:
+    prepare_catalog(_settings(args))
+    print("catalog schema is up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sigma", description="Sigma quant platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve_p = sub.add_parser("serve", help="start (or join) Ray and serve the API until Ctrl-C")
+    serve_p.add_argument("--address", help="join an existing Ray cluster (e.g. auto or ray://head:10001)")
+    serve_p.add_argument("--host", default=None)
+    serve_p.add_argument("--port", type=int, default=None)
+    serve_p.add_argument("--demo", action="store_true", help="seed demo users, portfolios and Lab models")
+    serve_p.add_argument("--no-dashboard", action="store_true", help="do not start the Ray dashboard")
+    serve_p.set_defaults(func=cmd_serve)
+
+    status_p = sub.add_parser("status", help="report what is running")
+    status_p.add_argument("--host", default=None)
+    status_p.add_argument("--port", type=int, default=None)
+    status_p.set_defaults(func=cmd_status)
+
+    users_p = sub.add_parser("users", help="manage users")
+    users_sub = users_p.add_subparsers(dest="users_command", required=True)
+    add_p = users_sub.add_parser("add", help="create (or with --update, reset) a user")
+    add_p.add_argument("username")
+    add_p.add_argument("--password", help="read from the terminal when omitted")
+    add_p.add_argument("--role", default="user", choices=["user", "admin"])
+    add_p.add_argument("--tier", default="free", choices=["free", "basic", "pro", "enterprise"])
+    add_p.add_argument("--update", action="store_true")
+    add_p.set_defaults(func=cmd_users_add)
+
+    mig_p = sub.add_parser("migrate", help="apply catalog schema migrations")
+    mig_p.set_defaults(func=cmd_migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:
+        print(f"sigma: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

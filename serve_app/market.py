@@ -1,0 +1,55 @@
+"""The replica's market-data provider (``SIGMA_MARKET_DATA``) and its health probe."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+from serve_app.state import AppState
+
+_lock = threading.Lock()
+
+
+def get_provider(state: AppState):
+    provider = state.extras.get("market_provider")
+    if provider is None:
+        with _lock:
+            provider = state.extras.get("market_provider")
+            if provider is None:
+                from compute.marketdata import make_provider
+
+                settings = state.settings
+                cache_url = f"{settings.resolved_storage_url.rstrip('/')}/cache/marketdata"
+                kwargs = {"cache_url": cache_url}
+                if settings.market_data == "synthetic":
+                    kwargs["seed"] = settings.market_data_seed
+                provider = make_provider(settings.market_data, **kwargs)
+                state.extras["market_provider"] = provider
+    return provider
+
+
+def market_health(state: AppState) -> dict:
+    """A real quote for SPY from the configured provider."""
+    provider = get_provider(state)
+    quote = provider.latest_quote(["SPY"])["SPY"]
+    if not quote or not (quote.get("last") or 0) > 0:
+        raise RuntimeError("provider returned no price for SPY")
+    return {"provider": state.settings.market_data, "spy_last": quote.get("last")}
+
+
+def ticker_health(state: AppState, ticker: str) -> dict:
+    """Last update and data quality (share of recent sessions with a valid bar) for one ticker."""
+    provider = get_provider(state)
+    end = dt.date.today()
+    start = end - dt.timedelta(days=45)
+    bars = provider.daily_bars(ticker, start, end)
+    from compute.marketdata.calendar import sessions
+
+    expected = len(sessions(start, end))
+    valid = 0 if bars is None or bars.empty else int(
+        ((bars["close"] > 0) & (bars["high"] >= bars[["open", "close"]].max(axis=1)) & (bars["low"] <= bars[["open", "close"]].min(axis=1))).sum()
+    )
+    quality = round(min(1.0, valid / expected), 4) if expected else 0.0
+    last = None if bars is None or bars.empty else bars.index[-1].isoformat()
+    status = "healthy" if quality >= 0.95 else ("degraded" if quality > 0 else "unhealthy")
+    return {"status": status, "last_update": last, "data_quality": quality, "provider": state.settings.market_data}

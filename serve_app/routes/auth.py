@@ -1,0 +1,74 @@
+"""POST /auth/token (JSON or OAuth2 form) and POST /auth/refresh."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
+
+from cluster.catalog import User
+from serve_app.deps import Caller, current_user, get_state
+from serve_app.errors import ApiError, invalid
+from serve_app.security import create_token, verify_password
+from serve_app.state import AppState
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+async def _credentials(request: Request) -> LoginRequest:
+    content_type = request.headers.get("content-type", "")
+    try:
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            return LoginRequest(username=form.get("username") or "", password=form.get("password") or "")
+        payload = await request.json()
+    except ValidationError as exc:
+        raise invalid(str(exc.errors()[0]["loc"][0]), exc.errors()[0]["msg"]) from exc
+    except Exception as exc:  # noqa: BLE001 - any unparsable body is the client's error
+        raise invalid("body", "expected JSON {username, password} or an OAuth2 password form") from exc
+    if not isinstance(payload, dict):
+        raise invalid("body", "expected a JSON object {username, password}")
+    try:
+        return LoginRequest.model_validate(payload)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise invalid(str(err["loc"][0]), err["msg"]) from exc
+
+
+def _issue(state: AppState, user: User) -> TokenResponse:
+    token, ttl = create_token(
+        state.jwt_secret, user_id=user.id, username=user.username, role=user.role, tier=user.tier, ttl_s=state.settings.jwt_ttl_s
+    )
+    return TokenResponse(access_token=token, expires_in=ttl)
+
+
+@router.post("/token", response_model=TokenResponse, summary="Log in: username and password for a bearer token")
+async def login(request: Request, state: AppState = Depends(get_state)) -> TokenResponse:
+    creds = await _credentials(request)
+    with state.catalog.session() as s:
+        user = s.scalar(select(User).where(User.username == creds.username))
+        # Verify against a hash even for unknown users so timing does not reveal which exist.
+        ok = verify_password(creds.password, user.password_hash if user else _DUMMY_HASH)
+        if user is None or not ok or not user.is_active:
+            raise ApiError(401, "UNAUTHORIZED", "Invalid username or password")
+        return _issue(state, user)
+
+
+@router.post("/refresh", response_model=TokenResponse, summary="A fresh token for a still-valid one")
+def refresh(caller: Caller = Depends(current_user), state: AppState = Depends(get_state)) -> TokenResponse:
+    with state.catalog.session() as s:
+        return _issue(state, s.get(User, caller.id))
+
+
+_DUMMY_HASH = "$2b$12$C6UzMDM.H6dfI/f/IKcEeO5nVvbDKYQ1iECsG8Q2tFZyF/7v2nE5a"

@@ -1,0 +1,53 @@
+"""What a replica holds for its whole life: settings, catalog, store, actor handles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from cluster.artifacts import ArtifactStore
+from cluster.catalog import Catalog, get_catalog
+from cluster.config import Settings
+
+
+class LocalLimiter:
+    """In-process limiter for apps run without Ray (unit tests of routers)."""
+
+    def __init__(self, tier_limits: dict):
+        from cluster.ratelimit import RateLimiterCore
+
+        self.core = RateLimiterCore(tier_limits)
+
+    async def hit(self, key: str, tier: str) -> dict:
+        return self.core.hit(key, tier)
+
+
+class ActorLimiter:
+    def __init__(self, handle):
+        self.handle = handle
+
+    async def hit(self, key: str, tier: str) -> dict:
+        return await self.handle.hit.remote(key, tier)
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    limiter: Any
+    job_manager: Any = None
+    #: Ray Serve's proxy already adds X-Request-ID (honouring the one we adopt); without Serve we add it.
+    sets_request_id_header: bool = True
+    extras: dict = field(default_factory=dict)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return get_catalog(self.settings)
+
+    @cached_property
+    def jwt_secret(self) -> str:
+        return self.settings.resolved_jwt_secret()
+
+    @cached_property
+    def store(self) -> ArtifactStore:
+        return ArtifactStore(self.settings.resolved_storage_url)
