@@ -139,7 +139,7 @@ def implied_vol(price, S, K, T, r, q, is_call, tol: float = 1e-10, max_iter: int
     Prices outside the European no-arbitrage bounds
     max(0, S e^{-qT} - K e^{-rT}) <= call < S e^{-qT} and max(0, K e^{-rT} - S e^{-qT}) <= put < K e^{-rT},
     expired contracts (T <= 0) and NaN/non-positive inputs give NaN; one ``ImpliedVolWarning``
-    per call counts them. A price within ``tol`` of the lower bound gives 0.
+    per call counts them. A price up to ``tol`` below the lower bound counts as on it.
     """
     shape, flat = _flatten_broadcast((price, S, K, T, r, q, is_call), (_F8,) * 6 + (np.bool_,))
     sigma = np.empty(shape, dtype=np.float64)
