@@ -37,6 +37,9 @@ class BacktestConfig:
     - ``kind="top_pct"``: ``value`` p is a fraction (0.10; 10 is read as 10 %): long when the
       score is in the top p of the *training* score distribution, short in the bottom p;
       ``exit_value`` q >= p (default p) widens the band a position is kept in.
+    - ``top_pct`` (thresholds kind only, optional): also require the score to be in the top
+      (bottom) ``top_pct`` of the training scores to go long (short); this is how a grid of
+      thresholds x top_pct (the spec's 4 x 3 x 3 sweep) combines both filters.
     - ``long_only``: never short. ``allowed_hours``: bar-start hours (0-23) in which fills may
       happen; None allows every bar. Costs are one-way, in basis points of traded notional.
     - ``periods_per_year`` annualises Sharpe, Sortino, returns and trades per year (252 for
@@ -46,6 +49,7 @@ class BacktestConfig:
     kind: str = "thresholds"
     value: float = 0.55
     exit_value: Optional[float] = None
+    top_pct: Optional[float] = None
     long_only: bool = False
     allowed_hours: Optional[tuple[int, ...]] = None
     fees_bps: float = 1.0
@@ -70,6 +74,10 @@ class BacktestConfig:
                 raise ValueError(f"threshold must be in [0, 1], got {self.value}")
             if self.exit_value is not None and not 0.0 <= self.exit_value <= self.value:
                 raise ValueError("exit threshold must be in [0, value]")
+            if self.top_pct is not None:
+                object.__setattr__(self, "top_pct", _as_fraction(self.top_pct))
+                if not 0.0 < self.top_pct <= 0.5:
+                    raise ValueError(f"top_pct must be in (0, 0.5], got {self.top_pct}")
         if self.allowed_hours is not None:
             hours = tuple(sorted({int(h) for h in self.allowed_hours}))
             if any(h < 0 or h >= N_SESSION_CODES for h in hours):
@@ -103,7 +111,8 @@ def _as_fraction(p: float) -> float:
 def signal_cutoffs(config: BacktestConfig, train_scores: Optional[np.ndarray] = None) -> np.ndarray:
     """Score cut-offs ``[long_entry, short_entry, long_exit, short_exit]`` of a configuration.
 
-    ``thresholds``: (v, 1 - v, x, 1 - x). ``top_pct``: the (1 - p) and p quantiles of
+    ``thresholds``: (v, 1 - v, x, 1 - x), entries tightened to max(v, q(1 - p)) and
+    min(1 - v, q(p)) when the config also has a ``top_pct`` p. ``top_pct``: the (1 - p) and p quantiles of
     ``train_scores`` (linear interpolation, NaNs ignored) for entry and the (1 - q) and q
     quantiles for exit; the training scores must come from the training fold only.
     Long-only configurations get -inf short cut-offs (a short never triggers).
@@ -112,21 +121,29 @@ def signal_cutoffs(config: BacktestConfig, train_scores: Optional[np.ndarray] = 
         v = config.value
         x = v if config.exit_value is None else config.exit_value
         cuts = np.array([v, 1.0 - v, x, 1.0 - x])
+        if config.top_pct is not None:
+            lo, hi = _training_quantiles(train_scores, [config.top_pct, 1.0 - config.top_pct])
+            cuts[0] = max(v, hi)
+            cuts[1] = min(1.0 - v, lo)
     else:
-        if train_scores is None:
-            raise ValueError("top_pct cut-offs need the training fold's scores")
-        s = np.asarray(train_scores, dtype=np.float64)
-        s = s[~np.isnan(s)]
-        if s.size == 0:
-            raise ValueError("no finite training scores to fit top_pct cut-offs on")
         p = config.value
         q = p if config.exit_value is None else config.exit_value
-        lo_entry, hi_entry, lo_exit, hi_exit = np.quantile(s, [p, 1.0 - p, q, 1.0 - q])
+        lo_entry, hi_entry, lo_exit, hi_exit = _training_quantiles(train_scores, [p, 1.0 - p, q, 1.0 - q])
         cuts = np.array([hi_entry, lo_entry, hi_exit, lo_exit])
     if config.long_only:
         cuts[backtest_nb.CUT_SHORT_ENTRY] = -np.inf
         cuts[backtest_nb.CUT_SHORT_EXIT] = -np.inf
     return cuts
+
+
+def _training_quantiles(train_scores, probs) -> np.ndarray:
+    if train_scores is None:
+        raise ValueError("top_pct cut-offs need the training fold's scores")
+    s = np.asarray(train_scores, dtype=np.float64)
+    s = s[~np.isnan(s)]
+    if s.size == 0:
+        raise ValueError("no finite training scores to fit top_pct cut-offs on")
+    return np.quantile(s, probs)
 
 
 def hours_mask(allowed_hours: Optional[Sequence[int]]) -> np.ndarray:

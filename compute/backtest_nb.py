@@ -48,6 +48,8 @@ METRIC_NAMES = (
     "exposure",
     "final_equity",
     "n_bars",
+    "skew",
+    "kurtosis",
 )
 N_METRICS = len(METRIC_NAMES)
 M_SHARPE = 0
@@ -65,6 +67,8 @@ M_TURNOVER = 11
 M_EXPOSURE = 12
 M_FINAL_EQUITY = 13
 M_N_BARS = 14
+M_SKEW = 15
+M_KURTOSIS = 16
 
 # Columns of the per-segment cut-off table.
 CUT_LONG_ENTRY = 0
@@ -176,6 +180,8 @@ def simulate_nb(
     sum_r = 0.0
     sum_r2 = 0.0
     sum_down2 = 0.0
+    sum_r3 = 0.0
+    sum_r4 = 0.0
     trades = 0
     wins = 0
     turnover = 0.0
@@ -253,8 +259,11 @@ def simulate_nb(
         equity = cash + qty * close[t]
         r = equity / prev_equity - 1.0
         prev_equity = equity
+        r2 = r * r
         sum_r += r
-        sum_r2 += r * r
+        sum_r2 += r2
+        sum_r3 += r2 * r
+        sum_r4 += r2 * r2
         if r < 0.0:
             sum_down2 += r * r
         if equity > peak:
@@ -283,7 +292,7 @@ def simulate_nb(
         )
 
     _finalise_metrics_nb(
-        metrics_out, n, sum_r, sum_r2, sum_down2, prev_equity, initial_capital, worst_dd,
+        metrics_out, n, sum_r, sum_r2, sum_r3, sum_r4, sum_down2, prev_equity, initial_capital, worst_dd,
         trades, wins, turnover, bars_in_market, tail_buffer, tail_size, periods_per_year,
     )
     return n_fills
@@ -291,7 +300,7 @@ def simulate_nb(
 
 @njit(cache=True, nogil=True)
 def _finalise_metrics_nb(
-    out, n, sum_r, sum_r2, sum_down2, final_equity, initial_capital, worst_dd,
+    out, n, sum_r, sum_r2, sum_r3, sum_r4, sum_down2, final_equity, initial_capital, worst_dd,
     trades, wins, turnover, bars_in_market, tail_buffer, tail_size, periods_per_year,
 ):
     years = n / periods_per_year if n > 0 else np.nan
@@ -338,3 +347,18 @@ def _finalise_metrics_nb(
     out[M_EXPOSURE] = bars_in_market / n if n > 0 else np.nan
     out[M_FINAL_EQUITY] = final_equity
     out[M_N_BARS] = n
+    # population skewness and (non-excess) kurtosis from raw power sums, for the
+    # probabilistic / deflated Sharpe ratio
+    out[M_SKEW] = np.nan
+    out[M_KURTOSIS] = np.nan
+    if n >= 2:
+        mu = sum_r / n
+        e2 = sum_r2 / n
+        e3 = sum_r3 / n
+        e4 = sum_r4 / n
+        m2 = e2 - mu * mu
+        if m2 > 0.0:
+            m3 = e3 - 3.0 * mu * e2 + 2.0 * mu * mu * mu
+            m4 = e4 - 4.0 * mu * e3 + 6.0 * mu * mu * e2 - 3.0 * mu * mu * mu * mu
+            out[M_SKEW] = m3 / m2 ** 1.5
+            out[M_KURTOSIS] = m4 / (m2 * m2)

@@ -138,40 +138,41 @@ def expected_max_sharpe(n_trials: int, sharpe_variance_across_trials: float) -> 
 
 
 def probabilistic_sharpe_ratio(
-    sharpe: float,
-    benchmark_sharpe: float,
-    n_obs: int,
-    skew: float = 0.0,
-    kurtosis: float = 3.0,
+    sharpe,
+    benchmark_sharpe,
+    n_obs,
+    skew=0.0,
+    kurtosis=3.0,
     periods_per_year: float = 1.0,
-) -> float:
+):
     """Probability that the true Sharpe exceeds ``benchmark_sharpe`` (Bailey & Lopez de Prado 2012).
 
     ``PSR = Phi((SR - SR*) * sqrt(n - 1) / sqrt(1 - skew * SR + (kurtosis - 1) / 4 * SR^2))``
     with per-observation (non-annualised) Sharpe ratios; ``kurtosis`` is non-excess (3 for
     normal returns). Pass annualised Sharpe ratios together with their ``periods_per_year``
-    and they are de-annualised by sqrt(periods_per_year) first.
+    and they are de-annualised by sqrt(periods_per_year) first. Arguments broadcast like
+    numpy; scalars give a float. NaN where n < 2 or the variance term is not positive.
     """
-    if n_obs < 2:
-        return float("nan")
     scale = math.sqrt(periods_per_year)
-    sr = sharpe / scale
-    sr0 = benchmark_sharpe / scale
-    denom = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr * sr
-    if denom <= 0.0:
-        return float("nan")
-    return float(norm.cdf((sr - sr0) * math.sqrt(n_obs - 1) / math.sqrt(denom)))
+    sr = np.asarray(sharpe, dtype=np.float64) / scale
+    sr0 = np.asarray(benchmark_sharpe, dtype=np.float64) / scale
+    n = np.asarray(n_obs, dtype=np.float64)
+    denom = 1.0 - np.asarray(skew, dtype=np.float64) * sr + (np.asarray(kurtosis, dtype=np.float64) - 1.0) / 4.0 * sr * sr
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (sr - sr0) * np.sqrt(np.maximum(n - 1.0, 0.0)) / np.sqrt(denom)
+        psr = np.where((n >= 2) & (denom > 0), norm.cdf(z), np.nan)
+    return float(psr) if psr.ndim == 0 else psr
 
 
 def deflated_sharpe_ratio(
-    sharpe: float,
+    sharpe,
     n_trials: int,
-    n_obs: int,
-    skew: float,
-    kurtosis: float,
+    n_obs,
+    skew,
+    kurtosis,
     sharpe_variance_across_trials: float,
     periods_per_year: float = 1.0,
-) -> float:
+):
     """Deflated Sharpe ratio (Bailey & Lopez de Prado 2014): PSR against the expected max
     Sharpe of ``n_trials`` unskilled trials.
 
@@ -179,6 +180,7 @@ def deflated_sharpe_ratio(
     cross-trial variance ``V`` are per observation unless ``periods_per_year`` is given, in
     which case they are annualised (Sharpe / sqrt(ppy), V / ppy). ``kurtosis`` is non-excess.
     A probability in [0, 1]; above 0.95 the selected Sharpe survives the multiple testing.
+    ``sharpe``, ``n_obs``, ``skew`` and ``kurtosis`` may be arrays (one per trial).
     """
     variance_per_obs = sharpe_variance_across_trials / periods_per_year
     sr0 = expected_max_sharpe(n_trials, variance_per_obs) * math.sqrt(periods_per_year)

@@ -100,6 +100,9 @@ def test_metrics_match_independent_statistics():
     assert m["cum_return"] == pytest.approx(stats.cum_return(r), rel=1e-9)
     assert m["calmar"] == pytest.approx(stats.calmar(r, 252), rel=1e-9)
     assert m["es_95"] == pytest.approx(stats.expected_shortfall(r, 0.95), rel=1e-12)
+    skew, kurt = stats.skew_kurtosis(r)
+    assert m["skew"] == pytest.approx(skew, rel=1e-6)
+    assert m["kurtosis"] == pytest.approx(kurt, rel=1e-6)
     closing = res.fills[res.fills["pnl"] != 0]
     assert m["trades"] == len(closing)
     assert m["win_rate"] == pytest.approx((closing["pnl"] > 0).mean())
