@@ -106,7 +106,7 @@ def resample_minutes(minutes: pd.DataFrame, freq: str) -> pd.DataFrame:
         return minutes
     stamps = minutes.index.asi8
     table = calendar.all_sessions()
-    opens = table["open"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    opens = calendar.utc_ns(table["open"])
     pos = np.searchsorted(opens, stamps, side="right") - 1
     session_open = opens[pos]
     bucket = (stamps - session_open) // (60_000_000_000 * step)
@@ -124,8 +124,8 @@ def regular_session_only(minutes: pd.DataFrame) -> pd.DataFrame:
     if len(minutes) == 0:
         return minutes
     table = calendar.all_sessions()
-    opens = table["open"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    closes = table["close"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    opens = calendar.utc_ns(table["open"])
+    closes = calendar.utc_ns(table["close"])
     stamps = minutes.index.asi8
     pos = np.searchsorted(opens, stamps, side="right") - 1
     inside = (pos >= 0) & (stamps < closes[np.clip(pos, 0, None)])

@@ -119,8 +119,13 @@ def minute_starts(session_table: pd.DataFrame) -> pd.DatetimeIndex:
     """Start time (UTC) of every regular-session minute bar of the given sessions."""
     if len(session_table) == 0:
         return pd.DatetimeIndex([], tz="UTC", name="timestamp")
-    opens = session_table["open"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    opens = utc_ns(session_table["open"])
     counts = session_table["minutes"].to_numpy(dtype=np.int64)
     offsets = np.arange(counts.sum(), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
     stamps = np.repeat(opens, counts) + offsets * 60_000_000_000
     return pd.DatetimeIndex(stamps.view("datetime64[ns]"), name="timestamp").tz_localize("UTC")
+
+
+def utc_ns(stamps) -> np.ndarray:
+    """int64 UTC nanoseconds of a tz-aware Series/Index of timestamps."""
+    return pd.DatetimeIndex(stamps).tz_convert("UTC").asi8

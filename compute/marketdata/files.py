@@ -72,7 +72,7 @@ def _daily_stamps(raw: pd.Series, path: str) -> np.ndarray:
     if (pos < 0).any():
         row = int(np.argmax(pos < 0)) + 1
         raise MarketDataError(f"{path}: row {row}: {dates.iloc[row - 1].date()} is not an NYSE session")
-    return table["open"].to_numpy("datetime64[ns]").astype(np.int64)[pos]
+    return calendar.utc_ns(table["open"])[pos]
 
 
 def _minute_stamps(raw: pd.Series, path: str) -> np.ndarray:
@@ -80,7 +80,7 @@ def _minute_stamps(raw: pd.Series, path: str) -> np.ndarray:
     if parsed.isna().any():
         row = int(np.argmax(parsed.isna().to_numpy())) + 1
         raise MarketDataError(f"{path}: row {row}: unparseable timestamp {raw.iloc[row - 1]!r}")
-    return parsed.to_numpy("datetime64[ns]").astype(np.int64)
+    return calendar.utc_ns(parsed)
 
 
 def load_bar_file(path: str, raw: pd.DataFrame, kind: str) -> pd.DataFrame:

@@ -198,7 +198,7 @@ class PolygonProvider(MarketDataProvider):
         table = calendar.all_sessions()
         pos = table.index.get_indexer(dates)
         keep = pos >= 0
-        opens = table["open"].to_numpy("datetime64[ns]").astype(np.int64)[pos[keep]]
+        opens = calendar.utc_ns(table["open"])[pos[keep]]
         pick = [r for r, k in zip(rows, keep) if k]
         return bars_frame(opens, [r["o"] for r in pick], [r["h"] for r in pick],
                           [r["l"] for r in pick], [r["c"] for r in pick],

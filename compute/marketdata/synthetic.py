@@ -169,7 +169,7 @@ class SyntheticProvider(MarketDataProvider):
         if hi <= lo:
             return empty_bars()
         hist = daily_history(self.seed, symbol)
-        opens = fm.model_sessions()["open"].iloc[lo:hi].to_numpy("datetime64[ns]").astype(np.int64)
+        opens = calendar.utc_ns(fm.model_sessions()["open"].iloc[lo:hi])
         return bars_frame(opens, hist.open[lo:hi], hist.high[lo:hi], hist.low[lo:hi],
                           hist.close[lo:hi], hist.volume[lo:hi])
 
