@@ -607,12 +607,35 @@ def history_start(start, cadence: str, warmup: int) -> dt.date:
     return _to_date(start, "start") - dt.timedelta(days=days)
 
 
+def implied_vol_from_provider(provider, ticker: str, start, end) -> pd.Series:
+    """At-the-money implied vol of the nearest expiry at each session close in [start, end].
+
+    Stamped at the session close (16:00 New York), so ``build_matrix`` aligns each bar to the
+    previous close's value: an intraday bar never sees the implied vol of its own session's
+    close. One option-chain call per session.
+    """
+    days = provider.daily_bars(ticker, start, end)
+    stamps, values = [], []
+    for session in _session_dates(days.index, "daily"):
+        chain = provider.option_chain(ticker, as_of=session.date(), strikes=3)
+        if len(chain) == 0:
+            continue
+        nearest = chain[chain["expiry"] == chain["expiry"].min()]
+        atm = nearest.iloc[(nearest["strike"] - nearest["underlying_price"]).abs().argsort()[:2]]
+        stamps.append(pd.Timestamp(session.date().isoformat() + " 16:00",
+                                   tz=ind.MARKET_TZ).tz_convert("UTC"))
+        values.append(float(atm["iv"].mean()))
+    return pd.Series(values, index=pd.DatetimeIndex(stamps, name="timestamp"), name="iv")
+
+
 def build_matrix_from_provider(provider, pack: str | Pack, tickers, start, end, features=None,
                                implied_vol=None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Fetch bars (with warm-up history) from a market-data provider and build the matrix.
 
     Returns ``(matrix, description)``; ``matrix_sha(description)`` names the result.
     Hourly packs request ``intraday_bars(..., freq="1h")``, daily packs ``daily_bars``.
+    RVIV features without ``implied_vol`` sample it with ``implied_vol_from_provider`` (its
+    digest enters the description, so a changed chain model changes the sha).
     """
     p = get_pack(pack)
     names = list(p.default_features if features is None else features)
@@ -622,6 +645,10 @@ def build_matrix_from_provider(provider, pack: str | Pack, tickers, start, end, 
     warmup = warmup_bars([f.name for f in feats])
     fetch_start = history_start(start, p.cadence, warmup)
     end_d = _to_date(end, "end")
+    if implied_vol is None and any(f.key == "RVIV" for f in feats):
+        iv_start = history_start(start, "daily", 5)
+        implied_vol = {t: implied_vol_from_provider(provider, t, iv_start, end_d)
+                       for t in sorted(set(tickers))}
     bars = {}
     for t in sorted(set(tickers)):
         if p.cadence == "hourly":
