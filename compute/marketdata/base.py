@@ -104,7 +104,7 @@ def resample_minutes(minutes: pd.DataFrame, freq: str) -> pd.DataFrame:
     step = check_freq(freq)
     if step == 1 or len(minutes) == 0:
         return minutes
-    stamps = minutes.index.asi8
+    stamps = calendar.utc_ns(minutes.index)
     table = calendar.all_sessions()
     opens = calendar.utc_ns(table["open"])
     pos = np.searchsorted(opens, stamps, side="right") - 1
@@ -126,7 +126,7 @@ def regular_session_only(minutes: pd.DataFrame) -> pd.DataFrame:
     table = calendar.all_sessions()
     opens = calendar.utc_ns(table["open"])
     closes = calendar.utc_ns(table["close"])
-    stamps = minutes.index.asi8
+    stamps = calendar.utc_ns(minutes.index)
     pos = np.searchsorted(opens, stamps, side="right") - 1
     inside = (pos >= 0) & (stamps < closes[np.clip(pos, 0, None)])
     return minutes[inside]

@@ -128,4 +128,4 @@ def minute_starts(session_table: pd.DataFrame) -> pd.DatetimeIndex:
 
 def utc_ns(stamps) -> np.ndarray:
     """int64 UTC nanoseconds of a tz-aware Series/Index of timestamps."""
-    return pd.DatetimeIndex(stamps).tz_convert("UTC").asi8
+    return pd.DatetimeIndex(stamps).tz_convert("UTC").as_unit("ns").asi8

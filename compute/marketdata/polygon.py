@@ -208,7 +208,7 @@ class PolygonProvider(MarketDataProvider):
         rows = self._aggregates(symbol, 1, "minute", lo, hi)
         if not rows:
             return empty_bars()
-        stamps = pd.to_datetime([r["t"] for r in rows], unit="ms", utc=True).asi8
+        stamps = calendar.utc_ns(pd.to_datetime([r["t"] for r in rows], unit="ms", utc=True))
         bars = bars_frame(stamps, [r["o"] for r in rows], [r["h"] for r in rows],
                           [r["l"] for r in rows], [r["c"] for r in rows],
                           [r.get("v", 0.0) for r in rows])

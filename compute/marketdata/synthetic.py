@@ -198,7 +198,7 @@ class SyntheticProvider(MarketDataProvider):
         o, h, l, c, v = minute_bars_nb(hist.open[lo:hi], hist.high[lo:hi], hist.low[lo:hi],
                                        hist.close[lo:hi], hist.volume[lo:hi], minutes, z, wick,
                                        vol_noise, u_hi, u_lo)
-        stamps = calendar.minute_starts(table).asi8
+        stamps = calendar.utc_ns(calendar.minute_starts(table))
         return bars_frame(stamps, o, h, l, c, v)
 
     def intraday_bars(self, ticker: str, start, end, freq: str = "1min") -> pd.DataFrame:
