@@ -26,9 +26,21 @@ DateLike = str | dt.date | dt.datetime | pd.Timestamp | np.datetime64
 @lru_cache(maxsize=1)
 def nyse_calendar():
     """The XNYS calendar covering the synthetic horizon (built once per process)."""
+    import warnings
+
     import exchange_calendars as xcals
 
-    return xcals.get_calendar("XNYS", start=CALENDAR_START, end=CALENDAR_END)
+    with warnings.catch_warnings():
+        # exchange_calendars itself trips a pandas deprecation (Series.values on tz data).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            from pandas.errors import Pandas4Warning
+
+            warnings.simplefilter("ignore", Pandas4Warning)
+        except ImportError:
+            pass
+        return xcals.get_calendar("XNYS", start=CALENDAR_START, end=CALENDAR_END)
 
 
 @lru_cache(maxsize=1)
