@@ -166,7 +166,7 @@ def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
 def platt_fit(score: np.ndarray, positive: np.ndarray, iterations: int = 100) -> tuple[float, float]:
     """Platt scaling: (a, b) maximising the likelihood of P(pos) = sigmoid(a logit(s) + b).
 
-    Newton-Raphson on the two parameters with Platt's smoothed targets
+    Newton-Raphson with backtracking on the two parameters, Platt's smoothed targets
     ((n+ + 1)/(n+ + 2) and 1/(n- + 2)) so separable data do not diverge.
     """
     s = np.clip(np.asarray(score, dtype=np.float64), 1e-9, 1 - 1e-9)
@@ -174,23 +174,40 @@ def platt_fit(score: np.ndarray, positive: np.ndarray, iterations: int = 100) ->
     pos = np.asarray(positive, dtype=bool)
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
     t = np.where(pos, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
+    def objective(a: float, b: float) -> float:
+        z = a * x + b  # -log-likelihood, written with logaddexp to stay finite
+        return float(np.sum(t * np.logaddexp(0.0, -z) + (1.0 - t) * np.logaddexp(0.0, z)))
+
     a, b = 1.0, 0.0
+    f = objective(a, b)
     for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-(a * x + b)))
+        p = 0.5 * (1.0 + np.tanh(0.5 * (a * x + b)))
         g = np.array([np.sum((p - t) * x), np.sum(p - t)])
         w = p * (1.0 - p) + 1e-12
         h = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]])
         h += 1e-9 * np.eye(2)
         step = np.linalg.solve(h, g)
-        a, b = a - step[0], b - step[1]
-        if np.max(np.abs(step)) < 1e-10:
+        # backtracking (Lin, Lin & Weng 2007): a flat Hessian far from the optimum makes the
+        # full Newton step overshoot
+        scale = 1.0
+        while scale > 1e-10:
+            na, nb = a - scale * step[0], b - scale * step[1]
+            nf = objective(na, nb)
+            if nf <= f + 1e-4 * scale * float(g @ -step):
+                break
+            scale *= 0.5
+        else:
+            break
+        converged = abs(f - nf) < 1e-12 * max(1.0, abs(f))
+        a, b, f = na, nb, nf
+        if converged or np.max(np.abs(scale * step)) < 1e-10:
             break
     return float(a), float(b)
 
 
 def platt_apply(score: np.ndarray, a: float, b: float) -> np.ndarray:
     s = np.clip(np.asarray(score, dtype=np.float64), 1e-9, 1 - 1e-9)
-    return 1.0 / (1.0 + np.exp(-(a * np.log(s / (1.0 - s)) + b)))
+    return 0.5 * (1.0 + np.tanh(0.5 * (a * np.log(s / (1.0 - s)) + b)))
 
 
 def isotonic_fit(score: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -285,7 +302,11 @@ class TrainedModel:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "TrainedModel":
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        try:
+            zf = zipfile.ZipFile(io.BytesIO(data))
+        except zipfile.BadZipFile as exc:
+            raise ValueError(f"not a model archive: {exc}") from None
+        with zf:
             meta = json.loads(zf.read("meta.json"))
             if meta.get("format") != FORMAT:
                 raise ValueError(f"unsupported model format {meta.get('format')!r}")
