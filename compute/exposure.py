@@ -16,6 +16,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -134,7 +135,7 @@ def _integer_codes(codes, n, name):
         raise ValueError(f"grouping {name!r}: expected {n} codes, got shape {arr.shape}")
     if arr.dtype.kind not in "iu":
         raise ValueError(f"grouping {name!r}: codes must be integers, got {arr.dtype}")
-    return arr.astype(np.int64, copy=False)
+    return arr
 
 
 def aggregate_exposures(
@@ -159,12 +160,14 @@ def aggregate_exposures(
     names = list(groupings)
     sizes = np.array([len(groupings[name].labels) for name in names], dtype=np.int64)
     offsets = 1 + np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64) if names else sizes
-    if names:
-        codes = np.empty((len(names), n), dtype=np.int64)
-        for row, name in enumerate(names):
-            codes[row] = _integer_codes(groupings[name].codes, n, name)
+    code_arrays = [_integer_codes(groupings[name].codes, n, name) for name in names]
+    if code_arrays:
+        common = np.result_type(*code_arrays)
+        if common.kind not in "iu":  # e.g. int8 with uint64 promotes to float
+            common = np.dtype(np.int64)
+        codes = tuple(np.ascontiguousarray(c, dtype=common) for c in code_arrays)
     else:
-        codes = np.empty((0, n), dtype=np.int64)
+        codes = (np.zeros(0, dtype=np.int64),)
     tag_offset = 1 + int(sizes.sum())
     if tags is not None:
         indptr = np.asarray(tags.indptr)
@@ -179,7 +182,10 @@ def aggregate_exposures(
         indices = np.zeros(0, dtype=np.int64)
         n_tags = 0
     n_slots = tag_offset + n_tags
-    sums, invalid = exposure_sums_nb(mv, de, codes, offsets, sizes, indptr, indices, tag_offset, n_tags, n_slots)
+    sums, invalid = exposure_sums_nb(
+        mv, de, codes, offsets, sizes, len(names), indptr, indices, tag_offset, n_tags, n_slots,
+        4 * numba.get_num_threads(),
+    )
     if invalid:
         raise ValueError(f"{invalid} group or tag codes are out of range for their labels")
     table = _stats_table(sums)

@@ -7,7 +7,6 @@ positives and the sum of negatives; gross (= long - short) and net (= long + sho
 from those two, so one pass over the positions is enough.
 """
 
-import numba
 import numpy as np
 from numba import njit, prange
 
@@ -31,21 +30,23 @@ def _add(acc, slot, mv_long, mv_short, de_long, de_short):
 @njit(cache=True, parallel=True)
 def exposure_sums_nb(
     market_value, delta_exposure, group_codes, group_offsets, group_sizes,
-    tag_indptr, tag_indices, tag_offset, n_tags, n_slots,
+    n_groupings, tag_indptr, tag_indices, tag_offset, n_tags, n_slots, n_chunks,
 ):
     """Accumulate exposures of n positions into ``n_slots`` buckets.
 
     market_value, delta_exposure: float64 (n,), signed. NaN values add nothing (but count).
-    group_codes: int (n_groupings, n); code c of grouping g lands in slot group_offsets[g] + c;
-        a negative code means "in no group of this grouping".
+    group_codes: tuple of int arrays (n,), one per grouping, all of one dtype (a tuple, not a
+        2-D array, so callers' code arrays are used without copying); code c of grouping g lands
+        in slot group_offsets[g] + c; a negative code means "in no group of this grouping".
+        Only the first n_groupings entries are read (pass a dummy 1-tuple for none).
     tag_indptr (n + 1,), tag_indices (nnz,): CSR position -> tag codes; tag t lands in slot
         tag_offset + t. Pass indptr of zeros for no tags.
+    n_chunks: independent partial accumulators (a few per thread, for load balance).
     Returns (sums (n_slots, 5) with columns NOTIONAL_LONG, NOTIONAL_SHORT, DELTA_LONG,
     DELTA_SHORT, COUNT, number of out-of-range codes that were skipped).
     """
     n = market_value.shape[0]
-    n_groupings = group_codes.shape[0]
-    n_chunks = min(max(numba.get_num_threads() * 4, 1), max(n, 1))
+    n_chunks = max(min(n_chunks, n), 1)
     partial = np.zeros((n_chunks, n_slots, N_ACCUMULATORS))
     invalid = np.zeros(n_chunks, dtype=np.int64)
     for chunk in prange(n_chunks):
@@ -62,7 +63,7 @@ def exposure_sums_nb(
             de_short = de if de < 0.0 else 0.0
             _add(acc, 0, mv_long, mv_short, de_long, de_short)
             for g in range(n_groupings):
-                code = group_codes[g, i]
+                code = group_codes[g][i]
                 if code < 0:
                     continue
                 if code >= group_sizes[g]:
