@@ -74,7 +74,8 @@ class DailyHistory:
             arr.setflags(write=False)
 
 
-@lru_cache(maxsize=256)
+# ~0.4 MB per ticker: 128 covers a large portfolio plus the factor ETFs.
+@lru_cache(maxsize=128)
 def daily_history(seed: int, ticker: str) -> DailyHistory:
     """Generate (and memoise) the full daily history of ``ticker`` for ``seed``."""
     prof = profile(ticker)
