@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import importlib
 import logging
 import time
@@ -228,11 +229,13 @@ class JobManager:
             self._pump()
 
     async def submit(self, job_id: str, user_id: int, group: str, limit: int | None) -> int:
-        """Queue a job; returns how many of this user's jobs in the group wait ahead of it."""
+        """Queue a job; returns how many jobs of this user's group are ahead of it (0: started)."""
         self.pending.append((job_id, user_id, group, limit))
-        ahead = sum(1 for p in self.pending if p[1] == user_id and p[2] == group) - 1
         self._pump()
-        return max(0, ahead) if job_id not in self.running else 0
+        if job_id in self.running:
+            return 0
+        waiting = [p[0] for p in self.pending if p[1] == user_id and p[2] == group]
+        return waiting.index(job_id) + self._running_in(user_id, group)
 
     async def cancel(self, job_id: str) -> bool:
         self.pending = [p for p in self.pending if p[0] != job_id]
@@ -245,9 +248,15 @@ class JobManager:
         return {"running": list(self.running), "pending": [p[0] for p in self.pending]}
 
 
+def manager_name(settings: Settings) -> str:
+    """One manager per catalog: two services on one cluster with different catalogs never mix jobs."""
+    digest = hashlib.sha256(settings.resolved_database_url.encode()).hexdigest()[:10]
+    return f"{MANAGER_NAME}_{digest}"
+
+
 def get_job_manager(settings: Settings):
     return JobManager.options(
-        name=MANAGER_NAME, namespace="sigma", get_if_exists=True, lifetime="detached"
+        name=manager_name(settings), namespace="sigma", get_if_exists=True, lifetime="detached"
     ).remote(settings.worker_json())
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -84,7 +86,12 @@ class RateLimiter:
         return self.core.hit(key, tier)
 
 
+def limiter_name(tier_limits: dict) -> str:
+    digest = hashlib.sha256(json.dumps(tier_limits, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{LIMITER_NAME}_{digest}"
+
+
 def get_rate_limiter(tier_limits: dict):
-    return RateLimiter.options(name=LIMITER_NAME, namespace="sigma", get_if_exists=True, lifetime="detached").remote(
+    return RateLimiter.options(name=limiter_name(tier_limits), namespace="sigma", get_if_exists=True, lifetime="detached").remote(
         tier_limits
     )

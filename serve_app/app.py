@@ -16,10 +16,10 @@ API_PREFIX = "/api/v1"
 
 
 def api_router() -> APIRouter:
-    from serve_app.routes import auth, health, jobs
+    from serve_app.routes import admin_users, auth, health, jobs
 
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, health, jobs):
+    for module in (auth, health, jobs, admin_users):
         router.include_router(module.router)
     return router
 
