@@ -85,15 +85,19 @@ def _forward(X, rows, params, sizes, activation, w_off, b_off, u_off, acts):
         bo = b_off[layer]
         last = layer == n_layers - 1
         for r in range(bs):
-            for j in range(fan_out):
-                acts[r, out_off + j] = params[bo + j]
-            for i in range(fan_in):
-                a = acts[r, in_off + i]
-                if a == 0.0:
-                    continue
-                base = wo + i * fan_out
+            if fan_out == 1:  # a plain dot product, kept apart so it vectorises
+                z = params[bo]
+                for i in range(fan_in):
+                    z += acts[r, in_off + i] * params[wo + i]
+                acts[r, out_off] = z
+            else:
                 for j in range(fan_out):
-                    acts[r, out_off + j] += a * params[base + j]
+                    acts[r, out_off + j] = params[bo + j]
+                for i in range(fan_in):
+                    a = acts[r, in_off + i]
+                    base = wo + i * fan_out
+                    for j in range(fan_out):
+                        acts[r, out_off + j] += a * params[base + j]
             if not last:
                 for j in range(fan_out):
                     z = acts[r, out_off + j]
@@ -206,6 +210,12 @@ def fit_nb(X, y, params, sizes, activation, learning_rate, epochs, batch_size, l
                 wo = w_off[layer]
                 bo = b_off[layer]
                 for r in range(bs):
+                    if fan_out == 1:
+                        dr = delta[r, o_off] * inv_bs
+                        grad[bo] += dr
+                        for i in range(fan_in):
+                            grad[wo + i] += acts[r, in_off + i] * dr
+                        continue
                     for j in range(fan_out):
                         grad[bo + j] += delta[r, o_off + j] * inv_bs
                     for i in range(fan_in):
