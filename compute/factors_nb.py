@@ -1,10 +1,11 @@
 """Numba kernels for the batched factor regression.
 
 Every position's underlying return series is regressed on the same factor matrix, each with its
-own missing-data mask. Rather than one ``lstsq`` per series, the kernel forms the Gram matrix of
-the factor rows once and, per series, subtracts the outer products of the (few) rows that series
-is missing; the solve is an 8x8 Cholesky. That keeps the per-series cost at O(T k) instead of
-O(T k^2), which is what makes 10,000 regressions take milliseconds.
+own missing-data mask. Rather than one ``lstsq`` per series, the kernel forms and inverts the
+Gram matrix X'X of the factor rows once; a series without gaps reuses that inverse, and a series
+with gaps subtracts the outer products of its (few) missing rows and inverts its own 8x8 matrix
+by Cholesky. The per-series cost of a complete series is one O(T k) pass for X'y, which is what
+makes 10,000 regressions take milliseconds.
 """
 
 import numpy as np
@@ -102,6 +103,9 @@ def ols_batch_nb(y, x, min_obs):
                 for j in range(p):
                     gram_all[i, j] += design[t, i] * design[t, j]
 
+    # Series without gaps (the common case) share one inverse Gram matrix.
+    gram_all_inv = _cholesky_inverse_nb(gram_all)
+
     params = np.full((n_series, p), np.nan)
     tvalues = np.full((n_series, p), np.nan)
     rsquared = np.full(n_series, np.nan)
@@ -109,42 +113,39 @@ def ols_batch_nb(y, x, min_obs):
     nobs = np.zeros(n_series, dtype=np.int64)
 
     for s in prange(n_series):
+        # one pass for the count, sums and X'y; rows missing in y are handled below
         n = 0
+        y_sum = 0.0
+        y_sq = 0.0
+        xty = np.zeros(p)
         for t in range(n_obs):
-            if row_ok[t] and not np.isnan(y[s, t]):
+            v = y[s, t]
+            if row_ok[t] and not np.isnan(v):
                 n += 1
+                y_sum += v
+                y_sq += v * v
+                for i in range(p):
+                    xty[i] += design[t, i] * v
         nobs[s] = n
         if n < min_obs or n <= p:
             continue
 
-        n_missing = n_ok - n
-        # Downdating the shared Gram matrix is cheap when few rows are missing; when most are,
-        # rebuilding from the present rows is both cheaper and free of cancellation error.
-        downdate = n_missing <= n
-        if downdate:
-            gram = gram_all.copy()
+        if n == n_ok:
+            gram_inv = gram_all_inv
         else:
-            gram = np.zeros((p, p))
-        xty = np.zeros(p)
-        y_sum = 0.0
-        for t in range(n_obs):
-            if not row_ok[t]:
-                continue
-            v = y[s, t]
-            if np.isnan(v):
-                if downdate:
+            # Downdating the shared Gram matrix is cheap when few rows are missing; when most
+            # are, rebuilding from the present rows is cheaper and free of cancellation error.
+            downdate = n_ok - n <= n
+            gram = gram_all.copy() if downdate else np.zeros((p, p))
+            for t in range(n_obs):
+                if not row_ok[t]:
+                    continue
+                if np.isnan(y[s, t]) == downdate:
+                    sign = -1.0 if downdate else 1.0
                     for i in range(p):
                         for j in range(p):
-                            gram[i, j] -= design[t, i] * design[t, j]
-            else:
-                y_sum += v
-                for i in range(p):
-                    xty[i] += design[t, i] * v
-                    if not downdate:
-                        for j in range(p):
-                            gram[i, j] += design[t, i] * design[t, j]
-
-        gram_inv = _cholesky_inverse_nb(gram)
+                            gram[i, j] += sign * design[t, i] * design[t, j]
+            gram_inv = _cholesky_inverse_nb(gram)
         if np.isnan(gram_inv[0, 0]):
             continue
         beta = np.zeros(p)
@@ -154,22 +155,14 @@ def ols_batch_nb(y, x, min_obs):
                 acc += gram_inv[i, j] * xty[j]
             beta[i] = acc
 
+        # SSR = y'y - beta'X'y at the normal-equation solution; SST = y'y - n mean^2. Both
+        # lose only log10(1 / (1 - R^2)) digits, far inside the 1e-8 agreement we test.
+        fitted_sq = 0.0
+        for i in range(p):
+            fitted_sq += beta[i] * xty[i]
         y_mean = y_sum / n
-        ssr = 0.0
-        sst = 0.0
-        for t in range(n_obs):
-            if not row_ok[t]:
-                continue
-            v = y[s, t]
-            if np.isnan(v):
-                continue
-            fitted = 0.0
-            for i in range(p):
-                fitted += design[t, i] * beta[i]
-            e = v - fitted
-            ssr += e * e
-            d = v - y_mean
-            sst += d * d
+        ssr = max(y_sq - fitted_sq, 0.0)
+        sst = y_sq - n * y_mean * y_mean
 
         sigma2 = ssr / (n - p)
         for i in range(p):
