@@ -1,0 +1,96 @@
+"""The catalog on SQLite and PostgreSQL: migrations, constraints, UTC times, job state races."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from cluster.catalog import Base, Catalog, Job, User, upgrade_schema
+from cluster.catalog.db import alembic_config
+from cluster.jobs import _finish, create_job, request_cancel
+from serve_app.security import verify_password
+from serve_app.users import create_user
+
+
+def test_migrations_match_the_models(catalog):
+    """A model change without a migration would silently lose columns on upgrade."""
+    with catalog.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_upgrade_from_the_first_revision_keeps_data(catalog, tmp_path):
+    # A fresh catalog at the oldest revision, with data, then upgraded to head.
+    if catalog.url.startswith("sqlite"):
+        old = Catalog(f"sqlite:///{tmp_path / 'old.db'}")
+    else:
+        old = catalog
+        with catalog.engine.begin() as conn:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+        from alembic import command
+
+        command.downgrade(alembic_config(catalog), "base")
+    script = ScriptDirectory.from_config(alembic_config(old))
+    first = list(script.walk_revisions())[-1].revision
+    upgrade_schema(old, first)
+    create_user(old, "keeper", "keeper-password", tier="basic")
+    upgrade_schema(old, "head")
+    with old.session() as s:
+        user = s.scalar(select(User).where(User.username == "keeper"))
+        assert user is not None and user.tier == "basic"
+        assert verify_password("keeper-password", user.password_hash)
+    assert {"users", "jobs"} <= set(inspect(old.engine).get_table_names())
+
+
+def test_usernames_are_unique(catalog):
+    create_user(catalog, "dup", "password-one")
+    with pytest.raises(ValueError, match="already exists"):
+        create_user(catalog, "dup", "password-two")
+    with pytest.raises(IntegrityError):
+        with catalog.session() as s:
+            s.add(User(username="dup", password_hash="x"))
+
+
+def test_times_come_back_timezone_aware_utc(catalog):
+    user = create_user(catalog, "tz_user", "password-tz")
+    with catalog.session() as s:
+        loaded = s.get(User, user.id)
+        assert loaded.created_at.tzinfo is not None
+        assert loaded.created_at.utcoffset() == dt.timedelta(0)
+        assert abs((dt.datetime.now(dt.timezone.utc) - loaded.created_at).total_seconds()) < 60
+
+
+def test_cancel_wins_over_a_late_completion(catalog):
+    user = create_user(catalog, "racer", "password-race")
+    job = create_job(catalog, user_id=user.id, kind="system.probe", params={})
+    with catalog.session() as s:
+        s.get(Job, job.id).status = "running"
+    assert request_cancel(catalog, job.id) == "cancelled"
+    # The worker finishing afterwards must not overwrite the user's cancel.
+    assert _finish(catalog, job.id, "completed", result={"x": 1}) is False
+    with catalog.session() as s:
+        final = s.get(Job, job.id)
+        assert final.status == "cancelled" and final.result is None
+
+
+def test_a_failed_unit_of_work_writes_nothing(catalog):
+    with pytest.raises(RuntimeError):
+        with catalog.session() as s:
+            s.add(User(username="ghost", password_hash="x"))
+            s.flush()
+            raise RuntimeError("boom")
+    with catalog.session() as s:
+        assert s.scalar(select(User).where(User.username == "ghost")) is None
+
+
+def test_unknown_job_kind_is_refused(catalog):
+    user = create_user(catalog, "kinder", "password-kind")
+    with pytest.raises(ValueError, match="unknown job kind"):
+        create_job(catalog, user_id=user.id, kind="no.such.kind", params={})
