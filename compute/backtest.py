@@ -20,7 +20,6 @@ import pandas as pd
 
 from compute import backtest_nb
 from compute.backtest_nb import METRIC_NAMES, N_METRICS
-from compute.stats_nb import expected_shortfall_tail_size_nb
 
 KINDS = ("thresholds", "top_pct")
 FILL_COLUMNS = ("timestamp", "action", "price", "quantity", "pnl", "cumulative_pnl")
@@ -174,7 +173,8 @@ class BacktestResult:
     ``metrics``: dict over ``METRIC_NAMES`` (annualised sharpe/sortino/annual_return/
     annual_volatility; cum_return; max_drawdown negative; win_rate per closed trade; trades
     = closed round trips; trades_per_year; es_95 per bar (negative); turnover = traded
-    notional / equity per year, one-way; exposure = fraction of bars holding a position).
+    notional (both sides) / average equity, per year; exposure = fraction of bars holding
+    a position; skew and non-excess kurtosis of bar returns, for the deflated Sharpe).
     ``equity``/``returns``/``position`` are per bar; ``fills`` has ``FILL_COLUMNS``.
     """
 
@@ -241,7 +241,7 @@ def run_backtest(
     fill_price = np.empty(max_fills)
     fill_qty = np.empty(max_fills)
     fill_pnl = np.empty(max_fills)
-    tail = np.empty(max(1, expected_shortfall_tail_size_nb(n, config.es_level)))
+    tail = np.empty(2 * n)
     n_fills = backtest_nb.simulate_nb(
         open_a, close_a, score_a, segments_a, session, cuts, allowed,
         config.fees_bps * 1e-4, config.slippage_bps * 1e-4, float(config.initial_capital),

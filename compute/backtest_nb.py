@@ -19,9 +19,12 @@ Trading rules (DESIGN.md "Backtests"):
 - Equity is marked at every close along the real price path; bar returns are
   equity_t / equity_{t-1} - 1 with equity_{-1} = initial capital.
 
-All metrics are accumulated in one pass (no per-bar arrays needed), so the sweep kernel
-can call the very same function for thousands of configurations with flat memory; the
-single backtest additionally records per-bar equity/position and the fills.
+All metrics are accumulated in one pass over the bars (plus one selection for the expected
+shortfall over a per-call scratch buffer of 2 x n returns), so the sweep kernel can call
+the very same function for thousands of configurations with memory that does not grow with
+the grid; the single backtest additionally records per-bar equity/position and the fills.
+The hot loop avoids data-dependent branches where it can (noisy scores make them
+unpredictable): that is what keeps a configuration within a few times a bare loop.
 """
 
 import math
@@ -82,50 +85,46 @@ FILL_SELL = -1
 
 @njit(cache=True, nogil=True, inline="always")
 def target_position_nb(score, position, long_entry, short_entry, long_exit, short_exit):
-    """Desired position (-1, 0, +1) after seeing ``score`` while holding ``position``."""
-    if score >= long_entry and score > short_entry:
-        return 1
-    if score <= short_entry and score < long_entry:
-        return -1
-    if position == 1 and score >= long_exit:
-        return 1
-    if position == -1 and score <= short_exit:
-        return -1
-    return 0
+    """Desired position (-1, 0, +1) after seeing ``score`` while holding ``position``.
+
+    Written with bitwise ops on booleans instead of an if-chain: scores are noisy, so
+    branches on them would be mispredicted on a large share of bars.
+    """
+    go_long = (score >= long_entry) & (score > short_entry)
+    go_short = (score <= short_entry) & (score < long_entry)
+    keep_long = (position == 1) & (score >= long_exit)
+    keep_short = (position == -1) & (score <= short_exit)
+    entry = np.int64(go_long) - np.int64(go_short)
+    keep = np.int64(keep_long) - np.int64(keep_short)
+    no_entry = 1 - np.int64(go_long) - np.int64(go_short)
+    return entry + no_entry * keep
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _heap_sift_down(heap, size):
-    # max-heap of the k smallest returns seen so far (root = largest of them)
-    i = 0
-    while True:
-        left = 2 * i + 1
-        if left >= size:
-            return
-        child = left
-        right = left + 1
-        if right < size and heap[right] > heap[left]:
-            child = right
-        if heap[child] <= heap[i]:
-            return
-        tmp = heap[i]
-        heap[i] = heap[child]
-        heap[child] = tmp
-        i = child
+@njit(cache=True, nogil=True)
+def _sum_smallest_nb(values, k):
+    if k <= 0:
+        return 0.0
+    part = np.partition(values, k - 1) if k < values.shape[0] else values
+    total = 0.0
+    for i in range(k):
+        total += part[i]
+    return total
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _heap_push(heap, size, x):
-    i = size
-    heap[i] = x
-    while i > 0:
-        parent = (i - 1) // 2
-        if heap[parent] >= heap[i]:
-            return
-        tmp = heap[i]
-        heap[i] = heap[parent]
-        heap[parent] = tmp
-        i = parent
+@njit(cache=True, nogil=True)
+def _tail_mean_nb(buffer, n, n_neg, n_pos, k):
+    """Mean of the k smallest returns, from the negatives in buffer[:n_neg], the zeros
+    (n - n_neg - n_pos of them) and the positives in buffer[n:n + n_pos]."""
+    if k <= 0:
+        return np.nan
+    if n_neg >= k:
+        return _sum_smallest_nb(buffer[:n_neg], k) / k
+    total = _sum_smallest_nb(buffer[:n_neg], n_neg)
+    n_zero = n - n_neg - n_pos
+    need = k - n_neg - n_zero
+    if need > 0:
+        total += _sum_smallest_nb(buffer[n:n + n_pos], need)
+    return total / k
 
 
 @njit(cache=True, nogil=True)
@@ -158,15 +157,16 @@ def simulate_nb(
     open_, close, score: float64 (n,); segment: int64 (n,) row of ``cutoffs`` per bar;
     session: int64 (n,) index into ``allowed`` (bool), e.g. the hour of the bar;
     cutoffs: float64 (n_segments, 4) [long_entry, short_entry, long_exit, short_exit];
-    fee_rate, slip_rate: fractions per side (bps / 1e4); tail_buffer: float64 of at least
-    ``expected_shortfall_tail_size_nb(n, es_level)`` scratch entries.
+    fee_rate, slip_rate: fractions per side (bps / 1e4); tail_buffer: float64 scratch of
+    2 * n entries (the returns that the expected shortfall is selected from).
     When ``record`` is true, per-bar equity/position and fills (bar index, +1 buy / -1 sell,
     price, positive quantity, realised P&L) are written to the output arrays (fills need
     2 * n + 1 slots) and the number of fills is returned; otherwise they may be empty.
     """
     n = close.shape[0]
     k_tail = expected_shortfall_tail_size_nb(n, es_level)
-    tail_size = 0
+    n_neg = 0
+    n_pos = 0
 
     cash = initial_capital
     qty = 0.0
@@ -177,6 +177,7 @@ def simulate_nb(
     prev_equity = initial_capital
     peak = initial_capital
     worst_dd = 0.0
+    dd_floor = 1.0
     sum_r = 0.0
     sum_r2 = 0.0
     sum_down2 = 0.0
@@ -184,14 +185,14 @@ def simulate_nb(
     sum_r4 = 0.0
     trades = 0
     wins = 0
-    turnover = 0.0
+    traded_notional = 0.0
+    sum_equity = 0.0
     bars_in_market = 0
     n_fills = 0
 
     for t in range(n):
         if t > 0 and desired != position and allowed[session[t]]:
             px = open_[t]
-            equity_at_open = cash + qty * px
             if position != 0:
                 fill = px * (1.0 - slip_rate * position)
                 notional = abs(qty) * fill
@@ -199,10 +200,8 @@ def simulate_nb(
                 cash += qty * fill - fee
                 pnl = qty * (fill - entry_price) - entry_fee - fee
                 trades += 1
-                if pnl > 0.0:
-                    wins += 1
-                if equity_at_open > 0.0:
-                    turnover += notional / equity_at_open
+                wins += pnl > 0.0
+                traded_notional += notional
                 if record:
                     fill_bar[n_fills] = t
                     fill_side[n_fills] = -position
@@ -216,8 +215,7 @@ def simulate_nb(
                 fill = px * (1.0 + slip_rate * desired)
                 qty = desired * cash / fill
                 fee = cash * fee_rate
-                if equity_at_open > 0.0:
-                    turnover += cash / equity_at_open
+                traded_notional += cash
                 cash -= qty * fill + fee
                 position = desired
                 entry_price = fill
@@ -232,17 +230,14 @@ def simulate_nb(
 
         if t == n - 1 and position != 0:
             px = close[t]
-            equity_at_close = cash + qty * px
             fill = px * (1.0 - slip_rate * position)
             notional = abs(qty) * fill
             fee = notional * fee_rate
             cash += qty * fill - fee
             pnl = qty * (fill - entry_price) - entry_fee - fee
             trades += 1
-            if pnl > 0.0:
-                wins += 1
-            if equity_at_close > 0.0:
-                turnover += notional / equity_at_close
+            wins += pnl > 0.0
+            traded_notional += notional
             if record:
                 fill_bar[n_fills] = t
                 fill_side[n_fills] = -position
@@ -254,29 +249,31 @@ def simulate_nb(
             qty = 0.0
             position = 0
 
-        if position != 0:
-            bars_in_market += 1
+        bars_in_market += abs(position)
         equity = cash + qty * close[t]
         r = equity / prev_equity - 1.0
         prev_equity = equity
+        sum_equity += equity
         r2 = r * r
         sum_r += r
         sum_r2 += r2
         sum_r3 += r2 * r
         sum_r4 += r2 * r2
-        if r < 0.0:
-            sum_down2 += r * r
-        if equity > peak:
-            peak = equity
-        dd = equity / peak - 1.0
-        if dd < worst_dd:
-            worst_dd = dd
-        if tail_size < k_tail:
-            _heap_push(tail_buffer, tail_size, r)
-            tail_size += 1
-        elif r < tail_buffer[0]:
-            tail_buffer[0] = r
-            _heap_sift_down(tail_buffer, tail_size)
+        down = min(r, 0.0)
+        sum_down2 += down * down
+        peak = max(peak, equity)
+        # drawdown = equity / peak - 1; only divide when a new worst is possible
+        if equity < peak * dd_floor:
+            dd = equity / peak - 1.0
+            if dd < worst_dd:
+                worst_dd = dd
+                dd_floor = 1.0 + worst_dd
+        # keep every negative and every positive return (branch-free stores) so the
+        # expected shortfall is one selection at the end instead of work per bar
+        tail_buffer[n_neg] = r
+        n_neg += r < 0.0
+        tail_buffer[n + n_pos] = r
+        n_pos += r > 0.0
         if record:
             equity_out[t] = equity
             position_out[t] = position
@@ -291,9 +288,11 @@ def simulate_nb(
             cutoffs[seg, CUT_SHORT_EXIT],
         )
 
+    expected_shortfall = _tail_mean_nb(tail_buffer, n, n_neg, n_pos, k_tail)
     _finalise_metrics_nb(
         metrics_out, n, sum_r, sum_r2, sum_r3, sum_r4, sum_down2, prev_equity, initial_capital, worst_dd,
-        trades, wins, turnover, bars_in_market, tail_buffer, tail_size, periods_per_year,
+        trades, wins, traded_notional / (sum_equity / n) if n > 0 else np.nan, bars_in_market,
+        expected_shortfall, periods_per_year,
     )
     return n_fills
 
@@ -301,7 +300,7 @@ def simulate_nb(
 @njit(cache=True, nogil=True)
 def _finalise_metrics_nb(
     out, n, sum_r, sum_r2, sum_r3, sum_r4, sum_down2, final_equity, initial_capital, worst_dd,
-    trades, wins, turnover, bars_in_market, tail_buffer, tail_size, periods_per_year,
+    trades, wins, turnover, bars_in_market, expected_shortfall, periods_per_year,
 ):
     years = n / periods_per_year if n > 0 else np.nan
     growth = final_equity / initial_capital
@@ -336,13 +335,7 @@ def _finalise_metrics_nb(
     out[M_WIN_RATE] = wins / trades if trades > 0 else np.nan
     out[M_TRADES] = trades
     out[M_TRADES_PER_YEAR] = trades / years
-    if tail_size > 0:
-        total = 0.0
-        for i in range(tail_size):
-            total += tail_buffer[i]
-        out[M_ES] = total / tail_size
-    else:
-        out[M_ES] = np.nan
+    out[M_ES] = expected_shortfall
     out[M_TURNOVER] = turnover / years
     out[M_EXPOSURE] = bars_in_market / n if n > 0 else np.nan
     out[M_FINAL_EQUITY] = final_equity

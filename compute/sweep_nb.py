@@ -4,14 +4,13 @@ The bars (open, close, score, segment, session code) are shared and read-only; e
 configuration carries its own cut-off table, allowed-session mask and costs. Configurations
 run in parallel (``prange``) through ``compute.backtest_nb.simulate_nb`` without recording,
 so a configuration costs one pass over the bars and keeps only its metric vector: memory is
-O(configs x metrics + bars), never configs x bars.
+O(configs x metrics + threads x bars), never configs x bars.
 """
 
 import numpy as np
 from numba import njit, prange
 
 from compute.backtest_nb import N_METRICS, simulate_nb
-from compute.stats_nb import expected_shortfall_tail_size_nb
 
 
 @njit(cache=True, parallel=True)
@@ -39,11 +38,10 @@ def sweep_nb(
     n_configs = cutoffs.shape[0]
     n = close.shape[0]
     out = np.empty((n_configs, N_METRICS))
-    k_tail = max(1, expected_shortfall_tail_size_nb(n, es_level))
     no_float = np.empty(0)
     no_int = np.empty(0, dtype=np.int64)
     for c in prange(n_configs):
-        tail = np.empty(k_tail)
+        tail = np.empty(2 * n)
         simulate_nb(
             open_, close, score, segment, session, cutoffs[c], masks[mask_id[c]],
             fee_rate[c], slip_rate[c], initial_capital, periods_per_year, es_level,

@@ -67,14 +67,12 @@ def test_hand_worked_backtest_with_fees_to_the_cent():
     assert m["cum_return"] == pytest.approx(eq4 / 10_000 - 1, abs=1e-12)
     # bars 1, 2 and 3 close with a position: 3 of 5
     assert m["exposure"] == pytest.approx(3 / 5)
-    # turnover: notional / equity at each fill (1 + ~1.002 + ~1 + ~1.03), over 5/252 years
-    notional_over_equity = (
-        10_000 / 10_000
-        + qty1 * sell3 / (-10.0 + qty1 * 102.0)
-        + (10_068.827 / (-10.0 + qty1 * 102.0))
-        + qty_short * buy4 / (20_127.585 - qty_short * 104.0)
-    )
-    assert m["turnover"] == pytest.approx(notional_over_equity / (5 / 252), rel=1e-5)
+    # turnover: traded notional 10,000 + 10,088.92 + 10,068.83 + 10,276.53 over the average
+    # equity of the five closes, per year of 5 / 252
+    traded = 10_000 + qty1 * sell3 + qty_short * sell3 + qty_short * buy4
+    average_equity = (eq0 + eq1 + eq2 + eq3 + eq4) / 5
+    assert traded == pytest.approx(40_434.27, abs=0.01)
+    assert m["turnover"] == pytest.approx(traded / average_equity / (5 / 252), rel=1e-12)
 
 
 def _random_walk(n, seed=0, drift=0.0002, vol=0.01):
@@ -210,3 +208,17 @@ def test_config_validation():
         BacktestConfig(allowed_hours=(25,))
     cfg = BacktestConfig.from_dict({"kind": "top_pct", "value": 15, "allowed_hours": [15, 13], "ignored": 1})
     assert cfg.value == 0.15 and cfg.allowed_hours == (13, 15)
+
+
+def test_expected_shortfall_when_the_tail_holds_zeros_and_gains():
+    # 200 bars rising 0.1 % a bar with two dips: the 5 % tail (10 returns) takes both losses,
+    # the flat first bar and the smallest gains
+    close = 100 * np.cumprod(np.full(200, 1.001))
+    close[50] *= 0.98
+    close[120] *= 0.99
+    open_ = np.concatenate(([100.0], close[:-1]))
+    res = run_backtest(open_, close, np.ones(200), BacktestConfig(value=0.5, fees_bps=0, slippage_bps=0))
+    r = res.returns.values
+    assert (r < 0).sum() == 2
+    assert res.metrics["es_95"] == pytest.approx(stats.expected_shortfall(r, 0.95), rel=1e-12)
+    assert res.metrics["es_95"] == pytest.approx(np.sort(r)[:10].mean(), rel=1e-12)
