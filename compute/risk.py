@@ -22,6 +22,7 @@ import pandas as pd
 
 from compute import stats
 from compute.var import ES_LEVEL, VAR_LEVELS, var_table
+from compute.var_nb import RISK_STAT_NAMES, risk_stats_nb
 
 VIEWS = ("portfolio", "longs", "shorts")
 PERIODS_PER_YEAR = {"daily": 252, "weekly": 52, "monthly": 12, "annual": 1}
@@ -144,6 +145,25 @@ def correlation_clusters(corr: pd.DataFrame, threshold: float = CORRELATION_CLUS
         groups.setdefault(root(i), []).append(name)
     clusters = [g for g in groups.values() if len(g) >= 2]
     return sorted(clusters, key=len, reverse=True)
+
+
+def risk_stats_frame(
+    returns: pd.DataFrame | np.ndarray,
+    periods_per_year: float = PERIODS_PER_YEAR["daily"],
+    var_level: float = 0.95,
+    es_level: float = ES_LEVEL,
+) -> pd.DataFrame:
+    """Risk statistics of many return series at once (one parallel numba pass).
+
+    ``returns``: (n_obs, n_series), one column per series. Returns a DataFrame indexed by
+    series with columns annual_volatility (std ddof=1 x sqrt(ppy)), sharpe (annualised, zero
+    risk-free), max_drawdown (negative fraction), var (historical, ``var_level``) and
+    expected_shortfall (historical, ``es_level``): empyrical's definitions, NaNs skipped.
+    """
+    frame = returns if isinstance(returns, pd.DataFrame) else pd.DataFrame(np.asarray(returns, dtype=np.float64))
+    by_series = np.ascontiguousarray(frame.to_numpy(np.float64).T)
+    out = risk_stats_nb(by_series, float(periods_per_year), float(var_level), float(es_level))
+    return pd.DataFrame(out.T, index=frame.columns, columns=list(RISK_STAT_NAMES))
 
 
 def _none_if_nan(value: float) -> float | None:

@@ -137,3 +137,29 @@ def test_overview_views_and_clusters(market):
     assert {r["method"] for r in overview["var"]["var"]} == {"historical", "parametric_normal", "cornish_fisher"}
     with pytest.raises(ValueError, match="view"):
         risk_overview(exposure, returns, returns["SPY"], 1.0, "everything")
+
+
+def test_batched_risk_stats_equal_empyrical_definitions():
+    from compute.risk import risk_stats_frame
+
+    rng = np.random.default_rng(8)
+    returns = pd.DataFrame(rng.standard_t(4, size=(252, 40)) * 0.01 + 0.0002)
+    returns.iloc[5:9, 3] = np.nan
+    returns.iloc[:240, 4] = np.nan  # 12 observations: the tail buffer holds every value
+    ties = np.repeat([-0.02, -0.01, 0.0, 0.01], 63)
+    returns[40] = rng.permutation(ties)  # ties at the tail
+    table = risk_stats_frame(returns, 252, var_level=0.95, es_level=0.975)
+    for column in returns.columns:
+        r = returns[column].dropna().to_numpy()
+        row = table.loc[column]
+        assert row["annual_volatility"] == pytest.approx(empyrical_annual_volatility(r, 252), rel=1e-12)
+        assert row["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * np.sqrt(252), rel=1e-10)
+        assert row["max_drawdown"] == pytest.approx(empyrical_max_drawdown(r), rel=1e-12)
+        assert row["var"] == pytest.approx(empyrical_value_at_risk(r, 0.05), rel=1e-12)
+        cutoff_index = int((len(r) - 1) * 0.025)
+        es = np.mean(np.partition(r, cutoff_index)[: cutoff_index + 1])
+        assert row["expected_shortfall"] == pytest.approx(es, rel=1e-12)
+    # levels whose tail exceeds the insertion buffer take the sorting path
+    wide = risk_stats_frame(returns, 252, var_level=0.5, es_level=0.5)
+    assert wide.loc[0, "var"] == pytest.approx(np.median(returns[0]), rel=1e-12)
+    assert np.isnan(risk_stats_frame(pd.DataFrame({"x": [np.nan, np.nan]})).loc["x", "var"])
