@@ -287,3 +287,61 @@ def portfolio_factor_exposures(position_exposures: pd.DataFrame, equity: float) 
             "positions_without_betas": missing.astype(int),
         }
     )
+
+
+def factor_exposure_report(
+    delta_adjusted_exposure: pd.Series,
+    underlying: pd.Series,
+    regression: FactorRegression,
+    equity: float,
+    symbols: pd.Series | None = None,
+) -> dict:
+    """JSON-ready factor exposures of a set of positions (``GET /risk/factors[/positions]``).
+
+    Inputs as :func:`position_factor_exposures` (filter the positions first for a
+    longs/shorts view). ``portfolio``: one row per factor of :data:`FACTOR_DEFINITIONS` with
+    ``exposure`` (dollars / equity, i.e. the portfolio's beta to the factor),
+    ``exposure_dollars``, ``positions_without_betas`` and ``calculation_method``.
+    ``positions``: per position the underlying's betas (``factor_exposures``, None when
+    limited history; Short Interest 0.0), ``exposure_dollars`` per factor and
+    ``regression_stats`` (r_squared, data_points, limited_history, window).
+    """
+    dollars = position_factor_exposures(delta_adjusted_exposure, underlying, regression.betas)
+    totals = portfolio_factor_exposures(dollars, equity)
+    portfolio = []
+    for definition in FACTOR_DEFINITIONS:
+        name = definition["factor_name"]
+        present = name in totals.index
+        value = float(totals.at[name, "exposure_dollars"]) if present else float("nan")
+        portfolio.append(
+            {
+                "factor_name": name,
+                "exposure": value / equity if np.isfinite(value) else None,
+                "exposure_dollars": value if np.isfinite(value) else None,
+                "positions_without_betas": int(totals.at[name, "positions_without_betas"]) if present else 0,
+                "calculation_method": definition["calculation_method"],
+            }
+        )
+    by_ticker = {r["ticker"]: r for r in regression.to_records()}
+    positions = []
+    for position_id in delta_adjusted_exposure.index:
+        ticker = underlying[position_id]
+        record = by_ticker.get(ticker)
+        row = dollars.loc[position_id]
+        positions.append(
+            {
+                "position_id": str(position_id),
+                "ticker": str(symbols[position_id]) if symbols is not None else str(ticker),
+                "underlying": str(ticker),
+                "factor_exposures": record["factor_exposures"] if record else {f: None for f in ALL_FACTORS},
+                "exposure_dollars": {
+                    f: (float(row[f]) if f in row.index and np.isfinite(row[f]) else None) for f in ALL_FACTORS
+                },
+                "regression_stats": record["regression_stats"]
+                if record
+                else {"r_squared": None, "data_points": 0, "limited_history": True, "window": regression.window},
+            }
+        )
+    return {"portfolio": portfolio, "positions": positions, "window": regression.window,
+            "start": None if regression.start is None else str(regression.start),
+            "end": None if regression.end is None else str(regression.end)}

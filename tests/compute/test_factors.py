@@ -188,3 +188,30 @@ def test_recovers_synthetic_provider_true_loadings():
             z_scores.append(z)
         assert reg.r_squared[ticker] > 0.15
     assert 0.6 < np.std(z_scores) < 1.4
+
+
+def test_factor_exposure_report_shapes_routes():
+    from compute.factors import factor_exposure_report
+
+    rng = np.random.default_rng(5)
+    dates = pd.bdate_range("2024-01-01", periods=150)
+    factors = pd.DataFrame(_design(rng, 150), index=dates, columns=list(REGRESSION_FACTORS))
+    returns = pd.DataFrame(
+        {"AAA": factors.to_numpy() @ np.full(7, 0.5) + rng.normal(0, 0.01, 150), "IPO": np.nan}, index=dates
+    )
+    reg = regress_factor_betas(returns, factors)
+    exposure = pd.Series({"p1": 50_000.0, "p2": -20_000.0, "p3": 5_000.0})
+    underlying = pd.Series({"p1": "AAA", "p2": "AAA", "p3": "IPO"})
+    report = factor_exposure_report(exposure, underlying, reg, equity=100_000.0)
+    market = report["portfolio"][0]
+    assert market["factor_name"] == "Market Beta"
+    assert market["exposure"] == pytest.approx(0.3 * reg.betas.at["AAA", "Market Beta"])
+    assert market["positions_without_betas"] == 1
+    assert report["portfolio"][-1] == {
+        "factor_name": "Short Interest", "exposure": 0.0, "exposure_dollars": 0.0,
+        "positions_without_betas": 0, "calculation_method": "mock",
+    }
+    p3 = report["positions"][2]
+    assert p3["regression_stats"]["limited_history"] is True and p3["factor_exposures"]["Value"] is None
+    assert p3["exposure_dollars"]["Value"] is None
+    assert report["positions"][1]["exposure_dollars"]["Momentum"] == pytest.approx(-20_000 * reg.betas.at["AAA", "Momentum"])
