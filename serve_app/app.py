@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI
 from ray import serve
 
 from cluster.config import Settings
+from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import install_error_handlers
 from serve_app.middleware import install_middleware
 from serve_app.state import AppState, LocalLimiter
@@ -16,10 +17,10 @@ API_PREFIX = "/api/v1"
 
 
 def api_router() -> APIRouter:
-    from serve_app.routes import admin_users, auth, health, jobs
+    from serve_app.routes import admin_users, auth, health, jobs, market
 
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, health, jobs, admin_users):
+    for module in (auth, health, jobs, market, admin_users):
         router.include_router(module.router)
     return router
 
@@ -33,6 +34,7 @@ def create_app(state: AppState) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=f"{API_PREFIX}/redoc",
+        default_response_class=SigmaJSONResponse,
     )
     app.state.sigma = state
     install_error_handlers(app)

@@ -6,10 +6,29 @@ import datetime as dt
 import time
 from typing import Any
 
+import orjson
 from fastapi import Request
+from fastapi.responses import JSONResponse
 
 
-def envelope(request: Request, data: Any, *, cache_status: str | None = None, meta: dict | None = None, errors: list | None = None) -> dict:
+class SigmaJSONResponse(JSONResponse):
+    """orjson rendering: numpy scalars and arrays, dates, and NaN/inf as null (JSON has no NaN)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+
+
+def envelope(
+    request: Request,
+    data: Any,
+    *,
+    cache_status: str | None = None,
+    meta: dict | None = None,
+    errors: list | None = None,
+    status_code: int = 200,
+) -> SigmaJSONResponse:
     started = getattr(request.state, "started", None)
     elapsed = (time.perf_counter() - started) * 1000 if started else None
     body_meta = {
@@ -20,7 +39,7 @@ def envelope(request: Request, data: Any, *, cache_status: str | None = None, me
     }
     if meta:
         body_meta.update(meta)
-    return {"success": True, "data": data, "meta": body_meta, "errors": errors or []}
+    return SigmaJSONResponse({"success": True, "data": data, "meta": body_meta, "errors": errors or []}, status_code=status_code)
 
 
 def async_accepted(job_id: str, status: str, estimated_duration_ms: int | None) -> dict:

@@ -53,3 +53,41 @@ def ticker_health(state: AppState, ticker: str) -> dict:
     last = None if bars is None or bars.empty else bars.index[-1].isoformat()
     status = "healthy" if quality >= 0.95 else ("degraded" if quality > 0 else "unhealthy")
     return {"status": status, "last_update": last, "data_quality": quality, "provider": state.settings.market_data}
+
+
+def _provider_call(state: AppState, fn):
+    """Run a provider call; its input errors become 400/404 naming the symbol, never a 500."""
+    from compute.marketdata import MarketDataError
+
+    from serve_app.errors import ApiError
+
+    provider = get_provider(state)
+    try:
+        return fn(provider), provider.last_cache_status
+    except MarketDataError as exc:
+        message = str(exc)
+        status, code = (404, "NOT_FOUND") if "no data" in message.lower() or "not found" in message.lower() else (400, "INVALID_PARAMETER")
+        raise ApiError(status, code, message, field="symbol") from exc
+
+
+def fetch_quotes(state: AppState, symbols: list[str]) -> tuple[dict, str | None]:
+    def call(provider):
+        raw = provider.latest_quote(symbols)
+        return {"quotes": [{"symbol": s, **raw[s]} for s in symbols if s in raw], "missing": [s for s in symbols if s not in raw]}
+
+    return _provider_call(state, call)
+
+
+def fetch_option_chain(state: AppState, symbol: str, expiries, strikes: int | None) -> tuple[dict, str | None]:
+    def call(provider):
+        chain = provider.option_chain(symbol, expiries=expiries, strikes=strikes)
+        contracts = chain.assign(expiry=chain["expiry"].map(lambda d: d.isoformat())).to_dict(orient="records")
+        return {
+            "symbol": symbol,
+            "underlying_price": float(chain["underlying_price"].iloc[0]) if len(chain) else None,
+            "expiries": sorted({c["expiry"] for c in contracts}),
+            "count": len(contracts),
+            "contracts": contracts,
+        }
+
+    return _provider_call(state, call)

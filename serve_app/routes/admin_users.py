@@ -42,4 +42,4 @@ def add_user(body: NewUser, request: Request, _: Caller = Depends(require_admin)
         if s.scalar(select(User.id).where(User.username == body.username)) is not None:
             raise ApiError(409, "CONFLICT", f"user {body.username!r} already exists", field="username")
     user = create_user(state.catalog, body.username, body.password, role=body.role, tier=body.tier)
-    return envelope(request, _view(user))
+    return envelope(request, _view(user), status_code=201)

@@ -1,0 +1,63 @@
+"""Market data (portfolio spec section 11): quotes and option chains from the configured provider."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from serve_app.deps import Caller, current_user, get_state
+from serve_app.envelope import envelope
+from serve_app.errors import invalid
+from serve_app.market import fetch_option_chain, fetch_quotes
+from serve_app.state import AppState
+
+router = APIRouter(prefix="/market", tags=["market data"])
+
+_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,11}$")
+MAX_SYMBOLS = 100
+
+
+def parse_symbol(raw: str, field: str) -> str:
+    symbol = raw.strip().upper()
+    if not _SYMBOL_RE.match(symbol):
+        raise invalid(field, f"{raw!r} is not a ticker symbol (letters, digits, '.', '-'; up to 12 characters)")
+    return symbol
+
+
+@router.get("/quotes", summary="Latest quotes for up to 100 symbols")
+def quotes(
+    request: Request,
+    symbols: str = Query(..., description="comma-separated tickers, e.g. AAPL,MSFT,SPY"),
+    _: Caller = Depends(current_user),
+    state: AppState = Depends(get_state),
+):
+    parsed = [parse_symbol(s, "symbols") for s in symbols.split(",") if s.strip()]
+    if not parsed:
+        raise invalid("symbols", "give at least one ticker")
+    if len(parsed) > MAX_SYMBOLS:
+        raise invalid("symbols", f"at most {MAX_SYMBOLS} symbols per request")
+    data, cache_status = fetch_quotes(state, list(dict.fromkeys(parsed)))
+    return envelope(request, data, cache_status=cache_status)
+
+
+@router.get("/options", summary="Option chain: expiries and the strikes nearest the money")
+def options(
+    request: Request,
+    symbol: str = Query(..., description="underlying ticker"),
+    expiry: str = Query("nearest", description="'nearest', 'all', or a date YYYY-MM-DD"),
+    strikes: int | None = Query(20, ge=1, le=500, description="strikes nearest the money per expiry and right"),
+    _: Caller = Depends(current_user),
+    state: AppState = Depends(get_state),
+):
+    underlying = parse_symbol(symbol, "symbol")
+    if expiry in ("all", "nearest"):
+        expiries = "all" if expiry == "all" else None
+    else:
+        try:
+            expiries = [dt.date.fromisoformat(expiry)]
+        except ValueError:
+            raise invalid("expiry", "use 'nearest', 'all' or a date in YYYY-MM-DD format") from None
+    data, cache_status = fetch_option_chain(state, underlying, expiries, strikes)
+    return envelope(request, data, cache_status=cache_status)
