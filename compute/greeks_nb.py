@@ -19,7 +19,9 @@ from numba import njit, prange
 
 SQRT_2PI_INV = 1.0 / math.sqrt(2.0 * math.pi)
 SQRT_2PI = math.sqrt(2.0 * math.pi)
+SQRT_HALF = math.sqrt(0.5)
 DAYS_PER_YEAR = 365.0
+PER_DAY = 1.0 / DAYS_PER_YEAR
 
 IV_OK = 0
 IV_BELOW_LOWER_BOUND = 1
@@ -28,113 +30,15 @@ IV_INVALID_INPUT = 3
 IV_NOT_CONVERGED = 4
 
 
-# W. J. Cody's rational Chebyshev approximations of the normal CDF (ACM TOMS 715, SPECFUN
-# ANORM; the coefficients R's pnorm uses), good to about 1e-16. Used instead of math.erfc
-# because the tail branches need only exp(-x^2/2), which the Greeks already compute for the
-# density: the kernel pays one exp for n(d1), N(d1) and N(d2) instead of three transcendentals.
-_A0, _A1, _A2, _A3, _A4 = (
-    2.2352520354606839287, 161.02823106855587881, 1067.6894854603709582,
-    18154.981253343561249, 0.065682337918207449113,
-)
-_B0, _B1, _B2, _B3 = (
-    47.20258190468824187, 976.09855173777669322, 10260.932208618978205, 45507.789335026729956,
-)
-_C0, _C1, _C2, _C3, _C4, _C5, _C6, _C7, _C8 = (
-    0.39894151208813466764, 8.8831497943883759412, 93.506656132177855979,
-    597.27027639480026226, 2494.5375852903726711, 6848.1904505362823326,
-    11602.651437647350124, 9842.7148383839780218, 1.0765576773720192317e-8,
-)
-_D0, _D1, _D2, _D3, _D4, _D5, _D6, _D7 = (
-    22.266688044328115691, 235.38790178262499861, 1519.377599407554805,
-    6485.558298266760755, 18615.571640885098091, 34900.952721145977266,
-    38912.003286093271411, 19685.429676859990727,
-)
-_P0, _P1, _P2, _P3, _P4, _P5 = (
-    0.21589853405795699, 0.1274011611602473639, 0.022235277870649807,
-    0.001421619193227893466, 2.9112874951168792e-5, 0.02307344176494017303,
-)
-_Q0, _Q1, _Q2, _Q3, _Q4 = (
-    1.28426009614491121, 0.468238212480865118, 0.0659881378689285515,
-    0.00378239633202758244, 7.29751555083966205e-5,
-)
-_CODY_CENTRAL = 0.67448975
-_CODY_SQRT_32 = math.sqrt(32.0)
-_CODY_CUTOFF = 37.5193
-
-
-@njit(cache=True, inline="always")
-def norm_cdf_given_exp_nb(x, exp_half_x2):
-    """N(x) given exp_half_x2 = exp(-x^2 / 2) (Cody's algorithm without its own exp call).
-
-    The lower tail is computed directly, so N(-d) for puts keeps full relative accuracy.
-    """
-    y = abs(x)
-    if y <= _CODY_CENTRAL:
-        xsq = x * x
-        xnum = ((((_A4 * xsq + _A0) * xsq + _A1) * xsq + _A2) * xsq)
-        xden = ((((xsq + _B0) * xsq + _B1) * xsq + _B2) * xsq)
-        return 0.5 + x * (xnum + _A3) / (xden + _B3)
-    if y <= _CODY_SQRT_32:
-        xnum = _C8 * y
-        xden = y
-        xnum = (xnum + _C0) * y
-        xden = (xden + _D0) * y
-        xnum = (xnum + _C1) * y
-        xden = (xden + _D1) * y
-        xnum = (xnum + _C2) * y
-        xden = (xden + _D2) * y
-        xnum = (xnum + _C3) * y
-        xden = (xden + _D3) * y
-        xnum = (xnum + _C4) * y
-        xden = (xden + _D4) * y
-        xnum = (xnum + _C5) * y
-        xden = (xden + _D5) * y
-        xnum = (xnum + _C6) * y
-        xden = (xden + _D6) * y
-        tail = exp_half_x2 * (xnum + _C7) / (xden + _D7)
-    elif y < _CODY_CUTOFF:
-        xsq = 1.0 / (x * x)
-        xnum = _P5 * xsq
-        xden = xsq
-        xnum = (xnum + _P0) * xsq
-        xden = (xden + _Q0) * xsq
-        xnum = (xnum + _P1) * xsq
-        xden = (xden + _Q1) * xsq
-        xnum = (xnum + _P2) * xsq
-        xden = (xden + _Q2) * xsq
-        xnum = (xnum + _P3) * xsq
-        xden = (xden + _Q3) * xsq
-        temp = xsq * (xnum + _P4) / (xden + _Q4)
-        tail = exp_half_x2 * (SQRT_2PI_INV - temp) / y
-    elif y == y:
-        tail = 0.0
-    else:
-        return math.nan
-    return tail if x < 0.0 else 1.0 - tail
-
-
 @njit(cache=True, inline="always")
 def norm_cdf_nb(x):
-    """Standard normal CDF N(x) (Cody), accurate in the lower tail."""
-    return norm_cdf_given_exp_nb(x, math.exp(-0.5 * x * x))
+    """Standard normal CDF via erfc: accurate in both tails (no 1 - N(x) cancellation)."""
+    return 0.5 * math.erfc(-x * SQRT_HALF)
 
 
 @njit(cache=True, inline="always")
 def _step(a, n):
     return 1 if a.shape[0] == n else 0
-
-
-@njit(cache=True, inline="always")
-def _half_square_exps(d1, d2, spot_disc, strike_disc):
-    """exp(-d1^2/2) and exp(-d2^2/2) for one exp call: since d1^2 - d2^2 = 2 ln(F/K),
-    exp(-d2^2/2) = exp(-d1^2/2) S e^{-qT} / (K e^{-rT}). Falls back to a direct exp when the
-    first one underflows (|d1| > ~37, where the identity would lose the second)."""
-    exp_d1 = math.exp(-0.5 * d1 * d1)
-    if exp_d1 > 1e-290:
-        exp_d2 = exp_d1 * (spot_disc / strike_disc)
-    else:
-        exp_d2 = math.exp(-0.5 * d2 * d2)
-    return exp_d1, exp_d2
 
 
 @njit(cache=True, parallel=True)
@@ -193,29 +97,31 @@ def bsm_greeks_nb(S, K, T, r, q, sigma, is_call, price, delta, gamma, theta, veg
             rho[i] = np.nan
             continue
         sqrt_t = math.sqrt(t)
-        vol_sqrt_t = vol * sqrt_t
-        d1 = (math.log(s / k) + (rr - qq + 0.5 * vol * vol) * t) / vol_sqrt_t
-        d2 = d1 - vol_sqrt_t
-        spot_disc = s * math.exp(-qq * t)
+        inv_vol_sqrt_t = 1.0 / (vol * sqrt_t)
+        d1 = (math.log(s / k) + (rr - qq + 0.5 * vol * vol) * t) * inv_vol_sqrt_t
+        d2 = d1 - vol * sqrt_t
+        div_disc = math.exp(-qq * t)
+        spot_disc = s * div_disc
         strike_disc = k * math.exp(-rr * t)
-        exp_d1, exp_d2 = _half_square_exps(d1, d2, spot_disc, strike_disc)
-        spot_pdf = spot_disc * SQRT_2PI_INV * exp_d1
-        theta_decay = -spot_pdf * vol / (2.0 * sqrt_t)
-        gamma[i] = spot_pdf / (s * s * vol_sqrt_t)
+        pdf_d1 = SQRT_2PI_INV * math.exp(-0.5 * d1 * d1)
+        spot_pdf = spot_disc * pdf_d1
+        # sigma / (2 sqrt T) written with the reciprocal already at hand
+        theta_decay = -0.5 * spot_pdf * vol * vol * inv_vol_sqrt_t
+        gamma[i] = div_disc * pdf_d1 * inv_vol_sqrt_t / s
         vega[i] = spot_pdf * sqrt_t * 0.01
         if call:
-            n_d1 = norm_cdf_given_exp_nb(d1, exp_d1)
-            n_d2 = norm_cdf_given_exp_nb(d2, exp_d2)
+            n_d1 = norm_cdf_nb(d1)
+            n_d2 = norm_cdf_nb(d2)
             price[i] = spot_disc * n_d1 - strike_disc * n_d2
-            delta[i] = spot_disc / s * n_d1
-            theta[i] = (theta_decay + qq * spot_disc * n_d1 - rr * strike_disc * n_d2) / DAYS_PER_YEAR
+            delta[i] = div_disc * n_d1
+            theta[i] = (theta_decay + qq * spot_disc * n_d1 - rr * strike_disc * n_d2) * PER_DAY
             rho[i] = strike_disc * t * n_d2 * 0.01
         else:
-            n_md1 = norm_cdf_given_exp_nb(-d1, exp_d1)
-            n_md2 = norm_cdf_given_exp_nb(-d2, exp_d2)
+            n_md1 = norm_cdf_nb(-d1)
+            n_md2 = norm_cdf_nb(-d2)
             price[i] = strike_disc * n_md2 - spot_disc * n_md1
-            delta[i] = -spot_disc / s * n_md1
-            theta[i] = (theta_decay - qq * spot_disc * n_md1 + rr * strike_disc * n_md2) / DAYS_PER_YEAR
+            delta[i] = -div_disc * n_md1
+            theta[i] = (theta_decay - qq * spot_disc * n_md1 + rr * strike_disc * n_md2) * PER_DAY
             rho[i] = -strike_disc * t * n_md2 * 0.01
 
 
@@ -252,11 +158,10 @@ def bsm_price_nb(S, K, T, r, q, sigma, is_call, price):
         d2 = d1 - vol_sqrt_t
         spot_disc = s * math.exp(-qq * t)
         strike_disc = k * math.exp(-rr * t)
-        exp_d1, exp_d2 = _half_square_exps(d1, d2, spot_disc, strike_disc)
         if call:
-            price[i] = spot_disc * norm_cdf_given_exp_nb(d1, exp_d1) - strike_disc * norm_cdf_given_exp_nb(d2, exp_d2)
+            price[i] = spot_disc * norm_cdf_nb(d1) - strike_disc * norm_cdf_nb(d2)
         else:
-            price[i] = strike_disc * norm_cdf_given_exp_nb(-d2, exp_d2) - spot_disc * norm_cdf_given_exp_nb(-d1, exp_d1)
+            price[i] = strike_disc * norm_cdf_nb(-d2) - spot_disc * norm_cdf_nb(-d1)
 
 
 @njit(cache=True, inline="always")
@@ -265,11 +170,8 @@ def _otm_call_normalised(x, s, half_x_exp, half_x_exp_inv):
     for x = ln(F/K) <= 0 and total volatility s = sigma sqrt T > 0, plus db/ds = e^{x/2} n(d1)."""
     d1 = x / s + 0.5 * s
     d2 = d1 - s
-    exp_d1 = math.exp(-0.5 * d1 * d1)
-    # d2^2 = d1^2 - 2x, so exp(-d2^2/2) = exp(-d1^2/2) e^x (no second exp call)
-    exp_d2 = exp_d1 * (half_x_exp * half_x_exp)
-    b = half_x_exp * norm_cdf_given_exp_nb(d1, exp_d1) - half_x_exp_inv * norm_cdf_given_exp_nb(d2, exp_d2)
-    db = half_x_exp * SQRT_2PI_INV * exp_d1
+    b = half_x_exp * norm_cdf_nb(d1) - half_x_exp_inv * norm_cdf_nb(d2)
+    db = half_x_exp * SQRT_2PI_INV * math.exp(-0.5 * d1 * d1)
     return b, db
 
 

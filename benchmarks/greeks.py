@@ -1,0 +1,129 @@
+"""BSM price + 5 Greeks throughput and implied-vol solves per second.
+
+10,000,000 random contracts (calls and puts, 1 day to 2 years, varied r, q, vol). Peers measured
+in the same run: a vectorised numpy implementation with scipy.special.ndtr on the same 10 M
+contracts, and mibian (a pure-Python loop) on a sample, extrapolated per contract.
+Our kernel is timed with reused output buffers (``bsm_greeks(..., out=...)``), best of 3 after a
+warm-up. Prints one JSON object per line.
+"""
+
+import json
+import os
+import time
+
+import numba
+import numpy as np
+
+from compute.greeks import allocate_greeks, bsm_greeks, bsm_price, implied_vol
+
+N_CONTRACTS = 10_000_000
+N_IV = 2_000_000
+MIBIAN_SAMPLE = 2_000
+
+
+def emit(metric, value, unit, n, **extra):
+    record = {"benchmark": "greeks", "metric": metric, "value": value, "unit": unit, "n": n}
+    record.update(extra)
+    record["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    record["threads"] = numba.get_num_threads()
+    print(json.dumps(record), flush=True)
+
+
+def make_contracts(n, seed=0):
+    rng = np.random.default_rng(seed)
+    spot = rng.uniform(20.0, 500.0, n)
+    strike = spot * np.exp(rng.uniform(-0.4, 0.4, n))
+    years = rng.integers(1, 731, n) / 365.0
+    rate = rng.uniform(0.0, 0.08, n)
+    div_yield = rng.uniform(0.0, 0.06, n)
+    vol = rng.uniform(0.05, 1.2, n)
+    is_call = rng.random(n) < 0.5
+    return spot, strike, years, rate, div_yield, vol, is_call
+
+
+def numpy_greeks(S, K, T, r, q, sigma, is_call):
+    """Reference vectorised numpy + scipy.special.ndtr implementation (same formulas)."""
+    from scipy.special import ndtr
+
+    sqrt_t = np.sqrt(T)
+    vol_sqrt_t = sigma * sqrt_t
+    d1 = (np.log(S / K) + (r - q + 0.5 * sigma * sigma) * T) / vol_sqrt_t
+    d2 = d1 - vol_sqrt_t
+    spot_disc = S * np.exp(-q * T)
+    strike_disc = K * np.exp(-r * T)
+    sign = np.where(is_call, 1.0, -1.0)
+    n_d1 = ndtr(sign * d1)
+    n_d2 = ndtr(sign * d2)
+    spot_pdf = spot_disc * np.exp(-0.5 * d1 * d1) / np.sqrt(2.0 * np.pi)
+    price = sign * (spot_disc * n_d1 - strike_disc * n_d2)
+    delta = sign * spot_disc / S * n_d1
+    gamma = spot_pdf / (S * S * vol_sqrt_t)
+    theta = (-spot_pdf * sigma / (2.0 * sqrt_t) + sign * (q * spot_disc * n_d1 - r * strike_disc * n_d2)) / 365.0
+    vega = spot_pdf * sqrt_t / 100.0
+    rho = sign * strike_disc * T * n_d2 / 100.0
+    return price, delta, gamma, theta, vega, rho
+
+
+def best_of(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main():
+    contracts = make_contracts(N_CONTRACTS)
+    small = tuple(a[:1000] for a in contracts)
+    bsm_greeks(*small)  # JIT warm-up (compile or load from cache)
+    out = allocate_greeks(N_CONTRACTS)
+    bsm_greeks(*contracts, out=out)  # first touch of the output pages
+    ours = best_of(lambda: bsm_greeks(*contracts, out=out), 3)
+    ours_rate = N_CONTRACTS / ours
+    emit("numba_greeks_seconds", round(ours, 4), "s", N_CONTRACTS)
+    emit("numba_greeks_throughput", round(ours_rate), "contracts/s", N_CONTRACTS, target=25_000_000)
+    fresh = best_of(lambda: bsm_greeks(*contracts), 1)
+    emit("numba_greeks_throughput_fresh_buffers", round(N_CONTRACTS / fresh), "contracts/s", N_CONTRACTS)
+
+    try:
+        import scipy.special  # noqa: F401
+    except ImportError:
+        emit("numpy_ndtr_greeks_throughput", None, "contracts/s", N_CONTRACTS, note="scipy not installed")
+    else:
+        reference = numpy_greeks(*contracts)
+        worst = max(float(np.max(np.abs(a - b))) for a, b in zip(reference, out))
+        numpy_time = best_of(lambda: numpy_greeks(*contracts), 2)
+        numpy_rate = N_CONTRACTS / numpy_time
+        emit("numpy_ndtr_greeks_throughput", round(numpy_rate), "contracts/s", N_CONTRACTS,
+             max_abs_diff_vs_numba=worst)
+        emit("speedup_vs_numpy_ndtr", round(ours_rate / numpy_rate, 2), "x", N_CONTRACTS, target=2)
+
+    try:
+        import mibian
+    except ImportError:
+        emit("mibian_greeks_throughput", None, "contracts/s", MIBIAN_SAMPLE, note="mibian not installed")
+    else:
+        S, K, T, r, q, sigma, _ = (a[:MIBIAN_SAMPLE] for a in contracts)
+
+        def mibian_loop():
+            for i in range(MIBIAN_SAMPLE):
+                mibian.Me([S[i], K[i], r[i] * 100.0, q[i] * S[i], T[i] * 365.0], volatility=sigma[i] * 100.0)
+
+        mibian_rate = MIBIAN_SAMPLE / best_of(mibian_loop, 1)
+        emit("mibian_greeks_throughput", round(mibian_rate), "contracts/s", MIBIAN_SAMPLE)
+        emit("speedup_vs_mibian", round(ours_rate / mibian_rate), "x", N_CONTRACTS, target=10_000)
+
+    del out
+    S, K, T, r, q, sigma, is_call = (a[:N_IV] for a in contracts)
+    prices = bsm_price(S, K, T, r, q, sigma, is_call)
+    implied_vol(prices[:1000], S[:1000], K[:1000], T[:1000], r[:1000], q[:1000], is_call[:1000])
+    iv_time = best_of(lambda: implied_vol(prices, S, K, T, r, q, is_call), 3)
+    solved = implied_vol(prices, S, K, T, r, q, is_call)
+    price_error = float(np.max(np.abs(bsm_price(S, K, T, r, q, solved, is_call) - prices)))
+    emit("implied_vol_solves_per_second", round(N_IV / iv_time), "solves/s", N_IV,
+         target=3_000_000, tol=1e-10, max_abs_price_error=price_error)
+
+
+if __name__ == "__main__":
+    main()
