@@ -50,7 +50,7 @@ def best_of(fn, repeats):
 def main():
     y, x = make_data()
     ols_batch(y[:10], x)  # JIT warm-up (compile or load from cache)
-    batched = best_of(lambda: ols_batch(y, x, 60), 5)
+    batched = best_of(lambda: ols_batch(y, x, 60), 20)
     emit("batched_ols_seconds", round(batched, 5), "s", N_SERIES, n_obs=N_OBS, n_factors=N_FACTORS)
     emit("batched_ols_regressions_per_second", round(N_SERIES / batched), "1/s", N_SERIES)
 
@@ -67,7 +67,7 @@ def main():
             fit = sm.OLS(y[i][ok], design[ok]).fit()
             fit.params, fit.tvalues, fit.rsquared  # noqa: B018 - force the statistics
 
-    sample = best_of(statsmodels_loop, 2)
+    sample = best_of(statsmodels_loop, 3)
     statsmodels_full = sample / STATSMODELS_SAMPLE * N_SERIES
     emit(
         "statsmodels_ols_seconds_extrapolated",
