@@ -37,9 +37,20 @@ JOB_KINDS: dict[str, str] = {
     "system.probe": "cluster.jobs:probe_job",
 }
 
+#: Each area declares its own kinds in a module-level ``JOB_KINDS`` dict; workers import these
+#: modules lazily, so a worker process knows every kind without the API having registered it.
+JOB_KIND_MODULES = ("cluster.lab.jobs", "cluster.portfolio.jobs", "cluster.batch", "tuning.sweep")
 
-def register_job_kind(kind: str, target: str) -> None:
-    JOB_KINDS[kind] = target
+
+def all_job_kinds() -> dict[str, str]:
+    kinds = dict(JOB_KINDS)
+    for module in JOB_KIND_MODULES:
+        try:
+            kinds.update(getattr(importlib.import_module(module), "JOB_KINDS", {}))
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # the area exists but something it imports is missing: say so
+                raise
+    return kinds
 
 
 class JobCancelled(Exception):
@@ -88,7 +99,7 @@ class JobContext:
 
 
 def _resolve(kind: str) -> Callable[[JobContext, dict], dict]:
-    target = JOB_KINDS.get(kind)
+    target = all_job_kinds().get(kind)
     if target is None:
         raise JobFailed(f"unknown job kind {kind!r}", code="INVALID_PARAMETER")
     module, _, name = target.partition(":")
@@ -270,7 +281,7 @@ def create_job(
     queue_group: str = "default",
     queue_limit: int | None = None,
 ) -> Job:
-    if kind not in JOB_KINDS:
+    if kind not in all_job_kinds():
         raise ValueError(f"unknown job kind {kind!r}")
     with catalog.session() as s:
         job = Job(

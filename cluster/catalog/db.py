@@ -78,8 +78,11 @@ def alembic_config(catalog: Catalog) -> Config:
     return config
 
 
-def upgrade_schema(catalog: Catalog, revision: str = "head") -> None:
-    """Apply versioned migrations so an upgrade keeps existing data."""
+def upgrade_schema(catalog: Catalog, revision: str = "heads") -> None:
+    """Apply versioned migrations so an upgrade keeps existing data.
+
+    ``heads`` (plural) applies every branch, so areas can add migrations independently.
+    """
     command.upgrade(alembic_config(catalog), revision)
 
 
