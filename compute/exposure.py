@@ -178,7 +178,7 @@ def aggregate_exposures(
             raise ValueError("tags.indptr and tags.indices must be integer arrays")
         n_tags = len(tags.labels)
     else:
-        indptr = np.zeros(n + 1, dtype=np.int64)
+        indptr = np.zeros(1, dtype=np.int64)
         indices = np.zeros(0, dtype=np.int64)
         n_tags = 0
     n_slots = tag_offset + n_tags

@@ -41,7 +41,7 @@ def test_upgrade_from_the_first_revision_keeps_data(catalog, tmp_path):
     first = list(script.walk_revisions())[-1].revision
     upgrade_schema(old, first)
     create_user(old, "keeper", "keeper-password", tier="basic")
-    upgrade_schema(old, "head")
+    upgrade_schema(old, "heads")
     with old.session() as s:
         user = s.scalar(select(User).where(User.username == "keeper"))
         assert user is not None and user.tier == "basic"
