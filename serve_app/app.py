@@ -17,11 +17,17 @@ API_PREFIX = "/api/v1"
 
 
 def api_router() -> APIRouter:
-    from serve_app.routes import admin_users, auth, health, jobs, market
+    """Every module in serve_app/routes with a ``router`` (one per resource), in name order."""
+    import importlib
+    import pkgutil
+
+    import serve_app.routes as routes
 
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, health, jobs, market, admin_users):
-        router.include_router(module.router)
+    for info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"serve_app.routes.{info.name}")
+        if hasattr(module, "router"):
+            router.include_router(module.router)
     return router
 
 
