@@ -65,6 +65,11 @@ class PositionGreeks(NamedTuple):
     dollar_gamma: np.ndarray
 
 
+VOL_SOURCE_IMPLIED = "implied"
+VOL_SOURCE_REALISED = "realised"
+VOL_SOURCE_MISSING = "missing"
+
+
 class ImpliedVolWarning(RuntimeWarning):
     """Some prices had no implied volatility (outside no-arbitrage bounds, bad inputs)."""
 
@@ -185,3 +190,19 @@ def position_greeks(per_share: GreeksResult, contracts, multiplier=OPTION_MULTIP
         dollar_delta=dollar_delta,
         dollar_gamma=dollar_gamma,
     )
+
+
+def select_volatility(chain_implied_vol, realised_vol) -> tuple[np.ndarray, np.ndarray]:
+    """Volatility per contract: the option chain's implied vol where it is a positive number,
+    else the underlying's realised vol, else NaN. Returns (sigma, source) with source one of
+    "implied", "realised", "missing" per contract, so responses can say which was used."""
+    implied, realised = np.broadcast_arrays(
+        np.asarray(chain_implied_vol, dtype=np.float64), np.asarray(realised_vol, dtype=np.float64)
+    )
+    use_implied = implied > 0.0
+    use_realised = ~use_implied & (realised > 0.0)
+    sigma = np.where(use_implied, implied, np.where(use_realised, realised, np.nan))
+    source = np.where(
+        use_implied, VOL_SOURCE_IMPLIED, np.where(use_realised, VOL_SOURCE_REALISED, VOL_SOURCE_MISSING)
+    ).astype(object)
+    return sigma, source

@@ -14,6 +14,7 @@ from compute.greeks import (
     bsm_price,
     implied_vol,
     position_greeks,
+    select_volatility,
 )
 
 
@@ -194,3 +195,10 @@ def test_position_greeks_hand_worked():
     # 1 % move: 0.5 * gamma * (0.49)^2 per share
     np.testing.assert_allclose(short_ten.dollar_gamma, -1000.0 * 0.5 * per_share.gamma * 0.49**2)
     assert np.isnan(position_greeks(per_share, 1).dollar_delta)
+
+
+def test_select_volatility_prefers_chain_iv_then_realised():
+    sigma, source = select_volatility([0.25, np.nan, 0.0, np.nan], [0.30, 0.35, 0.40, np.nan])
+    np.testing.assert_array_equal(sigma[:3], [0.25, 0.35, 0.40])
+    assert np.isnan(sigma[3])
+    assert list(source) == ["implied", "realised", "realised", "missing"]
