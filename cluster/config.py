@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     num_cpus: float = 2
     ingress_num_cpus: float = 0.25
     ingress_replicas: int = 1
-    job_num_cpus: float = 1.0
+    job_num_cpus: float = 0.5
 
     jwt_secret: str | None = None
     jwt_ttl_s: int = 3600

@@ -42,6 +42,21 @@ JOB_KINDS: dict[str, str] = {
 JOB_KIND_MODULES = ("cluster.lab.jobs", "cluster.portfolio.jobs", "cluster.batch", "tuning.sweep")
 
 
+def job_cpus(kind: str, default: float) -> float:
+    """CPUs a job task reserves: an area's ``JOB_CPUS`` entry, else the setting.
+
+    A driver that fans out (a Ray Tune sweep) reserves 0 so its own trials can be scheduled.
+    """
+    for module in JOB_KIND_MODULES:
+        try:
+            cpus = getattr(importlib.import_module(module), "JOB_CPUS", {})
+        except ModuleNotFoundError:
+            continue
+        if kind in cpus:
+            return float(cpus[kind])
+    return default
+
+
 def all_job_kinds() -> dict[str, str]:
     kinds = dict(JOB_KINDS)
     for module in JOB_KIND_MODULES:
@@ -215,13 +230,18 @@ class JobManager:
             if limit is not None and self._running_in(user_id, group) >= limit:
                 still_pending.append(item)
                 continue
-            ref = run_job_task.options(num_cpus=self.settings.job_num_cpus, name=f"job:{job_id}").remote(
+            cpus = job_cpus(self._kind(job_id), self.settings.job_num_cpus)
+            ref = run_job_task.options(num_cpus=cpus, name=f"job:{job_id}").remote(
                 job_id, self.settings_json
             )
             self.running[job_id] = ref
             self.running_key[job_id] = (user_id, group)
             asyncio.get_event_loop().create_task(self._watch(job_id, ref))
         self.pending = still_pending
+
+    def _kind(self, job_id: str) -> str:
+        with self.catalog.session() as s:
+            return s.scalar(select(Job.kind).where(Job.id == job_id)) or ""
 
     async def _watch(self, job_id: str, ref: ray.ObjectRef) -> None:
         try:
