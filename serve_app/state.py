@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -28,7 +29,11 @@ class ActorLimiter:
         self.handle = handle
 
     async def hit(self, key: str, tier: str) -> dict:
-        return await self.handle.hit.remote(key, tier)
+        try:
+            return await self.handle.hit.remote(key, tier)
+        except Exception:  # noqa: BLE001 - the limiter actor restarting must not take the API down
+            logging.getLogger("sigma.api").warning("rate limiter unavailable; letting the request through")
+            return {"allowed": True, "limit": None, "remaining": None, "reset": None, "retry_after": 0}
 
 
 @dataclass
