@@ -15,8 +15,10 @@ All functions broadcast their inputs like numpy; scalars give 0-d arrays.
 """
 
 import warnings
+from contextlib import contextmanager
 from typing import NamedTuple
 
+import numba
 import numpy as np
 
 from compute.greeks_nb import (
@@ -30,6 +32,10 @@ from compute.greeks_nb import (
 )
 
 OPTION_MULTIPLIER = 100
+# Contracts per dynamically scheduled block: on a shared 2-core machine a statically split loop
+# waits for whichever thread the OS descheduled; blocks this size cost nothing to hand out.
+GREEKS_BLOCK = 1 << 16
+IMPLIED_VOL_BLOCK = 1 << 14
 
 
 class GreeksResult(NamedTuple):
@@ -97,6 +103,16 @@ _F8 = np.float64
 _BSM_DTYPES = (_F8, _F8, _F8, _F8, _F8, _F8, np.bool_)
 
 
+@contextmanager
+def _dynamic_schedule(block):
+    """Hand prange iterations out in blocks of ``block`` (numba's chunk size is thread-local)."""
+    previous = numba.set_parallel_chunksize(block)
+    try:
+        yield
+    finally:
+        numba.set_parallel_chunksize(previous)
+
+
 def _flat_output(buffer, shape, name):
     if buffer.shape != shape or buffer.dtype != np.float64 or not buffer.flags.c_contiguous:
         raise ValueError(
@@ -114,7 +130,8 @@ def bsm_price(S, K, T, r, q, sigma, is_call) -> np.ndarray:
     """
     shape, flat = _flatten_broadcast((S, K, T, r, q, sigma, is_call), _BSM_DTYPES)
     price = np.empty(shape, dtype=np.float64)
-    bsm_price_nb(*flat, price.reshape(-1))
+    with _dynamic_schedule(GREEKS_BLOCK):
+        bsm_price_nb(*flat, price.reshape(-1))
     return price
 
 
@@ -133,7 +150,8 @@ def bsm_greeks(S, K, T, r, q, sigma, is_call, out: GreeksResult | None = None) -
     if out is None:
         out = allocate_greeks(shape)
     buffers = [_flat_output(buf, shape, name) for buf, name in zip(out, GreeksResult._fields)]
-    bsm_greeks_nb(*flat, *buffers)
+    with _dynamic_schedule(GREEKS_BLOCK):
+        bsm_greeks_nb(*flat, *buffers)
     return out
 
 
@@ -149,7 +167,8 @@ def implied_vol(price, S, K, T, r, q, is_call, tol: float = 1e-10, max_iter: int
     shape, flat = _flatten_broadcast((price, S, K, T, r, q, is_call), (_F8,) * 6 + (np.bool_,))
     sigma = np.empty(shape, dtype=np.float64)
     status = np.empty(shape, dtype=np.int8)
-    implied_vol_nb(*flat, float(tol), int(max_iter), sigma.reshape(-1), status.reshape(-1))
+    with _dynamic_schedule(IMPLIED_VOL_BLOCK):
+        implied_vol_nb(*flat, float(tol), int(max_iter), sigma.reshape(-1), status.reshape(-1))
     counts = np.bincount(status.reshape(-1), minlength=5)
     problems = {
         "below the no-arbitrage lower bound (intrinsic)": counts[IV_BELOW_LOWER_BOUND],
