@@ -3,6 +3,7 @@
 import warnings
 
 import mibian
+import numba
 import numpy as np
 import pytest
 
@@ -131,8 +132,10 @@ def test_broadcasting_and_scalars():
 def test_out_buffers_are_filled_in_place():
     spot, strike, days, rate, div_yield, vol, is_call = _random_contracts(1_000, seed=11)
     out = allocate_greeks(spot.shape)
+    chunk_size_before = numba.get_parallel_chunksize()
     result = bsm_greeks(spot, strike, days / 365.0, rate, div_yield, vol, is_call, out=out)
     assert result is out
+    assert numba.get_parallel_chunksize() == chunk_size_before  # scheduling setting restored
     fresh = bsm_greeks(spot, strike, days / 365.0, rate, div_yield, vol, is_call)
     for name in GreeksResult._fields:
         np.testing.assert_array_equal(getattr(out, name), getattr(fresh, name))
