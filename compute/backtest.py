@@ -317,3 +317,216 @@ def _segments_and_cutoffs(config, n, train_scores, segments, segment_cutoffs):
             raise ValueError("segments must index rows of segment_cutoffs, one per bar")
         return seg, cuts
     return np.zeros(n, dtype=np.int64), signal_cutoffs(config, train_scores)[None, :]
+
+
+# --------------------------------------------------------------------------------------
+# Options P&L (0DTE packs)
+
+OPTION_MULTIPLIER = 100
+YEAR_SECONDS = 365.0 * 86400.0  # BSM time in calendar years, as compute.greeks expects
+ET = "America/New_York"
+
+
+def select_contract(abs_deltas: np.ndarray, implied_vols: np.ndarray, target_delta: float = 0.35) -> int:
+    """Position of the contract whose |delta| is nearest ``target_delta``; ties go to the
+    lower implied volatility (REFERENCE.md "Options overlay")."""
+    dist = np.abs(np.asarray(abs_deltas, dtype=np.float64) - target_delta)
+    dist = np.where(np.isnan(dist), np.inf, dist)
+    best = dist.min()
+    if not np.isfinite(best):
+        raise ValueError("no contract with a finite delta")
+    tied = np.flatnonzero(dist <= best + 1e-12)
+    return int(tied[np.argmin(np.asarray(implied_vols)[tied])])
+
+
+def _session_times(index: pd.DatetimeIndex, bar_minutes: float):
+    """(years to the session close at each bar's open and close, last-bar-of-session flags)."""
+    from compute.marketdata import calendar
+
+    local = index.tz_convert(ET) if index.tz is not None else index.tz_localize(ET)
+    days = local.normalize()
+    unique_days = days.unique()
+    closes = {}
+    for day in unique_days:
+        try:
+            closes[day] = calendar.session_close(day.date()).tz_convert(ET)
+        except Exception:  # not an exchange session (synthetic test data): regular 16:00 close
+            closes[day] = day + pd.Timedelta(hours=16)
+    close_at = pd.DatetimeIndex([closes[d] for d in days])
+    bar_end = local + pd.Timedelta(minutes=bar_minutes)
+    t_open = np.asarray((close_at - local).total_seconds(), dtype=np.float64) / YEAR_SECONDS
+    t_close = np.asarray((close_at - bar_end).total_seconds(), dtype=np.float64) / YEAR_SECONDS
+    day_codes = np.asarray(days.asi8)
+    last_of_session = np.ones(len(index), dtype=bool)
+    last_of_session[:-1] = day_codes[1:] != day_codes[:-1]
+    return np.maximum(t_open, 0.0), np.maximum(t_close, 0.0), last_of_session, local
+
+
+def run_options_backtest(
+    open_,
+    close,
+    score,
+    config: BacktestConfig,
+    *,
+    index: pd.DatetimeIndex,
+    implied_vol,
+    iv_surface: Optional[Callable[[np.ndarray, float, float, float], np.ndarray]] = None,
+    target_delta: float = 0.35,
+    rate: float = 0.045,
+    dividend_yield: float = 0.0,
+    premium_fraction: float = 0.10,
+    strike_step: float = 1.0,
+    strike_span: float = 0.05,
+    bar_minutes: float = 60.0,
+    train_scores: Optional[np.ndarray] = None,
+    segments: Optional[np.ndarray] = None,
+    segment_cutoffs: Optional[np.ndarray] = None,
+) -> BacktestResult:
+    """Backtest a direction signal traded with same-day-expiry (0DTE) options.
+
+    Decisions are the equity engine's (next-bar fills, cut-offs, tradable hours). A long
+    signal buys a call and a short signal buys a put: at the fill bar's open the contract of
+    the same-day expiry whose |delta| is nearest ``target_delta`` (ties: lower IV) among strikes
+    on a ``strike_step`` grid within ``strike_span`` of spot is bought, for
+    ``premium_fraction`` of equity in whole contracts (x100 multiplier). It is priced along the
+    real path with ``compute.greeks.bsm_price`` at every close (T = time left to the session
+    close, IV fixed at entry: sticky strike), sold at the open when the signal changes, and
+    settles at intrinsic value at the session's last close. Fees/slippage apply to the premium.
+
+    ``implied_vol``: at-the-money IV per bar (or a scalar), decimal; ``iv_surface(strikes, spot,
+    years, atm_iv) -> iv`` adds a smile (default flat). ``index`` must be a DatetimeIndex of
+    bar starts (tz-aware, or naive America/New_York).
+    """
+    from compute.greeks import bsm_greeks, bsm_price
+
+    if not isinstance(index, pd.DatetimeIndex):
+        raise ValueError("options backtests need a DatetimeIndex of bar starts")
+    open_a = _float_array(open_, "open")
+    n = open_a.shape[0]
+    close_a = _float_array(close, "close", n)
+    score_a = _float_array(score, "score", n)
+    atm_iv = np.broadcast_to(np.asarray(implied_vol, dtype=np.float64), (n,))
+    t_open, t_close, last_of_session, _ = _session_times(index, bar_minutes)
+    session, allowed = _session_codes(config, index, n, None, None)
+    seg, cuts = _segments_and_cutoffs(config, n, train_scores, segments, segment_cutoffs)
+    fee_rate, slip_rate = config.fees_bps * 1e-4, config.slippage_bps * 1e-4
+
+    cash = float(config.initial_capital)
+    position = 0  # +1 long call, -1 long put
+    contracts = 0
+    strike = sigma = entry_price = entry_fee = 0.0
+    desired = 0
+    held_bar, held_strike, held_sigma, held_call, held_contracts = [], [], [], [], []
+    cash_path = np.empty(n)
+    position_path = np.zeros(n, dtype=np.int64)
+    fills = {k: [] for k in ("bar", "side", "price", "qty", "pnl")}
+    contract_log = []
+    trades = wins = 0
+    traded_notional = 0.0
+
+    def close_position(t, price):
+        nonlocal cash, position, contracts, trades, wins, traded_notional
+        notional = contracts * OPTION_MULTIPLIER * price
+        fee = notional * fee_rate
+        cash += notional - fee
+        pnl = contracts * OPTION_MULTIPLIER * (price - entry_price) - entry_fee - fee
+        trades += 1
+        wins += pnl > 0.0
+        traded_notional += notional
+        for key, val in zip(("bar", "side", "price", "qty", "pnl"), (t, -1, price, contracts, pnl)):
+            fills[key].append(val)
+        position, contracts = 0, 0
+
+    for t in range(n):
+        if t > 0 and desired != position and allowed[session[t]]:
+            if position != 0:
+                value = float(bsm_price(open_a[t], strike, t_open[t], rate, dividend_yield, sigma, position > 0))
+                close_position(t, value * (1.0 - slip_rate))
+            if desired != 0 and t_open[t] > 0.0:
+                spot = open_a[t]
+                centre = np.round(spot / strike_step) * strike_step
+                half = max(1, int(np.ceil(spot * strike_span / strike_step)))
+                strikes = centre + strike_step * np.arange(-half, half + 1)
+                ivs = (np.full(strikes.shape, atm_iv[t]) if iv_surface is None
+                       else np.asarray(iv_surface(strikes, spot, t_open[t], atm_iv[t]), dtype=np.float64))
+                greeks = bsm_greeks(spot, strikes, t_open[t], rate, dividend_yield, ivs, desired > 0)
+                pick = select_contract(np.abs(greeks.delta), ivs, target_delta)
+                price = float(greeks.price[pick]) * (1.0 + slip_rate)
+                count = int(cash * premium_fraction // (price * OPTION_MULTIPLIER)) if price > 0 else 0
+                if count >= 1:
+                    notional = count * OPTION_MULTIPLIER * price
+                    fee = notional * fee_rate
+                    cash -= notional + fee
+                    traded_notional += notional
+                    position, contracts = desired, count
+                    strike, sigma, entry_price, entry_fee = float(strikes[pick]), float(ivs[pick]), price, fee
+                    for key, val in zip(("bar", "side", "price", "qty", "pnl"), (t, 1, price, count, 0.0)):
+                        fills[key].append(val)
+                    contract_log.append({"timestamp": index[t], "right": "C" if desired > 0 else "P",
+                                         "strike": strike, "implied_vol": sigma,
+                                         "delta": float(greeks.delta[pick]), "premium": price,
+                                         "contracts": count})
+        if position != 0 and (last_of_session[t] or t == n - 1):
+            # 0DTE: settles at intrinsic at the session close (or is sold at the final bar)
+            value = float(bsm_price(close_a[t], strike, t_close[t], rate, dividend_yield, sigma, position > 0))
+            settle = value if last_of_session[t] else value * (1.0 - slip_rate)
+            close_position(t, settle)
+        if position != 0:
+            held_bar.append(t)
+            held_strike.append(strike)
+            held_sigma.append(sigma)
+            held_call.append(position > 0)
+            held_contracts.append(contracts)
+        cash_path[t] = cash
+        position_path[t] = position
+        c = cuts[seg[t]]
+        desired = int(backtest_nb.target_position_nb(score_a[t], position, c[0], c[1], c[2], c[3]))
+
+    equity = cash_path.copy()
+    if held_bar:
+        bars = np.asarray(held_bar)
+        marks = bsm_price(close_a[bars], np.asarray(held_strike), t_close[bars], rate, dividend_yield,
+                          np.asarray(held_sigma), np.asarray(held_call))
+        equity[bars] += np.asarray(held_contracts) * OPTION_MULTIPLIER * marks
+    metrics = _path_metrics(equity, config, trades, wins, traded_notional, np.count_nonzero(position_path))
+    prev = np.concatenate(([config.initial_capital], equity[:-1]))
+    fills_df = fills_frame(index, fills["bar"], fills["side"], fills["price"], fills["qty"], fills["pnl"])
+    return BacktestResult(
+        metrics=metrics,
+        equity=pd.Series(equity, index=index, name="equity"),
+        returns=pd.Series(equity / prev - 1.0, index=index, name="returns"),
+        position=pd.Series(position_path, index=index, name="position"),
+        fills=fills_df,
+        config=config,
+        extras={"contracts": pd.DataFrame(contract_log)},
+    )
+
+
+def _path_metrics(equity, config, trades, wins, traded_notional, bars_in_market) -> dict:
+    """The ``METRIC_NAMES`` figures of an equity path, through ``compute.stats``."""
+    from compute import stats
+
+    n = equity.shape[0]
+    ppy = config.periods_per_year
+    r = equity / np.concatenate(([config.initial_capital], equity[:-1])) - 1.0
+    years = n / ppy
+    skew, kurt = stats.skew_kurtosis(r)
+    return {
+        "sharpe": stats.sharpe(r, ppy),
+        "sortino": stats.sortino(r, ppy),
+        "cum_return": stats.cum_return(r),
+        "annual_return": stats.annual_return(r, ppy),
+        "annual_volatility": stats.annual_volatility(r, ppy),
+        "max_drawdown": stats.max_drawdown(r),
+        "calmar": stats.calmar(r, ppy),
+        "win_rate": wins / trades if trades else float("nan"),
+        "trades": int(trades),
+        "trades_per_year": trades / years,
+        "es_95": stats.expected_shortfall(r, config.es_level),
+        "turnover": traded_notional / float(np.mean(equity)) / years,
+        "exposure": bars_in_market / n,
+        "final_equity": float(equity[-1]),
+        "n_bars": int(n),
+        "skew": skew,
+        "kurtosis": kurt,
+    }

@@ -222,3 +222,72 @@ def test_expected_shortfall_when_the_tail_holds_zeros_and_gains():
     assert (r < 0).sum() == 2
     assert res.metrics["es_95"] == pytest.approx(stats.expected_shortfall(r, 0.95), rel=1e-12)
     assert res.metrics["es_95"] == pytest.approx(np.sort(r)[:10].mean(), rel=1e-12)
+
+
+# ---- options P&L (0DTE) -------------------------------------------------------------
+
+from compute.backtest import run_options_backtest, select_contract  # noqa: E402
+
+
+def _two_sessions():
+    days = pd.to_datetime(["2024-03-04", "2024-03-05"])
+    idx = pd.DatetimeIndex([ts for d in days for ts in pd.date_range(d + pd.Timedelta("09:30:00"), periods=7, freq="h")])
+    close = np.array([500.0, 501.2, 500.4, 502.0, 503.1, 502.5, 503.0,
+                      502.2, 501.0, 499.8, 500.5, 498.9, 499.4, 498.0])
+    open_ = np.concatenate(([500.0], close[:-1]))
+    return idx.tz_localize("America/New_York"), open_, close
+
+
+def test_select_contract_nearest_delta_ties_to_lower_iv():
+    assert select_contract([0.10, 0.30, 0.41, 0.60], [0.2, 0.2, 0.2, 0.2]) == 1
+    # 0.30 and 0.40 are both 0.05 away: the lower implied vol wins
+    assert select_contract([0.30, 0.40], [0.25, 0.22]) == 1
+    assert select_contract([0.30, 0.40], [0.21, 0.22]) == 0
+
+
+def test_0dte_call_bought_at_next_open_and_settled_at_intrinsic_matches_mibian():
+    mibian = pytest.importorskip("mibian")
+    idx, open_, close = _two_sessions()
+    iv = 0.20
+    cfg = BacktestConfig(value=0.6, fees_bps=0, slippage_bps=0, periods_per_year=1764, long_only=True)
+    res = run_options_backtest(open_, close, np.ones(14), cfg, index=idx, implied_vol=iv, rate=0.05)
+
+    # entry at bar 1 (10:30), 5.5 hours before the 16:00 expiry, spot = open 500.0
+    days_left = 5.5 / 24
+    strikes = 500.0 + np.arange(-25, 26)
+    calls = [mibian.BS([500.0, k, 5.0, days_left], volatility=20.0) for k in strikes]
+    best = int(np.argmin([abs(c.callDelta - 0.35) for c in calls]))
+    strike, premium = strikes[best], calls[best].callPrice
+    first = res.extras["contracts"].iloc[0]
+    assert first["right"] == "C" and first["strike"] == strike
+    assert first["premium"] == pytest.approx(premium, rel=1e-6)
+    contracts = int(10_000 // (premium * 100))  # 10 % of 100,000 in whole contracts
+    assert first["contracts"] == contracts
+
+    # held through the closes, settled at the 15:30 bar's close at intrinsic max(503 - K, 0)
+    settle = max(503.0 - strike, 0.0)
+    f = res.fills
+    assert f["action"].tolist()[:2] == ["BUY", "SELL"]
+    assert f["timestamp"].iloc[1] == idx[6]
+    assert f["price"].iloc[1] == pytest.approx(settle)
+    assert f["pnl"].iloc[1] == pytest.approx(contracts * 100 * (settle - premium), rel=1e-6)
+    # marks in between are BSM prices of the same contract (mibian at the 11:30 close)
+    mark = mibian.BS([close[1], strike, 5.0, 4.5 / 24], volatility=20.0).callPrice
+    cash_after_entry = 100_000 - contracts * 100 * premium
+    assert res.equity.iloc[1] == pytest.approx(cash_after_entry + contracts * 100 * mark, rel=1e-6)
+
+    # next session: a fresh contract bought at the first bar's open (the signal is still long)
+    assert f["timestamp"].iloc[2] == idx[7] and f["action"].iloc[2] == "BUY"
+    assert res.position.iloc[6] == 0 and res.position.iloc[7] == 1
+    assert f["pnl"].sum() == pytest.approx(res.equity.iloc[-1] - 100_000, rel=1e-9)
+
+
+def test_0dte_short_signal_buys_puts_with_costs_on_premium():
+    idx, open_, close = _two_sessions()
+    cfg = BacktestConfig(value=0.6, fees_bps=10, slippage_bps=50, periods_per_year=1764, allowed_hours=(13, 14, 15))
+    res = run_options_backtest(open_, close, np.zeros(14), cfg, index=idx, implied_vol=0.2)
+    contracts = res.extras["contracts"]
+    assert (contracts["right"] == "P").all() and (contracts["delta"] < 0).all()
+    assert set(res.fills["timestamp"].dt.hour[res.fills["action"] == "BUY"]) <= {13, 14, 15}
+    assert res.metrics["trades"] == 2  # one put per session, settled at the close
+    assert res.fills["pnl"].sum() == pytest.approx(res.equity.iloc[-1] - 100_000, rel=1e-9)
