@@ -165,3 +165,12 @@ def test_deflated_sharpe_paper_example():
     assert dsr == pytest.approx(0.9004, abs=1e-3)
     # more trials deflate more
     assert stats.deflated_sharpe_ratio(2.5, 10000, 1250, -3.0, 10.0, 0.5, periods_per_year=250) < dsr
+
+
+def test_psr_and_dsr_broadcast_over_arrays():
+    sharpes = np.array([0.5, 1.5, 2.5])
+    vec = stats.deflated_sharpe_ratio(sharpes, 100, 1250, -3.0, 10.0, 0.5, periods_per_year=250)
+    one = [stats.deflated_sharpe_ratio(s, 100, 1250, -3.0, 10.0, 0.5, periods_per_year=250) for s in sharpes]
+    np.testing.assert_allclose(vec, one, rtol=1e-15)
+    assert np.all(np.diff(vec) > 0)
+    assert math.isnan(stats.probabilistic_sharpe_ratio(1.0, 0.0, 1))
