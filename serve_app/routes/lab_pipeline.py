@@ -1,0 +1,153 @@
+"""Lab pipeline (Lab spec "BTB Pipeline API" and "Export"): build a matrix, train, backtest,
+read a backtest, export its fills. Training and backtests run as jobs (``/jobs/{id}`` too)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from cluster.catalog import Backtest, Training
+from cluster.lab import service
+from cluster.lab.export import backtest_csv
+from serve_app.deps import Caller, current_user, get_state
+from serve_app.envelope import SigmaJSONResponse
+from serve_app.errors import ApiError, invalid, not_found
+from serve_app.jobrunner import start_job
+from serve_app.market import get_provider
+from serve_app.state import AppState
+
+router = APIRouter(tags=["lab"])
+
+
+def _input_error(exc: service.LabInputError) -> ApiError:
+    return invalid(exc.field, exc.reason)
+
+
+class BuildMatrix(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_id: str = Field(..., min_length=1, max_length=80)
+    start_date: dt.date
+    end_date: dt.date
+    features: list[str] | None = Field(None, max_length=100)
+
+
+@router.post("/build_matrix", summary="Build (or find) a model's feature matrix; idempotent by matrix_sha")
+def build_matrix(body: BuildMatrix, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+    try:
+        data, created = service.build_matrix(state.catalog, state.store, get_provider(state), caller.id, body.model_id,
+                                             body.start_date, body.end_date, body.features)
+    except LookupError:
+        raise not_found("model", body.model_id) from None
+    except service.LabInputError as exc:
+        raise _input_error(exc) from None
+    return SigmaJSONResponse({**data, "created": created})
+
+
+class TrainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_id: str = Field(..., min_length=1, max_length=80)
+    matrix_sha: str | None = Field(None, min_length=8, max_length=64)
+    allowed_hours: list[int] | None = None
+    config: dict[str, Any] | None = None
+
+
+@router.post("/train", status_code=202, summary="Train a model on a matrix (a job; quotas per user)")
+async def train(body: TrainRequest, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+    per_day, at_once = service.train_quota(caller.tier)
+    if service.trainings_last_day(state.catalog, caller.id) >= per_day:
+        raise ApiError(429, "RATE_LIMITED", f"training quota reached: {per_day} trainings in 24 hours for tier "
+                       f"{caller.tier}", field="model_id")
+    try:
+        training, model = service.create_training(state.catalog, caller.id, body.model_id, body.matrix_sha,
+                                                  body.allowed_hours, body.config)
+    except LookupError:
+        raise not_found("model", body.model_id) from None
+    except service.LabInputError as exc:
+        raise _input_error(exc) from None
+    matrix = service.get_matrix(state.catalog, model.id, training.matrix_sha)
+    seconds = service.estimate_train_seconds(matrix.rows, training.config)
+    job, position = await start_job(state, caller, "lab.train", {"training_id": training.id, "model_id": model.model_id},
+                                    estimated_duration_ms=seconds * 1000, queue_group="lab.train", queue_limit=at_once)
+    with state.catalog.session() as s:
+        s.get(Training, training.id).job_id = job.id
+    return SigmaJSONResponse({"job_id": job.id, "training_id": training.id, "model_id": model.model_id,
+                              "status": "queued", "estimated_time": seconds, "queue_position": position},
+                             status_code=202)
+
+
+class BacktestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_id: str = Field(..., min_length=1, max_length=80)
+    config: dict[str, Any] | None = None
+    matrix_sha: str | None = Field(None, min_length=8, max_length=64)
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    risk_profile: str | None = None
+
+
+@router.post("/backtest", status_code=202, summary="Walk-forward backtest of a model (a job)")
+async def backtest(body: BacktestRequest, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+    try:
+        bt, model = service.create_backtest(state.catalog, caller.id, body.model_id, body.config, body.matrix_sha,
+                                            body.start_date, body.end_date, body.risk_profile)
+    except LookupError:
+        raise not_found("model", body.model_id) from None
+    except service.LabInputError as exc:
+        raise _input_error(exc) from None
+    limit = state.settings.tier_limits().get(caller.tier, {}).get("concurrent_backtests", 1)
+    estimated_ms = 3000 if model.pack_id != "zerosigma" else 6000
+    job, position = await start_job(state, caller, "lab.backtest", {"backtest_id": bt.id, "model_id": model.model_id},
+                                    estimated_duration_ms=estimated_ms, queue_group="lab.backtest", queue_limit=limit)
+    with state.catalog.session() as s:
+        s.get(Backtest, bt.id).job_id = job.id
+    eta = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(milliseconds=estimated_ms * (1 + position))).isoformat()
+    return SigmaJSONResponse({"backtest_id": bt.id, "model_id": model.model_id, "job_id": job.id,
+                              "status": "running" if position == 0 else "queued", "queue_position": position,
+                              "metrics": None, "estimated_completion": eta}, status_code=202)
+
+
+def _own_backtest(state: AppState, caller: Caller, backtest_id: str):
+    try:
+        return service.get_backtest(state.catalog, caller.id, backtest_id)
+    except LookupError:
+        raise not_found("backtest", backtest_id) from None
+
+
+@router.get("/backtest/{backtest_id}", summary="Backtest status, metrics, per-fold figures and gate")
+def get_backtest(backtest_id: str, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+    bt, model_id = _own_backtest(state, caller, backtest_id)
+    eta = None
+    if bt.status in ("queued", "running") and bt.job_id:
+        from cluster.catalog import Job
+
+        with state.catalog.session() as s:
+            job = s.get(Job, bt.job_id)
+            if job is not None and job.status in ("failed", "cancelled"):
+                # the worker died before the job body could record it
+                service.fail_backtest(state.catalog, bt.id, (job.error or {}).get("message") or f"job {job.status}")
+                bt, model_id = _own_backtest(state, caller, backtest_id)
+            elif job is not None and job.estimated_duration_ms:
+                start = job.started_at or job.created_at
+                eta = (start + dt.timedelta(milliseconds=job.estimated_duration_ms)).isoformat()
+    return SigmaJSONResponse(service.backtest_view(bt, model_id, eta))
+
+
+@router.get("/export/backtest/{backtest_id}", summary="A backtest's fills as CSV")
+def export_backtest(backtest_id: str, format: str = Query("csv", max_length=8),
+                    caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+    if format.lower() != "csv":
+        raise invalid("format", "only csv is supported")
+    bt, _ = _own_backtest(state, caller, backtest_id)
+    if bt.status != "completed" or not bt.fills_path:
+        raise ApiError(409, "CONFLICT", f"backtest {backtest_id} is {bt.status}; export it once completed",
+                       field="backtest_id")
+    data = backtest_csv(state.store, bt.fills_path, bt.fills_sha)
+    return Response(data, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{backtest_id}.csv"'})
