@@ -590,3 +590,42 @@ def price_position_specs(provider, specs: list[PositionSpec], as_of=None) -> pd.
         "strategy": [None] * len(specs), "tags": [[] for _ in specs],
     }, columns=list(INPUT_COLUMNS))
     return price_positions(frame, provider, as_of=as_of)
+
+
+_providers: dict[tuple, object] = {}
+
+
+def market_provider(settings):
+    """The market-data provider of ``settings`` (``SIGMA_MARKET_DATA``), one per process;
+    the same construction as the API replicas' (``serve_app.market.get_provider``)."""
+    from compute.marketdata import make_provider
+
+    key = (settings.market_data, settings.market_data_seed, settings.resolved_storage_url)
+    with _book_lock:
+        provider = _providers.get(key)
+        if provider is None:
+            kwargs = {"cache_url": f"{settings.resolved_storage_url.rstrip('/')}/cache/marketdata"}
+            if settings.market_data == "synthetic":
+                kwargs["seed"] = settings.market_data_seed
+            provider = _providers[key] = make_provider(settings.market_data, **kwargs)
+    return provider
+
+
+MAX_HYPOTHETICAL_SYNC = 2_000
+MAX_HYPOTHETICAL = 100_000
+
+
+def parse_hypothetical(positions, limit: int = MAX_HYPOTHETICAL) -> list[PositionSpec]:
+    """Spec 6.3 body ``positions`` -> specs; errors name ``positions[i].<field>``."""
+    if not isinstance(positions, list) or not positions:
+        raise PortfolioInputError("positions", "give a non-empty list of positions")
+    if len(positions) > limit:
+        raise PortfolioInputError("positions", f"at most {limit} positions per request")
+    specs = []
+    for i, item in enumerate(positions):
+        if not isinstance(item, dict):
+            raise PortfolioInputError(f"positions[{i}]", "expected an object")
+        names = {k: f"positions[{i}].{k}" for k in ("ticker", "quantity", "type", "strike", "expiration", "price")}
+        specs.append(resolve_position(item.get("ticker"), item.get("quantity"), item.get("type"), item.get("strike"),
+                                      item.get("expiration"), item.get("price"), require_price=False, fields=names))
+    return specs

@@ -1,0 +1,140 @@
+"""Positions (spec 5.1, 5.2, 2.2) and position tags (spec 2.7.5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import Response
+
+from cluster.portfolio import service, views
+from serve_app.deps import Caller, current_user, get_state
+from serve_app.envelope import envelope
+from serve_app.errors import invalid
+from serve_app.routes.portfolio import PortfolioId, book_for, service_errors
+from serve_app.state import AppState
+
+router = APIRouter(tags=["positions"])
+
+FIELDS = ("ticker", "underlying", "name", "type", "quantity", "price", "value", "entry_price", "cost_basis", "pnl",
+          "pnl_percent", "daily_change", "tags", "strategy", "sector", "asset_class", "underlying_price",
+          "notional_exposure", "delta_exposure", "strike", "expiration", "time_to_expiry", "expired", "iv",
+          "vol_source", "greeks", "position_greeks", "dollar_delta")
+
+
+def _csv_list(raw: str | None) -> list[str]:
+    return [x.strip() for x in raw.split(",") if x.strip()] if raw else []
+
+
+def _group_by(raw: str | None, field: str, allow_sector: bool = True) -> str | None:
+    if raw is None:
+        return None
+    allowed = views.GROUP_BY if allow_sector else ("type", "strategy", "tag")
+    if raw not in allowed:
+        raise invalid(field, f"use one of {', '.join(allowed)}")
+    return raw
+
+
+def _body(body: Any) -> dict:
+    if not isinstance(body, dict):
+        raise invalid("body", "expected a JSON object")
+    return body
+
+
+@router.post("/positions", status_code=201, summary="Add a position (spec 5.2)")
+def add_position(
+    request: Request,
+    body: Any = Body(..., examples=[{"ticker": "AAPL", "type": "LONG", "quantity": 500, "price": 178.5, "tags": ["#tech"]}]),
+    portfolio_id: str | None = PortfolioId,
+    caller: Caller = Depends(current_user),
+    state: AppState = Depends(get_state),
+):
+    with service_errors():
+        created = service.add_position(state.catalog, caller.id, _body(body), portfolio_id)
+    return envelope(request, created, status_code=201)
+
+
+@router.get("/positions", summary="Positions with P&L, exposures and Greeks (spec 5.1; pagination spec 17)")
+def list_positions(
+    request: Request,
+    groupBy: str | None = Query(None, description="type | strategy | tag | sector"),
+    tags: str | None = Query(None, description="comma-separated tag names"),
+    tagMode: str = Query("any", pattern="^(any|all)$"),
+    fields: str | None = Query(None, description="comma-separated fields to return, e.g. ticker,value,pnl"),
+    page: int = Query(1, ge=1),
+    limit: int = Query(50, ge=1, le=1000),
+    portfolio_id: str | None = PortfolioId,
+    caller: Caller = Depends(current_user),
+    state: AppState = Depends(get_state),
+):
+    group_by = _group_by(groupBy, "groupBy")
+    wanted = _csv_list(fields)
+    unknown = [f for f in wanted if f not in FIELDS and f != "id"]
+    if unknown:
+        raise invalid("fields", f"unknown field {unknown[0]!r}; choose from {', '.join(FIELDS)}")
+    book = book_for(state, caller, portfolio_id)
+    data, pagination = views.list_positions(book, tags=_csv_list(tags), tag_mode=tagMode, group_by=group_by,
+                                            fields=wanted or None, page=page, limit=limit)
+    return envelope(request, data, cache_status=book.cache_status, meta=pagination)
+
+
+@router.get("/positions/grouped", summary="Positions grouped by type, strategy, tag or sector")
+def grouped(
+    request: Request,
+    by: str = Query("type", description="type | strategy | tag | sector"),
+    tags: str | None = Query(None),
+    tagMode: str = Query("any", pattern="^(any|all)$"),
+    portfolio_id: str | None = PortfolioId,
+    caller: Caller = Depends(current_user),
+    state: AppState = Depends(get_state),
+):
+    group_by = _group_by(by, "by")
+    book = book_for(state, caller, portfolio_id)
+    return envelope(request, views.positions_grouped(book, group_by, _csv_list(tags), tagMode), cache_status=book.cache_status)
+
+
+@router.get("/strategies", summary="Positions grouped by strategy (column or #strategy:<name> tag)")
+def strategies(
+    request: Request,
+    portfolio_id: str | None = PortfolioId,
+    caller: Caller = Depends(current_user),
+    state: AppState = Depends(get_state),
+):
+    book = book_for(state, caller, portfolio_id)
+    return envelope(request, views.strategies_view(book), cache_status=book.cache_status)
+
+
+@router.get("/positions/{position_id}", summary="One position (catalog row)")
+def get_position(position_id: str, request: Request, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+    with service_errors():
+        return envelope(request, service.get_position(state.catalog, caller.id, position_id))
+
+
+@router.patch("/positions/{position_id}", summary="Change quantity, strategy or entry price")
+def patch_position(position_id: str, request: Request, body: Any = Body(...), caller: Caller = Depends(current_user),
+                   state: AppState = Depends(get_state)):
+    with service_errors():
+        return envelope(request, service.update_position(state.catalog, caller.id, position_id, _body(body)))
+
+
+@router.delete("/positions/{position_id}", status_code=204, summary="Delete a position")
+def delete_position(position_id: str, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+    with service_errors():
+        service.delete_position(state.catalog, caller.id, position_id)
+    return Response(status_code=204)
+
+
+@router.get("/positions/{position_id}/tags", summary="Tags of a position")
+def get_tags(position_id: str, request: Request, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+    with service_errors():
+        return envelope(request, {"position_id": position_id, "tags": service.position_tags(state.catalog, caller.id, position_id)})
+
+
+@router.put("/positions/{position_id}/tags", summary="Replace the tags of a position (tag_ids and/or names)")
+def put_tags(position_id: str, request: Request,
+             body: Any = Body(..., examples=[{"tag_ids": ["tag_..."], "tags": ["#momentum"]}]),
+             caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+    body = _body(body)
+    with service_errors():
+        tags = service.set_position_tags(state.catalog, caller.id, position_id, tag_ids=body.get("tag_ids"), names=body.get("tags"))
+    return envelope(request, {"position_id": position_id, "tags": tags})
