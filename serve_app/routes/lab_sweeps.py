@@ -1,0 +1,118 @@
+"""Sweeps (Lab spec "Run Sweep"): a grid of backtest configurations run on Ray Tune in chunks.
+
+``POST /backtest_sweep`` records the sweep and starts a ``lab.sweep`` job (queued beyond the
+tier's sweeps-at-once quota); ``GET /backtest_sweep/{id}`` shows progress, best so far and an
+ETA; ``POST .../cancel`` stops it (finished chunks stay on the leaderboard); ``POST .../resume``
+re-runs an interrupted sweep, computing only the chunks not stored yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from cluster.lab.service import LabInputError
+from serve_app.deps import Caller, current_user, get_state
+from serve_app.envelope import SigmaJSONResponse
+from serve_app.errors import ApiError, invalid, not_found
+from serve_app.jobrunner import start_job
+from serve_app.state import AppState
+from tuning import sweep as sweeps
+
+router = APIRouter(tags=["lab sweeps"])
+
+
+class SweepRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_id: str = Field(..., min_length=1, max_length=80)
+    risk_profile: str | None = None
+    sweep: dict[str, Any]
+    tag: str | None = Field(None, min_length=1, max_length=80)
+    matrix_sha: str | None = Field(None, min_length=8, max_length=64)
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    chunk_size: int | None = Field(None, ge=1, le=sweeps.MAX_CHUNK,
+                                   description="configurations per Tune trial (default: about 25 M bar-configurations)")
+
+
+def _estimate_ms(total: int) -> int:
+    # walk-forward inputs (a second or two) + Tune start-up + the kernel (~50 M bar-configs/s/core)
+    return 4000 + total // 20
+
+
+async def _submit(state: AppState, caller: Caller, sweep_id: str, total: int) -> tuple[str, int]:
+    _, at_once = sweeps.sweep_quota(caller.tier)
+    job, position = await start_job(state, caller, "lab.sweep", {"sweep_id": sweep_id},
+                                    estimated_duration_ms=_estimate_ms(total), queue_group="lab.sweep",
+                                    queue_limit=at_once)
+    sweeps.attach_job(state.catalog, sweep_id, job.id)
+    return job.id, position
+
+
+@router.post("/backtest_sweep", status_code=202, summary="Run a sweep of backtest configurations (Ray Tune, chunked)")
+async def create_sweep(body: SweepRequest, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+    try:
+        row, warnings = sweeps.create_sweep(
+            state.catalog, caller.id, caller.tier, model_id=body.model_id, sweep=body.sweep,
+            risk_profile=body.risk_profile, tag=body.tag, matrix_sha=body.matrix_sha, start_date=body.start_date,
+            end_date=body.end_date, chunk_size=body.chunk_size)
+    except LookupError:
+        raise not_found("model", body.model_id) from None
+    except (sweeps.SweepInputError, LabInputError) as exc:
+        raise invalid(exc.field, exc.reason) from None
+    except sweeps.SweepQuotaExceeded as exc:
+        raise ApiError(429, "RATE_LIMITED", str(exc), field="model_id") from None
+    job_id, position = await _submit(state, caller, row.id, row.total_configs)
+    return SigmaJSONResponse({
+        "sweep_id": row.id, "total_configs": row.total_configs, "status": "running" if position == 0 else "queued",
+        "progress": 0, "tag": row.tag, "model_id": body.model_id, "risk_profile": row.risk_profile,
+        "job_id": job_id, "queue_position": position, "warnings": warnings,
+    }, status_code=202)
+
+
+def _own(state: AppState, caller: Caller, sweep_id: str):
+    try:
+        return sweeps.get_sweep(state.catalog, caller.id, sweep_id)
+    except LookupError:
+        raise not_found("sweep", sweep_id) from None
+
+
+@router.get("/backtest_sweep", summary="Your sweeps, newest first")
+def list_sweeps(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+                caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+    rows = sweeps.list_sweeps(state.catalog, caller.id, limit=limit, offset=offset)
+    return SigmaJSONResponse({"items": [sweeps.sweep_view(s, m) for s, m in rows], "limit": limit, "offset": offset})
+
+
+@router.get("/backtest_sweep/{sweep_id}", summary="Sweep progress (done/total), best so far, ETA")
+def get_sweep(sweep_id: str, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+    sweep, model_id = _own(state, caller, sweep_id)
+    return SigmaJSONResponse(sweeps.sweep_view(sweep, model_id))
+
+
+@router.post("/backtest_sweep/{sweep_id}/cancel", summary="Stop a sweep; finished chunks are kept")
+def cancel_sweep(sweep_id: str, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+    _own(state, caller, sweep_id)
+    try:
+        sweep = sweeps.cancel_sweep(state.catalog, caller.id, sweep_id)
+    except ValueError as exc:
+        raise ApiError(409, "CONFLICT", str(exc), field="sweep_id") from None
+    _, model_id = _own(state, caller, sweep_id)
+    return SigmaJSONResponse(sweeps.sweep_view(sweep, model_id))
+
+
+@router.post("/backtest_sweep/{sweep_id}/resume", status_code=202,
+             summary="Re-run an interrupted sweep: stored chunks are skipped, only the rest is computed")
+async def resume_sweep(sweep_id: str, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+    _own(state, caller, sweep_id)
+    try:
+        sweep = sweeps.prepare_resume(state.catalog, caller.id, sweep_id)
+    except ValueError as exc:
+        raise ApiError(409, "CONFLICT", str(exc), field="sweep_id") from None
+    job_id, position = await _submit(state, caller, sweep.id, sweep.total_configs - sweep.done_configs)
+    sweep, model_id = _own(state, caller, sweep_id)
+    return SigmaJSONResponse(sweeps.sweep_view(sweep, model_id, queue_position=position), status_code=202)
