@@ -127,7 +127,9 @@ class WalkForwardResult:
     ``metrics``: the backtest metrics over all test folds plus ``fold_sharpe_mean``,
     ``fold_sharpe_std`` (ddof=1), ``psr`` (probability the Sharpe is above 0) and
     ``deflated_sharpe`` (for ``n_trials`` configurations tried). ``folds``: one dict per fold
-    (bounds, cut-offs, sharpe, sortino, cum_return, max_drawdown, trades).
+    (bounds, cut-offs, sharpe, sortino, cum_return, max_drawdown, trades). ``oos_scores``,
+    ``segments`` (fold per out-of-sample bar) and ``cutoffs`` (per fold) can be fed to
+    ``compute.sweep.run_sweep`` or ``compute.backtest.run_options_backtest`` unchanged.
     """
 
     metrics: dict
@@ -136,6 +138,7 @@ class WalkForwardResult:
     oos_scores: pd.Series
     cutoffs: np.ndarray
     config: WalkForwardConfig
+    segments: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
 def _as_scores(x, n: int, what: str) -> np.ndarray:
@@ -234,4 +237,5 @@ def run_walk_forward(
         oos_scores=pd.Series(scores, index=index, name="score"),
         cutoffs=cutoffs,
         config=cfg,
+        segments=segments,
     )

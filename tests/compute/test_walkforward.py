@@ -133,6 +133,7 @@ def test_cutoffs_fitted_on_training_scores_only_and_fold_figures():
     assert res.metrics["sharpe"] == pytest.approx(stats.sharpe(r, 252), rel=1e-9)
     assert 0.0 <= res.metrics["deflated_sharpe"] <= 1.0
     assert res.metrics["deflated_sharpe"] == pytest.approx(res.metrics["psr"])  # one trial
+    assert res.segments.tolist() == sorted(res.segments.tolist()) and res.segments.max() == 3
 
 
 def test_config_from_spec_body():
