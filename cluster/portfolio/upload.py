@@ -35,7 +35,7 @@ class UploadRejected(Exception):
 
 
 def _error(line: int, field: str, reason: str) -> dict:
-    return {"code": "INVALID_ROW", "line": line, "field": field, "message": f"line {line}, {field}: {reason}"}
+    return {"code": "INVALID_FILE", "line": line, "field": field, "message": f"line {line}, {field}: {reason}"}
 
 
 def parse_csv(content: bytes) -> tuple[list[dict], bool]:
