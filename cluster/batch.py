@@ -76,6 +76,10 @@ class StepError(Exception):
     """A step's own failure (bad or missing data): not retried."""
 
 
+class NothingToDo(Exception):
+    """The step does not apply (e.g. factor analysis of an empty portfolio): recorded as skipped."""
+
+
 def to_jsonable(value):
     """JSON-safe copy: numpy scalars to Python, NaN/inf to None, keys to str, dates to ISO."""
     if isinstance(value, dict):
@@ -164,7 +168,7 @@ class PortfolioSteps:
         from compute.risk import VIEWS
 
         if not len(self.book.positions):
-            raise StepError("the portfolio has no positions")
+            raise NothingToDo("the portfolio has no positions")
         self.inputs = risk_inputs(self.book, self.provider, sessions=max(OVERVIEW_LOOKBACK_SESSIONS.values()))
         return {view: factor_report(self.inputs, view) for view in VIEWS}
 
@@ -218,10 +222,15 @@ def process_portfolio(settings: Settings, run_id: str, portfolio_id: str, as_of:
     outcome: dict[str, str] = {}
     errors: dict[str, str] = {}
     for step in STEPS:
-        blocked = [need for need in STEP_NEEDS.get(step, ()) if outcome.get(need) != "completed"]
+        blocked = [need for need in STEP_NEEDS.get(step, ()) if outcome.get(need) not in ("completed", "not_applicable")]
         if blocked:
             outcome[step] = "skipped"
             _record_step(catalog, run_id, portfolio_id, step, "skipped", error=f"needs {', '.join(blocked)}")
+            continue
+        not_applicable = [need for need in STEP_NEEDS.get(step, ()) if outcome.get(need) == "not_applicable"]
+        if not_applicable:
+            outcome[step] = "not_applicable"
+            _record_step(catalog, run_id, portfolio_id, step, "skipped", error=f"not applicable: {not_applicable[0]} did not apply")
             continue
         started = utcnow()
         clock = time.perf_counter()
@@ -230,6 +239,8 @@ def process_portfolio(settings: Settings, run_id: str, portfolio_id: str, as_of:
             attempts += 1
             try:
                 data = getattr(runner, step)()
+            except NothingToDo as exc:
+                status, error = "skipped", f"not applicable: {exc}"
             except TRANSIENT_ERRORS as exc:
                 if attempts < MAX_ATTEMPTS:
                     log.warning("batch %s %s %s: transient %s, retrying", run_id, portfolio_id, step, exc)
@@ -245,10 +256,10 @@ def process_portfolio(settings: Settings, run_id: str, portfolio_id: str, as_of:
         result = {"fingerprint": fingerprint, "as_of": str(as_of), "data": data} if status == "completed" else None
         _record_step(catalog, run_id, portfolio_id, step, status, attempts=attempts, result=result, error=error,
                      started=started, duration_ms=elapsed)
-        outcome[step] = status
-        if error:
+        outcome[step] = "not_applicable" if status == "skipped" else status
+        if status == "failed":
             errors[step] = error
-    status = "completed" if all(v == "completed" for v in outcome.values()) else "failed"
+    status = "completed" if all(v in ("completed", "not_applicable") for v in outcome.values()) else "failed"
     return {"portfolio_id": portfolio_id, "status": status, "steps": outcome, "errors": errors}
 
 
@@ -360,7 +371,7 @@ def run_view(run: BatchRun, results: list[BatchResult] | None = None) -> dict:
                 "started_at": r.started_at.isoformat() if r.started_at else None,
                 "finished_at": r.finished_at.isoformat() if r.finished_at else None,
             })
-            if r.status != "completed":
+            if r.status == "failed" or (r.status == "skipped" and (r.error or "").startswith("needs")):
                 entry["status"] = "failed"
         order = {s: i for i, s in enumerate(STEPS)}
         for entry in portfolios.values():

@@ -77,13 +77,10 @@ RISK_FREE_RATE = 0.045
 # market data
 # ---------------------------------------------------------------------------------------------
 def provider_from_settings(settings):
-    """The market-data provider ``SIGMA_MARKET_DATA`` names (same construction as the API's)."""
-    from compute.marketdata import make_provider
+    """The market-data provider ``SIGMA_MARKET_DATA`` names (the portfolio engine's, one per process)."""
+    from cluster.portfolio.service import market_provider
 
-    kwargs = {"cache_url": f"{settings.resolved_storage_url.rstrip('/')}/cache/marketdata"}
-    if settings.market_data == "synthetic":
-        kwargs["seed"] = settings.market_data_seed
-    return make_provider(settings.market_data, **kwargs)
+    return market_provider(settings)
 
 
 def session_date(value) -> dt.date:

@@ -29,6 +29,7 @@ _FIELD_RE = re.compile(r"^([A-Za-z_][\w.]*):\s*(.*)$", re.S)
 VIEW_PATTERN = "^(portfolio|longs|shorts)$"
 PERIOD_PATTERN = "^(daily|weekly|monthly|annual)$"
 PortfolioId = Query(None, description="portfolio id (default: the user's default portfolio)")
+Refresh = Query(False, description="compute live even when a fresh batch result is stored")
 
 
 @contextlib.contextmanager
@@ -74,13 +75,14 @@ def factors(
     view: str = Query("portfolio", pattern=VIEW_PATTERN),
     period: str = Query("daily", pattern=PERIOD_PATTERN, description="betas are estimated on daily returns whatever the period"),
     window: int = Query(service.DEFAULT_WINDOW, ge=70, le=504, description="regression window in trading days (150 default, 252 allowed)"),
+    refresh: bool = Refresh,
     portfolio_id: str | None = PortfolioId,
     caller: Caller = Depends(current_user),
     state: AppState = Depends(get_state),
 ):
     with risk_errors():
         report, source = service.portfolio_factors(state.catalog, get_provider(state), caller.id, portfolio_id,
-                                                   view=view, window=window)
+                                                   view=view, window=window, use_stored=not refresh)
     return _respond(request, report["portfolio"], source, {
         "view": view, "period": period, "window": report["window"], "equity": report.get("equity"),
         "regression_start": report.get("start"), "regression_end": report.get("end"),
@@ -94,6 +96,7 @@ def factor_positions(
     position_ids: str | None = Query(None, description="comma-separated position ids (default: all)"),
     factors: str | None = Query(None, description="comma-separated factor names, e.g. 'Market Beta,Momentum'"),
     window: int = Query(service.DEFAULT_WINDOW, ge=70, le=504),
+    refresh: bool = Refresh,
     portfolio_id: str | None = PortfolioId,
     caller: Caller = Depends(current_user),
     state: AppState = Depends(get_state),
@@ -101,7 +104,7 @@ def factor_positions(
     with risk_errors():
         data, source = service.position_factors(state.catalog, get_provider(state), caller.id, portfolio_id,
                                                 position_ids=_csv(position_ids) or None, factors=_csv(factors) or None,
-                                                window=window)
+                                                window=window, use_stored=not refresh)
     return _respond(request, data, source)
 
 
@@ -110,20 +113,21 @@ def overview(
     request: Request,
     view: str = Query("portfolio", pattern=VIEW_PATTERN),
     period: str = Query("daily", pattern=PERIOD_PATTERN),
+    refresh: bool = Refresh,
     portfolio_id: str | None = PortfolioId,
     caller: Caller = Depends(current_user),
     state: AppState = Depends(get_state),
 ):
     with risk_errors():
         data, source = service.portfolio_overview(state.catalog, get_provider(state), caller.id, portfolio_id,
-                                                  view=view, period=period)
+                                                  view=view, period=period, use_stored=not refresh)
     return _respond(request, data, source)
 
 
-def _var(request, view, paths, seed, portfolio_id, caller, state):
+def _var(request, view, paths, seed, refresh, portfolio_id, caller, state):
     with risk_errors():
         data, source = service.portfolio_var(state.catalog, get_provider(state), caller.id, portfolio_id,
-                                             view=view, paths=paths, seed=seed)
+                                             view=view, paths=paths, seed=seed, use_stored=not refresh)
     return _respond(request, data, source)
 
 
@@ -133,11 +137,12 @@ def var(
     view: str = Query("portfolio", pattern=VIEW_PATTERN),
     paths: int = Query(service.MONTE_CARLO_PATHS, ge=1_000, le=1_000_000, description="Monte Carlo paths"),
     seed: int = Query(0, ge=0, le=2**31 - 1),
+    refresh: bool = Refresh,
     portfolio_id: str | None = PortfolioId,
     caller: Caller = Depends(current_user),
     state: AppState = Depends(get_state),
 ):
-    return _var(request, view, paths, seed, portfolio_id, caller, state)
+    return _var(request, view, paths, seed, refresh, portfolio_id, caller, state)
 
 
 @router.get("/metrics", summary="Risk metrics: alias of GET /risk/var")
@@ -146,11 +151,12 @@ def metrics(
     view: str = Query("portfolio", pattern=VIEW_PATTERN),
     paths: int = Query(service.MONTE_CARLO_PATHS, ge=1_000, le=1_000_000),
     seed: int = Query(0, ge=0, le=2**31 - 1),
+    refresh: bool = Refresh,
     portfolio_id: str | None = PortfolioId,
     caller: Caller = Depends(current_user),
     state: AppState = Depends(get_state),
 ):
-    return _var(request, view, paths, seed, portfolio_id, caller, state)
+    return _var(request, view, paths, seed, refresh, portfolio_id, caller, state)
 
 
 @router.get("/scenarios/templates", summary="Stress scenario templates (spec 6.7)")
@@ -174,6 +180,7 @@ async def run_scenarios(
     body: ScenarioRequest = Body(...),
     view: str = Query("portfolio", pattern=VIEW_PATTERN),
     mode: str = Query("sync", pattern="^(sync|async)$"),
+    refresh: bool = Refresh,
     portfolio_id: str | None = PortfolioId,
     caller: Caller = Depends(current_user),
     state: AppState = Depends(get_state),
@@ -192,7 +199,8 @@ async def run_scenarios(
     def compute():
         with risk_errors("scenario_ids"):
             return service.portfolio_scenarios(state.catalog, get_provider(state), caller.id, pid,
-                                               scenario_ids=body.scenario_ids, custom=custom, view=view)
+                                               scenario_ids=body.scenario_ids, custom=custom, view=view,
+                                               use_stored=not refresh)
 
     data, source = await run_in_threadpool(compute)
     return _respond(request, data, source)
