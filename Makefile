@@ -23,7 +23,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)
-	for f in benchmarks/*.py; do $(BIN)/python $$f; done
+	$(BIN)/pip install -e '.[test,bench]'
+	for f in benchmarks/*.py; do echo "# $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV)
