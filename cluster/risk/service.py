@@ -408,9 +408,11 @@ def overview_report(inputs: RiskInputs, view: str, period: str) -> dict:
     )
     usable = [t for t in exposure.index if inputs.history.underlying_returns[t].notna().any()]
     dropped = [t for t in exposure.index if t not in usable]
-    returns = inputs.history.underlying_returns.copy()
+    # the same look-back whether the history was fetched for this period (live) or longer (batch)
+    lookback = OVERVIEW_LOOKBACK_SESSIONS[period]
+    returns = inputs.history.underlying_returns.iloc[-lookback:].copy()
     returns.index = pd.DatetimeIndex(returns.index)
-    bench = inputs.history.benchmark_returns.copy()
+    bench = inputs.history.benchmark_returns.iloc[-lookback:].copy()
     bench.index = pd.DatetimeIndex(bench.index)
     raw = risk_overview(exposure[usable], returns, bench, inputs.equity, view, period)
     beta_value = raw["beta"]
