@@ -466,8 +466,13 @@ def due_session(now: dt.datetime) -> dt.date | None:
 
 def has_run(catalog: Catalog, day: dt.date) -> bool:
     """True when a run for ``day`` finished well or is in progress (a failed one may be redone)."""
+    # a run left "running" for hours died with its process: it does not block a new one
+    stale = utcnow() - dt.timedelta(hours=3)
     with catalog.session() as s:
-        return s.scalar(select(BatchRun.id).where(BatchRun.as_of == day, BatchRun.status.in_(("running", "completed", "partial"))).limit(1)) is not None
+        return s.scalar(select(BatchRun.id).where(
+            BatchRun.as_of == day,
+            (BatchRun.status.in_(("completed", "partial"))) | ((BatchRun.status == "running") & (BatchRun.started_at > stale)),
+        ).limit(1)) is not None
 
 
 @ray.remote(num_cpus=0)

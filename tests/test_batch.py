@@ -6,7 +6,6 @@ import datetime as dt
 import secrets
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import select
 
 NY = ZoneInfo("America/New_York")
