@@ -51,6 +51,9 @@ def cmd_serve(args) -> int:
     serve.start(http_options={"host": settings.host, "port": settings.port})
     serve.run(build_app(settings), name="sigma", route_prefix="/", blocking=False)
     _wait_healthy(settings.api_url, timeout=120)
+    from cluster.batch import next_scheduled_run, start_scheduler
+
+    start_scheduler(settings)
 
     print("")
     print(f"Sigma API:      {settings.api_url}")
@@ -59,6 +62,10 @@ def cmd_serve(args) -> int:
     print(f"Catalog:        {_redact(settings.resolved_database_url)}")
     print(f"Artifacts:      {settings.resolved_storage_url}")
     print(f"Market data:    {settings.market_data}")
+    import datetime as dt
+
+    _, next_run = next_scheduled_run(dt.datetime.now(dt.timezone.utc))
+    print(f"Daily batch:    next run {next_run.isoformat()} (after the close, on trading days)")
     if creds:
         print("Demo logins (demo mode only):")
         for user, password in creds.items():
@@ -178,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     mig_p = sub.add_parser("migrate", help="apply catalog schema migrations")
     mig_p.set_defaults(func=cmd_migrate)
+
+    from serve_app.batch_cli import add_batch_commands
+
+    add_batch_commands(sub)
     return parser
 
 
