@@ -278,6 +278,14 @@ class SweepArrays:
             pack_id=inputs.pack.pack_id, cadence=inputs.pack.cadence,
         )
 
+    def local_copy(self) -> "SweepArrays":
+        """Writable copies of the bars. Arrays fetched from the Ray object store are read-only
+        views, a different numba type: kernels would compile (and cache) a second
+        specialisation. A copy costs 40 bytes per bar, once per trial."""
+        return SweepArrays(self.open.copy(), self.close.copy(), self.score.copy(), self.hours.copy(),
+                           self.segments.copy(), [t.copy() for t in self.train_scores], self.periods_per_year,
+                           self.fees_bps, self.slippage_bps, self.pack_id, self.cadence)
+
     def base_config(self) -> BacktestConfig:
         return BacktestConfig(fees_bps=self.fees_bps, slippage_bps=self.slippage_bps,
                               periods_per_year=self.periods_per_year)
@@ -435,12 +443,61 @@ def chunk_trial(config: dict, arrays: SweepArrays = None, grid=None, meta: Sweep
         return
     start, stop = bounds[chunk_index]
     part = grid.slice(start, stop)
+    arrays = arrays.local_copy()
     result, fold_std = evaluate_chunk(arrays, part)
     compute_s = time.perf_counter() - started
     rows = chunk_rows(arrays, meta, part, start, result, fold_std)
     stored = store_chunk(catalog, meta, chunk_index, rows, 1000 * (time.perf_counter() - started))
     tune.report({"chunk": chunk_index, "n_configs": stop - start, "stored": stored, "cancelled": False,
                  "compute_s": compute_s, "total_s": time.perf_counter() - started, "pid": os.getpid()})
+
+
+_DRIVER_HOOKS: dict[str, dict] = {}
+
+
+def _tune_hooks():
+    """The Tune stopper and callback classes, made once and published as module globals so
+    that (cloud)pickle refers to them by name instead of copying them with their globals."""
+    global CancelStopper, Collect
+    if "CancelStopper" in globals():
+        return CancelStopper, Collect
+    from ray.tune import Callback
+    from ray.tune.stopper import Stopper
+
+    class CancelStopper(Stopper):
+        def __init__(self, key):
+            self.key = key
+
+        def __call__(self, trial_id, result):
+            return False
+
+        def stop_all(self):
+            hooks = _DRIVER_HOOKS.get(self.key)
+            if hooks is None or hooks["should_stop"] is None or hooks["stopped"]:
+                return bool(hooks and hooks["stopped"])
+            now = time.monotonic()
+            if now - hooks["last"] >= 0.5:
+                hooks["last"] = now
+                hooks["stopped"] = bool(hooks["should_stop"]())
+            return hooks["stopped"]
+
+    class Collect(Callback):
+        def __init__(self, key):
+            self.key = key
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            hooks = _DRIVER_HOOKS.get(self.key)
+            if hooks is None:
+                return
+            report = {k: result.get(k) for k in ("chunk", "n_configs", "stored", "cancelled", "compute_s",
+                                                 "total_s", "pid")}
+            hooks["reports"].append(report)
+            if hooks["on_result"] is not None:
+                hooks["on_result"](report)
+
+    CancelStopper.__module__ = Collect.__module__ = __name__
+    CancelStopper.__qualname__, Collect.__qualname__ = "CancelStopper", "Collect"
+    return CancelStopper, Collect
 
 
 def run_chunks_on_tune(arrays: SweepArrays, grid, todo: list[int], bounds, meta: SweepMeta, *,
@@ -453,39 +510,18 @@ def run_chunks_on_tune(arrays: SweepArrays, grid, todo: list[int], bounds, meta:
     """
     import ray
     from ray import tune
-    from ray.tune import Callback
-    from ray.tune.stopper import Stopper
 
     if not todo:
         return []
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
-    class CancelStopper(Stopper):
-        def __init__(self):
-            self.last, self.stopped = 0.0, False
-
-        def __call__(self, trial_id, result):
-            return False
-
-        def stop_all(self):
-            if should_stop is None or self.stopped:
-                return self.stopped
-            now = time.monotonic()
-            if now - self.last >= 0.5:
-                self.last = now
-                self.stopped = bool(should_stop())
-            return self.stopped
-
+    # Tune pickles stoppers and callbacks into its experiment state: they hold only a key
+    # into this process's registry, never the (unpicklable) callables themselves.
+    key = new_id("hooks")
     reports: list[dict] = []
+    _DRIVER_HOOKS[key] = {"should_stop": should_stop, "on_result": on_result, "reports": reports,
+                          "last": 0.0, "stopped": False}
 
-    class Collect(Callback):
-        def on_trial_result(self, iteration, trials, trial, result, **info):
-            report = {k: result.get(k) for k in ("chunk", "n_configs", "stored", "cancelled", "compute_s",
-                                                 "total_s", "pid")}
-            reports.append(report)
-            if on_result is not None:
-                on_result(report)
+    CancelStopper, Collect = _tune_hooks()
 
     if max_concurrent is None:
         max_concurrent = max(1, len([n for n in ray.nodes() if n.get("Alive")]))
@@ -497,11 +533,14 @@ def run_chunks_on_tune(arrays: SweepArrays, grid, todo: list[int], bounds, meta:
         tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=True),
         run_config=tune.RunConfig(
             name=f"{meta.sweep_id}_{new_id('run')}", storage_path=storage_path, verbose=0, log_to_file=False,
-            stop=CancelStopper(), callbacks=[Collect()],
+            stop=CancelStopper(key), callbacks=[Collect(key)],
             failure_config=tune.FailureConfig(max_failures=2),
         ),
     )
-    grid_result = tuner.fit()
+    try:
+        grid_result = tuner.fit()
+    finally:
+        _DRIVER_HOOKS.pop(key, None)
     errors = [r.error for r in grid_result if r.error is not None]
     if errors and not (should_stop and should_stop()):
         raise RuntimeError(f"{len(errors)} sweep chunk(s) failed: {errors[0]}")
@@ -654,7 +693,7 @@ def prepare_resume(catalog: Catalog, user_id: int, sweep_id: str) -> Sweep:
     if sweep.status == "completed":
         raise ValueError(f"sweep {sweep_id} is complete")
     with catalog.session() as s:
-        s.execute(update(Sweep).where(Sweep.id == sweep_id).values(status="queued", error=None, finished_at=None))
+        s.execute(update(Sweep).where(Sweep.id == sweep_id).values(status="queued", error=None, finished_at=None, job_id=None))
     return get_sweep(catalog, user_id, sweep_id)[0]
 
 
