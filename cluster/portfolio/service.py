@@ -550,10 +550,18 @@ def _book_version(s, pf: Portfolio) -> tuple:
 def priced_book(catalog: Catalog, provider, user_id: int, portfolio_id: str | None = None,
                 as_of: dt.datetime | None = None, *, ttl_s: float = BOOK_TTL_S) -> PricedBook:
     """The user's portfolio priced with ``provider`` (cached ``ttl_s`` seconds per version)."""
-    pf = get_portfolio(catalog, user_id, portfolio_id)
-    with catalog.session() as s:
-        pf = s.get(Portfolio, pf.id)
-        version = _book_version(s, pf)
+    with catalog.session() as s:  # one round of queries on the hot (cached) path
+        if portfolio_id is None:
+            pf = s.scalar(select(Portfolio).where(Portfolio.user_id == user_id, Portfolio.is_default.is_(True)))
+        else:
+            pf = s.get(Portfolio, portfolio_id)
+            if pf is None or pf.user_id != user_id:
+                raise LookupError(f"portfolio {portfolio_id} not found")
+        version = _book_version(s, pf) if pf is not None else None
+    if pf is None:
+        pf = ensure_default_portfolio(catalog, user_id)
+        with catalog.session() as s:
+            version = _book_version(s, pf)
     key = (pf.id, str(as_of), getattr(provider, "data_version", ""), version)
     now = time.monotonic()
     with _book_lock:

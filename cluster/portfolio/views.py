@@ -7,6 +7,7 @@ invented: a figure whose inputs are missing is null, and ``warnings`` say why.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 
 import numpy as np
@@ -33,6 +34,39 @@ SINGLE_NAME_CONCENTRATION = 0.20   # one underlying's |delta exposure| / equity
 GAMMA_WARNING = 0.0005             # |second-order P&L of a 1 % move| / equity
 GAMMA_DANGER = 0.002
 PERFORMANCE_HORIZONS = {"1d": 1, "1w": 5, "1m": 21}
+
+
+MEMO_ENTRIES = 64
+
+
+def memoized(book: PricedBook, key: tuple, build):
+    """``build()`` once per cached book and key: a cache hit on the book serves its figures
+    without recomputing them (the book is immutable while cached)."""
+    memo = book.extras.setdefault("views", {})
+    if key in memo:
+        return memo[key]
+    value = build()
+    if len(memo) >= MEMO_ENTRIES:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
+def _hashable(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
+
+
+def memoize_on_book(fn):
+    """Decorator: memoize a view of a book on (function, arguments); see ``memoized``."""
+    @functools.wraps(fn)
+    def wrapper(book, *args, **kwargs):
+        key = (fn.__name__, _hashable(args), _hashable(kwargs))
+        return memoized(book, key, lambda: fn(book, *args, **kwargs))
+    return wrapper
 
 
 def _f(value) -> float | None:
@@ -102,6 +136,7 @@ def position_record(row: dict, fields: list[str] | None = None) -> dict:
     return record
 
 
+@memoize_on_book
 def book_frame(book: PricedBook) -> pd.DataFrame:
     frame = book.positions.copy()
     if len(frame):
@@ -196,7 +231,9 @@ def ai_insights(frame: pd.DataFrame, report, equity: float, gross_limit: float) 
     if len(frame):
         stocks = frame[frame["type"] == "LONG"]
         written = set(frame.loc[frame["type"] == "SC", "underlying"])
-        candidates = sorted(u for u, q in stocks.groupby("underlying")["quantity"].sum().items() if q >= 100 and u not in written and frame.loc[frame["underlying"] == u, "asset_class"].iloc[0] in ("equity", "etf"))
+        optionable = set(stocks.loc[stocks["asset_class"].isin(["equity", "etf"]), "underlying"])
+        candidates = sorted(u for u, q in stocks.groupby("underlying")["quantity"].sum().items()
+                            if q >= 100 and u not in written and u in optionable)
         if candidates:
             opportunities.append("income_generation")
             evidence["income_generation"] = {"covered_call_candidates": candidates,
@@ -208,6 +245,7 @@ def ai_insights(frame: pd.DataFrame, report, equity: float, gross_limit: float) 
     return {"primary_risks": risks, "opportunities": opportunities, "evidence": evidence}
 
 
+@memoize_on_book
 def portfolio_overview(book: PricedBook, gross_limit: float = DEFAULT_GROSS_LIMIT,
                        net_target: tuple[float, float] = DEFAULT_NET_TARGET_RANGE) -> dict:
     """Spec 4.1: value, P&L, exposures with visual blocks, both exposure measures, insights."""
@@ -238,6 +276,7 @@ def portfolio_overview(book: PricedBook, gross_limit: float = DEFAULT_GROSS_LIMI
     }
 
 
+@memoize_on_book
 def portfolio_summary(book: PricedBook, top: int = 5, active_alerts: int | None = None) -> dict:
     """Spec 4.3: value, P&L and the largest positions by |market value|."""
     frame = book_frame(book)
@@ -258,6 +297,7 @@ def portfolio_summary(book: PricedBook, top: int = 5, active_alerts: int | None 
     }
 
 
+@memoize_on_book
 def portfolio_exposures(book: PricedBook, gross_limit: float = DEFAULT_GROSS_LIMIT,
                         net_target: tuple[float, float] = DEFAULT_NET_TARGET_RANGE) -> dict:
     """Totals and groups by type, strategy, sector and tag (one aggregation pass)."""
@@ -277,6 +317,7 @@ def portfolio_exposures(book: PricedBook, gross_limit: float = DEFAULT_GROSS_LIM
     }
 
 
+@memoize_on_book
 def list_positions(book: PricedBook, *, tags: list[str] | None = None, tag_mode: str = "any",
                    group_by: str | None = None, fields: list[str] | None = None,
                    page: int = 1, limit: int = 50) -> tuple[dict, dict]:
@@ -333,12 +374,14 @@ def grouped(frame: pd.DataFrame, report, by: str, *, with_positions: bool = True
     return out
 
 
+@memoize_on_book
 def positions_grouped(book: PricedBook, by: str = "type", tags=None, tag_mode: str = "any") -> dict:
     frame = filter_by_tags(book_frame(book), tags or [], tag_mode)
     report = exposure_report(frame)
     return {"group_by": by, "groups": grouped(frame, report, by), "total_positions": int(len(frame))}
 
 
+@memoize_on_book
 def strategies_view(book: PricedBook) -> dict:
     frame = book_frame(book)
     report = exposure_report(frame)
@@ -364,6 +407,7 @@ def _history(provider, tickers, start: dt.date, end: dt.date) -> pd.DataFrame:
     return pd.DataFrame(closes).sort_index()
 
 
+@memoize_on_book
 def portfolio_performance(book: PricedBook, provider, rate: float = 0.045) -> dict:
     """P&L versus cost basis, and constant-holdings returns over 1d, 1w, 1m and YTD.
 
@@ -464,6 +508,7 @@ def gamma_visual(frame: pd.DataFrame, equity: float) -> dict:
     return {"gamma_status": status, "gamma_message": message, "gamma_pnl_1pct_over_equity": round(ratio, 6)}
 
 
+@memoize_on_book
 def risk_greeks(book: PricedBook, view: str = "portfolio", include_after_expiry: bool = True) -> dict:
     """Spec 6.2: Greek totals now and after the nearest option expiry (those contracts gone)."""
     frame = book.positions
