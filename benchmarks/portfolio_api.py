@@ -4,6 +4,7 @@ Starts a local Ray (2 CPUs) and the Sigma Serve app on a free port with a tempor
 catalog, seeds the demo users and portfolios, logs in, then times:
 - ``portfolio_get_cold``: the first GET (the priced book is built: quotes, chains, Greeks);
 - ``portfolio_get``: 200 GETs (priced book served from the per-process cache), p50 and p99;
+- ``baseline_tags_get``: 100 GETs of /tags (auth, rate limit, one small query): the floor;
 - ``positions_get``: 100 GETs of /positions (30 rows with Greeks), p50;
 - ``sharded_aggregate``: exposure and Greek partials of a 2,000,000-position book over 2
   ``BookShard`` actors vs the single-process ``aggregate_book`` on the same arrays.
@@ -100,6 +101,14 @@ def main() -> None:
         emit("portfolio_get_p99", percentile(timings, 99), "ms", len(timings))
         server = [client.get("/portfolio", headers=headers).json()["meta"]["execution_time_ms"] for _ in range(20)]
         emit("portfolio_get_server_p50", statistics.median(server), "ms", len(server), note="execution_time_ms inside the app")
+
+        timings = []
+        for _ in range(100):
+            t0 = time.perf_counter()
+            client.get("/tags", headers=headers)
+            timings.append((time.perf_counter() - t0) * 1000)
+        emit("baseline_tags_get_p50", statistics.median(timings), "ms", len(timings),
+             note="authenticated, rate-limited route with one small query: the platform floor")
 
         timings = []
         for _ in range(100):
