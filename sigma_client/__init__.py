@@ -10,7 +10,7 @@
 ...                 tag="sweep_2024Q1")
 >>> done = c.wait_sweep(sweep.sweep_id, progress=True)      # a tqdm bar in a terminal or notebook
 >>> board = c.leaderboard(tag="sweep_2024Q1", pass_gate=True, limit=10)
->>> board.items[0]["metrics"]["sharpe"]
+>>> board["items"][0]["metrics"]["sharpe"]   # (page.items is the dict method)
 
 Every failure raises ``SigmaAPIError`` with the API's ``code``, ``message``, ``field`` and
 ``request_id`` (quote it when reporting a problem). Responses are ``ApiObject`` dicts whose

@@ -55,7 +55,7 @@ def test_client_walkthrough(api, capsys):
 
     top = c.leaderboard(tag="client_10k", limit=10)
     assert top.total == 10_000 and [i["rank"] for i in top] == list(range(1, 11))
-    assert top.items[0]["result_id"] == done.best["result_id"]
+    assert top["items"][0]["result_id"] == done.best["result_id"]
     frame = top.to_frame()
     assert len(frame) == 10 and "metrics.sharpe" in frame.columns and "config.fees_bps" in frame.columns
     by_calmar = c.leaderboard(tag="client_10k", sort_by="calmar", limit=50)
