@@ -523,7 +523,8 @@ def set_position_tags(catalog: Catalog, user_id: int, position_id: str, *, tag_i
 class PricedBook:
     """A portfolio priced at ``as_of``.
 
-    ``positions``: the ``compute.book.price_positions`` frame (one row per position).
+    ``positions``: the ``compute.book.price_positions`` frame (one row per position). It is
+    shared by every cache hit: treat it as read-only (``.copy()`` before adding columns).
     ``equity`` = sum of position market values (shorts negative) + cash: the liquidation
     value of the account, the denominator of every exposure ratio.
     """
