@@ -68,7 +68,7 @@ class SigmaIngress:
         logging.basicConfig(level=settings.log_level)
         state = AppState(
             settings=settings,
-            limiter=ActorLimiter(get_rate_limiter(settings.tier_limits())),
+            limiter=ActorLimiter(get_rate_limiter(settings.tier_limits()), settings.tier_limits()),
             job_manager=get_job_manager(settings),
             sets_request_id_header=False,
         )

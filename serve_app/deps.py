@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
@@ -42,6 +43,25 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+#: Seconds a replica trusts its last look-up of a user (role, tier, active). A deactivated user's
+#: token stops working within this time; every request still verifies the token's signature.
+USER_CACHE_TTL_S = 10.0
+_users: dict[tuple[str, int], tuple[Caller | None, float]] = {}
+
+
+def _load_caller(state: AppState, user_id: int) -> Caller | None:
+    key = (state.catalog.url, user_id)
+    hit = _users.get(key)
+    now = time.monotonic()
+    if hit is not None and now < hit[1]:
+        return hit[0]
+    with state.catalog.session() as s:
+        user = s.get(User, user_id)
+        caller = None if user is None or not user.is_active else Caller(id=user.id, username=user.username, role=user.role, tier=user.tier)
+    _users[key] = (caller, now + USER_CACHE_TTL_S)
+    return caller
+
+
 def current_user(request: Request, state: AppState = Depends(get_state)) -> Caller:
     """The authenticated caller; 401 for a missing, malformed, expired or forged token."""
     cached = getattr(request.state, "caller", None)
@@ -50,15 +70,16 @@ def current_user(request: Request, state: AppState = Depends(get_state)) -> Call
     token = bearer_token(request)
     if token is None:
         raise unauthorized("Missing bearer token; log in at POST /api/v1/auth/token")
-    try:
-        claims = decode_token(state.jwt_secret, token)
-    except TokenError as exc:
-        raise unauthorized(f"Invalid token: {exc}") from exc
-    with state.catalog.session() as s:
-        user = s.get(User, int(claims["sub"]))
-        if user is None or not user.is_active:
-            raise unauthorized("Invalid token: user no longer exists")
-        caller = Caller(id=user.id, username=user.username, role=user.role, tier=user.tier)
+    # The middleware already verified the token; decode again only to say why it failed.
+    claims = getattr(request.state, "claims", None)
+    if claims is None:
+        try:
+            claims = decode_token(state.jwt_secret, token)
+        except TokenError as exc:
+            raise unauthorized(f"Invalid token: {exc}") from exc
+    caller = _load_caller(state, int(claims["sub"]))
+    if caller is None:
+        raise unauthorized("Invalid token: user no longer exists")
     request.state.caller = caller
     return caller
 

@@ -1,4 +1,4 @@
-"""Request ids, timing and rate limits for every request."""
+"""Request ids, timing, token decoding and rate limits for every request (pure ASGI, no copies)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import re
 import secrets
 import time
 
-from fastapi import FastAPI, Request
-from starlette.middleware.base import BaseHTTPMiddleware
+import orjson
+from fastapi import FastAPI
+from starlette.datastructures import Headers, MutableHeaders
 
 from serve_app.errors import error_body
 from serve_app.security import TokenError, decode_token
@@ -21,60 +22,78 @@ def new_request_id() -> str:
     return f"req_{secrets.token_hex(8)}"
 
 
-def _rate_key(request: Request, secret: str) -> tuple[str, str]:
-    """Bucket key and tier: the token's user when it verifies, else the client address (free tier)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token:
-        try:
-            claims = decode_token(secret, token.strip())
-            return f"user:{claims['sub']}", str(claims.get("tier", "free"))
-        except TokenError:
-            pass
-    host = request.client.host if request.client else "unknown"
-    return f"ip:{host}", "free"
+def token_claims(headers: Headers, secret: str) -> dict | None:
+    """The verified claims of a bearer token, or None (the route's auth says why it failed)."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        return decode_token(secret, token.strip())
+    except TokenError:
+        return None
 
 
-class SigmaMiddleware(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next):
+class SigmaMiddleware:
+    """Adopts or makes the request id, decodes the token once, applies the caller's rate limit
+    (the user's tier when the token verifies, else the client address at the free tier) and
+    adds the id, rate-limit and timing headers to the response."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        incoming = request.headers.get("x-request-id", "")
+        state = scope["app"].state.sigma
+        headers = Headers(scope=scope)
+        incoming = headers.get("x-request-id", "")
         request_id = incoming if _RID_RE.match(incoming) else new_request_id()
-        request.state.request_id = request_id
-        request.state.started = started
-        state = request.app.state.sigma
+        claims = token_claims(headers, state.jwt_secret)
+        request_state = scope.setdefault("state", {})
+        request_state.update(request_id=request_id, started=started, claims=claims)
 
-        limit_headers: dict[str, str] = {}
-        if not request.url.path.startswith(UNLIMITED_PATHS):
-            key, tier = _rate_key(request, state.jwt_secret)
+        extra: list[tuple[str, str]] = []
+        if state.sets_request_id_header:
+            extra.append(("X-Request-ID", request_id))
+        if not scope["path"].startswith(UNLIMITED_PATHS):
+            if claims is not None:
+                key, tier = f"user:{claims['sub']}", str(claims.get("tier", "free"))
+            else:
+                key, tier = f"ip:{scope['client'][0] if scope.get('client') else 'unknown'}", "free"
             verdict = await state.limiter.hit(key, tier)
             if verdict["limit"] is not None:
-                limit_headers = {
-                    "X-RateLimit-Limit": str(verdict["limit"]),
-                    "X-RateLimit-Remaining": str(verdict["remaining"]),
-                    "X-RateLimit-Reset": str(verdict["reset"]),
-                }
+                extra += [
+                    ("X-RateLimit-Limit", str(verdict["limit"])),
+                    ("X-RateLimit-Remaining", str(verdict["remaining"])),
+                    ("X-RateLimit-Reset", str(verdict["reset"])),
+                ]
             if not verdict["allowed"]:
-                from fastapi.responses import JSONResponse
-
-                body = error_body(
-                    request_id,
-                    "RATE_LIMITED",
-                    f"Rate limit exceeded for tier '{tier}'; retry in {verdict['retry_after']} s",
-                    details={"tier": tier, "retry_after": verdict["retry_after"]},
+                body = orjson.dumps(
+                    error_body(
+                        request_id,
+                        "RATE_LIMITED",
+                        f"Rate limit exceeded for tier '{tier}'; retry in {verdict['retry_after']} s",
+                        details={"tier": tier, "retry_after": verdict["retry_after"]},
+                    )
                 )
-                headers = {**limit_headers, "Retry-After": str(verdict["retry_after"])}
-                if state.sets_request_id_header:
-                    headers["X-Request-ID"] = request_id
-                return JSONResponse(body, status_code=429, headers=headers)
+                raw = [(k.lower().encode(), v.encode()) for k, v in extra]
+                raw += [(b"retry-after", str(verdict["retry_after"]).encode()), (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode())]
+                await send({"type": "http.response.start", "status": 429, "headers": raw})
+                await send({"type": "http.response.body", "body": body})
+                return
 
-        response = await call_next(request)
-        if state.sets_request_id_header:
-            response.headers["X-Request-ID"] = request_id
-        for name, value in limit_headers.items():
-            response.headers[name] = value
-        response.headers["X-Execution-Time-Ms"] = f"{(time.perf_counter() - started) * 1000:.1f}"
-        return response
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                out = MutableHeaders(scope=message)
+                for name, value in extra:
+                    out[name] = value
+                out["X-Execution-Time-Ms"] = f"{(time.perf_counter() - started) * 1000:.1f}"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def install_middleware(app: FastAPI) -> None:

@@ -25,15 +25,25 @@ class LocalLimiter:
 
 
 class ActorLimiter:
-    def __init__(self, handle):
-        self.handle = handle
+    """The shared limiter actor behind this replica's token leases."""
 
-    async def hit(self, key: str, tier: str) -> dict:
+    def __init__(self, handle, tier_limits: dict):
+        from cluster.ratelimit import TokenLeases
+
+        self.handle = handle
+        self.leases = TokenLeases(self._lease, tier_limits)
+
+    async def _lease(self, key: str, tier: str, want: int) -> dict:
         try:
-            return await self.handle.hit.remote(key, tier)
+            return await self.handle.lease.remote(key, tier, want)
         except Exception:  # noqa: BLE001 - the limiter actor restarting must not take the API down
             logging.getLogger("sigma.api").warning("rate limiter unavailable; letting the request through")
-            return {"allowed": True, "limit": None, "remaining": None, "reset": None, "retry_after": 0}
+            from cluster.ratelimit import UNLIMITED
+
+            return dict(UNLIMITED)
+
+    async def hit(self, key: str, tier: str) -> dict:
+        return await self.leases.hit(key, tier)
 
 
 @dataclass

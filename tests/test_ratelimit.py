@@ -32,3 +32,35 @@ def test_limits_are_per_key_and_unlimited_tiers_pass():
     assert core.hit("b", "free")["allowed"] is True
     assert all(core.hit("c", "enterprise")["allowed"] for _ in range(1000))
     assert core.hit("c", "enterprise")["limit"] is None
+
+
+def test_leases_never_exceed_the_shared_budget_across_replicas():
+    """Two replicas leasing from one table: together they admit exactly the minute budget."""
+    import asyncio
+
+    from cluster.ratelimit import TokenLeases, lease_size
+
+    limits = {"basic": {"per_minute": 300, "per_hour": 10000}, "free": {"per_minute": 30, "per_hour": 1000}}
+    core = RateLimiterCore(limits)
+    calls = {"n": 0}
+
+    async def fetch(key, tier, want):
+        calls["n"] += 1
+        return core.lease(key, tier, want)
+
+    replicas = [TokenLeases(fetch, limits), TokenLeases(fetch, limits)]
+
+    async def burst():
+        verdicts = []
+        for i in range(400):
+            verdicts.append(await replicas[i % 2].hit("user:1", "basic"))
+        return verdicts
+
+    verdicts = asyncio.run(burst())
+    assert sum(v["allowed"] for v in verdicts) == 300
+    assert lease_size(limits, "basic") == 6 and calls["n"] < 400  # most requests never leave the replica
+    assert all(v["remaining"] >= 0 for v in verdicts)
+    refused = [v for v in verdicts if not v["allowed"]]
+    assert refused and all(v["retry_after"] >= 1 for v in refused)
+    # A free-tier caller leases one token at a time: counting stays exact.
+    assert lease_size(limits, "free") == 1
