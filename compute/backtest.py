@@ -323,7 +323,6 @@ def _segments_and_cutoffs(config, n, train_scores, segments, segment_cutoffs):
 # Options P&L (0DTE packs)
 
 OPTION_MULTIPLIER = 100
-YEAR_SECONDS = 365.0 * 86400.0  # BSM time in calendar years, as compute.greeks expects
 ET = "America/New_York"
 
 
@@ -354,8 +353,10 @@ def _session_times(index: pd.DatetimeIndex, bar_minutes: float):
             closes[day] = day + pd.Timedelta(hours=16)
     close_at = pd.DatetimeIndex([closes[d] for d in days])
     bar_end = local + pd.Timedelta(minutes=bar_minutes)
-    t_open = np.asarray((close_at - local).total_seconds(), dtype=np.float64) / YEAR_SECONDS
-    t_close = np.asarray((close_at - bar_end).total_seconds(), dtype=np.float64) / YEAR_SECONDS
+    from compute.instruments import expiry_year_fraction
+
+    t_open = expiry_year_fraction(np.asarray((close_at - local).total_seconds(), dtype=np.float64))
+    t_close = expiry_year_fraction(np.asarray((close_at - bar_end).total_seconds(), dtype=np.float64))
     day_codes = np.asarray(days.asi8)
     last_of_session = np.ones(len(index), dtype=bool)
     last_of_session[:-1] = day_codes[1:] != day_codes[:-1]

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from compute.greeks import bsm_greeks
-from compute.instruments import OPTION_MULTIPLIER
+from compute.instruments import OPTION_MULTIPLIER, expiry_year_fraction
 from compute.marketdata import calendar
 from compute.marketdata.base import MarketDataError
 from compute.marketdata.reference import profile
@@ -56,7 +56,6 @@ from compute.marketdata.reference import profile
 INPUT_COLUMNS = ("position_id", "symbol", "underlying", "type", "quantity", "entry_price", "strike",
                  "expiry", "option_right", "multiplier", "strategy", "tags")
 OPTION_TYPES = frozenset({"LC", "LP", "SC", "SP"})
-SECONDS_PER_YEAR = 365.0 * 86400.0
 TRADING_DAYS_PER_YEAR = 252.0
 VOL_SOURCE_CHAIN = "chain_iv"
 VOL_SOURCE_REALISED = "realised"
@@ -211,7 +210,7 @@ def price_positions(positions: pd.DataFrame, provider, as_of: dt.datetime | None
     if opt_idx.size:
         expiries = [pd.Timestamp(frame.at[i, "expiry"]).date() for i in opt_idx]
         closes = {e: _expiry_close(e) for e in set(expiries)}
-        tte[opt_idx] = [(closes[e] - instant).total_seconds() / SECONDS_PER_YEAR for e in expiries]
+        tte[opt_idx] = expiry_year_fraction(np.array([(closes[e] - instant).total_seconds() for e in expiries]))
         expired[opt_idx] = tte[opt_idx] <= 0.0
         marks: dict[tuple[str, dt.date], dict] = {}
         realised: dict[str, float] = {}

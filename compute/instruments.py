@@ -195,6 +195,29 @@ def year_fraction(as_of: dt.date, expiry: dt.date) -> float:
     return days_to_expiry(as_of, expiry) / DAYS_PER_YEAR
 
 
+#: Annual volatilities are measured over 252 sessions of 390 minutes.
+TRADING_SECONDS_PER_YEAR = 252 * 390 * 60.0
+CALENDAR_SECONDS_PER_YEAR = DAYS_PER_YEAR * 86400.0
+
+
+def expiry_year_fraction(seconds_to_expiry):
+    """Black-Scholes time for an option ``seconds_to_expiry`` (scalar or array) from expiring.
+
+    Under a day to go (a same-day, 0DTE contract) the clock is the one the volatility is
+    measured on, trading time: remaining seconds / (252 x 390 minutes). Counting those hours
+    on the calendar clock (/ 365 days) would price a 0DTE at about 1/2.3 of its volatility
+    and make buying same-day options a money machine. Beyond a day, calendar days / 365 as
+    mibian counts them (overnight and weekend variance is spread over the calendar). After
+    expiry the (negative) calendar fraction, so callers can tell how long ago it expired.
+    """
+    import numpy as np
+
+    seconds = np.asarray(seconds_to_expiry, dtype=np.float64)
+    intraday = (seconds >= 0.0) & (seconds < 86400.0)
+    out = np.where(intraday, seconds / TRADING_SECONDS_PER_YEAR, seconds / CALENDAR_SECONDS_PER_YEAR)
+    return float(out) if out.ndim == 0 else out
+
+
 def easter_sunday(year: int) -> dt.date:
     """Gregorian Easter Sunday (anonymous Gregorian / Meeus-Jones-Butcher algorithm)."""
     a = year % 19

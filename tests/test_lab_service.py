@@ -150,7 +150,7 @@ def test_delete_removes_only_unshared_artifacts(lab):
 
 def test_zero_dte_trade_worked_by_hand():
     """One session, long from the 13:30 bar: a call bought at the open, expiring at 16:00."""
-    from cluster.lab.options import MULTIPLIER, PREMIUM_BUDGET, SECONDS_PER_YEAR, simulate_options
+    from cluster.lab.options import MULTIPLIER, PREMIUM_BUDGET, simulate_options
 
     stamps = pd.DatetimeIndex(["2024-03-01 12:30", "2024-03-01 13:30", "2024-03-01 14:30", "2024-03-01 15:30"],
                               tz="America/New_York").tz_convert("UTC")
@@ -161,7 +161,7 @@ def test_zero_dte_trade_worked_by_hand():
                           allowed_hours=(13, 14, 15), periods_per_year=1764.0, sigma=np.full(4, sigma))
     assert list(bt.fills["action"]) == ["BUY", "SELL"]
     strike = bt.contracts[0]["strike"]
-    years = 2.5 * 3600 / SECONDS_PER_YEAR  # 13:30 -> 16:00
+    years = 2.5 * 3600 / (252 * 390 * 60)  # 13:30 -> 16:00 on the trading clock (2.5 h of 252 x 6.5 h)
     premium = float(bsm_price(501.0, strike, years, RISK_FREE_RATE, 0.0, sigma, True))
     buy = premium * (1 + slip * 1e-4)
     qty = math.floor(PREMIUM_BUDGET * 100_000 / (buy * MULTIPLIER))

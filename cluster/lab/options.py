@@ -35,12 +35,12 @@ import pandas as pd
 from compute import stats
 from compute.backtest import FILL_COLUMNS, hours_mask
 from compute.greeks import bsm_greeks, bsm_price, select_volatility
+from compute.instruments import expiry_year_fraction
 from compute.marketdata.options import RISK_FREE_RATE, strike_step
 
 TARGET_DELTA = 0.35
 PREMIUM_BUDGET = 0.05
 MULTIPLIER = 100
-SECONDS_PER_YEAR = 365.0 * 86400.0
 MAX_BAR_MINUTES = 60.0
 
 
@@ -134,7 +134,7 @@ def simulate_options(oos: pd.DataFrame, position: np.ndarray, *, underlying: str
     picked: list[dict] = []
 
     def years(at_ns, i):
-        return max(close_ns[i] - at_ns, 0) / 1e9 / SECONDS_PER_YEAR
+        return expiry_year_fraction(max(close_ns[i] - at_ns, 0) / 1e9)
 
     def close_out(i, premium, at_ns, settle=False):
         nonlocal cash, contracts, side, cost_basis

@@ -33,7 +33,10 @@ import pandas as pd
 from compute.marketdata import calendar
 from compute.marketdata.synthetic_nb import garch_variance_multiplier_nb
 
-MODEL_VERSION = "sigma-synthetic-v1"
+MODEL_VERSION = "sigma-synthetic-v2"
+#: Random streams are keyed by this, not by MODEL_VERSION: v2 changed only how minutes are
+#: drawn between the daily bars (a Brownian bridge), so every daily bar stays as it was.
+SEED_NAMESPACE = "sigma-synthetic-v1"
 EPOCH = pd.Timestamp("2000-01-03")
 HORIZON_END = calendar.CALENDAR_END
 
@@ -81,7 +84,7 @@ def seed_words(*parts: object) -> np.ndarray:
     """SHA-256 of the parts as uint32 words, for a numpy SeedSequence (not Python's hash())."""
     from compute.marketdata.reference import ticker_digest
 
-    return np.frombuffer(ticker_digest(MODEL_VERSION, *parts), dtype=np.uint32)
+    return np.frombuffer(ticker_digest(SEED_NAMESPACE, *parts), dtype=np.uint32)
 
 
 def multivariate_t_shocks(rng: np.random.Generator, n: int, corr: np.ndarray,

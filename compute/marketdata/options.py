@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from compute.greeks import bsm_greeks
-from compute.instruments import format_occ
+from compute.instruments import TRADING_SECONDS_PER_YEAR, expiry_year_fraction, format_occ
 from compute.marketdata import calendar
 from compute.marketdata.base import OPTION_CHAIN_COLUMNS, MarketDataError
 from compute.marketdata.factors import seed_words
@@ -37,8 +37,7 @@ from compute.marketdata.factors import seed_words
 RISK_FREE_RATE = 0.045
 DAILY_EXPIRY_UNDERLYINGS = frozenset({"SPY", "QQQ", "IWM"})
 TERM_STRUCTURE_SPEED = 6.0
-SECONDS_PER_YEAR = 365.0 * 86400.0
-MIN_TIME_TO_EXPIRY = 60.0 / SECONDS_PER_YEAR   # one minute: a 0DTE at the bell still has time value
+MIN_TIME_TO_EXPIRY = 60.0 / TRADING_SECONDS_PER_YEAR   # one minute: a 0DTE at the bell still has time value
 
 
 def strike_step(underlying: str, spot: float) -> float:
@@ -129,7 +128,7 @@ def build_option_chain(underlying: str, spot: float, as_of: pd.Timestamp, now_vo
     frames = []
     for expiry in chosen:
         close = calendar.session_close(expiry)
-        years = max((close - as_of).total_seconds() / SECONDS_PER_YEAR, MIN_TIME_TO_EXPIRY)
+        years = max(expiry_year_fraction((close - as_of).total_seconds()), MIN_TIME_TO_EXPIRY)
         atm = float(atm_term_vol(now_vol, long_run_vol, np.array([years]))[0])
         width = min(max(4.0 * atm * np.sqrt(years) + 0.03, 0.05), 0.6)
         lo = np.ceil(spot * (1.0 - width) / step)

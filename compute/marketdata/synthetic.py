@@ -184,21 +184,18 @@ class SyntheticProvider(MarketDataProvider):
         z = np.empty(total)
         wick = np.empty(total)
         vol_noise = np.empty(total)
-        u_hi = np.empty(len(table))
-        u_lo = np.empty(len(table))
         offset = 0
         for k, (session, count) in enumerate(zip(table.index, minutes)):
             # One stream per (seed, ticker, session): a day's minutes never depend on the range.
             rng = _rng(self.seed, "minute", symbol, session.date())
-            draws = rng.standard_normal(3 * count + 2)
+            draws = rng.standard_normal(3 * count)
             z[offset:offset + count] = draws[:count]
             wick[offset:offset + count] = np.abs(draws[count:2 * count])
             vol_noise[offset:offset + count] = draws[2 * count:3 * count]
-            u_hi[k], u_lo[k] = 0.5 * (1.0 + np.tanh(draws[3 * count:]))
             offset += count
         o, h, l, c, v = minute_bars_nb(hist.open[lo:hi], hist.high[lo:hi], hist.low[lo:hi],
                                        hist.close[lo:hi], hist.volume[lo:hi], minutes, z, wick,
-                                       vol_noise, u_hi, u_lo)
+                                       vol_noise)
         stamps = calendar.utc_ns(calendar.minute_starts(table))
         return bars_frame(stamps, o, h, l, c, v)
 

@@ -105,7 +105,7 @@ def daily_ohlcv_nb(closes, daily_vol, gap_noise, high_draw, low_draw, volume_noi
 
 
 @njit(cache=True)
-def _session_minutes(o, h, l, c, v, n, z, wick, vol_noise, u_hi, u_lo, out_o, out_h, out_l,
+def _session_minutes(o, h, l, c, v, n, z, wick, vol_noise, out_o, out_h, out_l,
                      out_c, out_v):
     if n == 0:
         return
@@ -119,51 +119,27 @@ def _session_minutes(o, h, l, c, v, n, z, wick, vol_noise, u_hi, u_lo, out_o, ou
         out_h[0] = h
         out_l[0] = l
     else:
-        # Fixed points: the open at time 0, the high and low at two distinct interior minute
-        # closes, the close at minute n; Brownian bridges join them in log price.
-        t_hi = int(u_hi * (n - 1))
-        if t_hi > n - 2:
-            t_hi = n - 2
-        t_lo = int(u_lo * (n - 2))
-        if t_lo >= t_hi:
-            t_lo += 1
-        if t_lo > n - 2:
-            t_lo = n - 2
-        if t_lo == t_hi:
-            t_lo = t_hi - 1
-        times = np.empty(4, np.int64)
-        values = np.empty(4)
-        times[0] = 0
-        values[0] = np.log(o)
-        if t_hi < t_lo:
-            times[1] = t_hi + 1
-            values[1] = np.log(h)
-            times[2] = t_lo + 1
-            values[2] = np.log(l)
-        else:
-            times[1] = t_lo + 1
-            values[1] = np.log(l)
-            times[2] = t_hi + 1
-            values[2] = np.log(h)
-        times[3] = n
-        values[3] = np.log(c)
-        step = (np.log(h) - np.log(l)) / np.sqrt(n) * 0.6
+        # One Brownian bridge from the open to the close in log price, its step sized so the
+        # session's realised variance matches the open-to-close variance (range / 2.6: the
+        # synthetic range is |open - close| plus excursions on both sides, about 2.6 sigma;
+        # calibrated and checked by tests/compute/test_zero_dte_honesty.py). The high and low
+        # are then reached by the monotone map below. Forcing the path
+        # through the high and low at chosen minutes instead would add deterministic legs
+        # (open -> high -> low -> close) and inflate hourly volatility well above the daily
+        # figure, which would make same-day options systematically too cheap.
+        step = (np.log(h) - np.log(l)) / 2.6 / np.sqrt(n)
+        x0 = np.log(o)
+        x1 = np.log(c)
+        walks = np.empty(n + 1)
+        walks[0] = 0.0
+        walk = 0.0
+        for j in range(1, n + 1):
+            walk += step * z[j - 1]
+            walks[j] = walk
         path = np.empty(n + 1)
-        for seg in range(3):
-            t0 = times[seg]
-            t1 = times[seg + 1]
-            x0 = values[seg]
-            x1 = values[seg + 1]
-            span = t1 - t0
-            walk = 0.0
-            walks = np.empty(span + 1)
-            walks[0] = 0.0
-            for j in range(1, span + 1):
-                walk += step * z[t0 + j - 1]
-                walks[j] = walk
-            for j in range(span + 1):
-                frac = j / span
-                path[t0 + j] = x0 + walks[j] - frac * walks[span] + frac * (x1 - x0)
+        for j in range(n + 1):
+            frac = j / n
+            path[j] = x0 + walks[j] - frac * walks[n] + frac * (x1 - x0)
         prices = np.exp(path)
         # Pull overshoots back inside [low, high] with a monotone map that leaves the
         # [min(o, c), max(o, c)] band untouched, then pin the extremes exactly.
@@ -173,7 +149,8 @@ def _session_minutes(o, h, l, c, v, n, z, wick, vol_noise, u_hi, u_lo, out_o, ou
         pmin = prices[1]
         imax = 1
         imin = 1
-        for j in range(1, n + 1):
+        # Extremes are pinned at interior minutes only: the close minute must stay the close.
+        for j in range(1, n):
             if prices[j] > pmax:
                 pmax = prices[j]
                 imax = j
@@ -187,6 +164,8 @@ def _session_minutes(o, h, l, c, v, n, z, wick, vol_noise, u_hi, u_lo, out_o, ou
             elif p < bottom and pmin < bottom:
                 p = bottom - (bottom - p) * (bottom - l) / (bottom - pmin)
             prices[j] = p
+        if imin == imax:
+            imin = 2 if imax == 1 else 1
         if h > top:
             prices[imax] = h
         if l < bottom:
@@ -226,12 +205,11 @@ def _session_minutes(o, h, l, c, v, n, z, wick, vol_noise, u_hi, u_lo, out_o, ou
 
 
 @njit(cache=True, parallel=True)
-def minute_bars_nb(opens, highs, lows, closes, volumes, minutes, z, wick, vol_noise, u_hi, u_lo):
+def minute_bars_nb(opens, highs, lows, closes, volumes, minutes, z, wick, vol_noise):
     """1-minute OHLCV for each session, aggregating exactly to that session's daily bar.
 
     ``minutes[s]`` is the session length; ``z``, ``wick`` and ``vol_noise`` hold one draw per
-    minute (sessions concatenated), ``u_hi``/``u_lo`` one uniform per session placing the
-    high and low.  Output arrays are concatenated in session order.
+    minute (sessions concatenated).  Output arrays are concatenated in session order.
     """
     m = opens.shape[0]
     offsets = np.zeros(m + 1, np.int64)
@@ -247,7 +225,7 @@ def minute_bars_nb(opens, highs, lows, closes, volumes, minutes, z, wick, vol_no
         a = offsets[s]
         b = offsets[s + 1]
         _session_minutes(opens[s], highs[s], lows[s], closes[s], volumes[s], b - a,
-                         z[a:b], wick[a:b], vol_noise[a:b], u_hi[s], u_lo[s],
+                         z[a:b], wick[a:b], vol_noise[a:b],
                          out_o[a:b], out_h[a:b], out_l[a:b], out_c[a:b], out_v[a:b])
     return out_o, out_h, out_l, out_c, out_v
 

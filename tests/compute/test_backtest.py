@@ -252,8 +252,10 @@ def test_0dte_call_bought_at_next_open_and_settled_at_intrinsic_matches_mibian()
     cfg = BacktestConfig(value=0.6, fees_bps=0, slippage_bps=0, periods_per_year=1764, long_only=True)
     res = run_options_backtest(open_, close, np.ones(14), cfg, index=idx, implied_vol=iv, rate=0.05)
 
-    # entry at bar 1 (10:30), 5.5 hours before the 16:00 expiry, spot = open 500.0
-    days_left = 5.5 / 24
+    # entry at bar 1 (10:30), 5.5 hours before the 16:00 expiry, spot = open 500.0. Same-day
+    # time runs on the trading clock (compute.instruments.expiry_year_fraction): 5.5 of a
+    # session's 6.5 hours of a 252-session year, i.e. 5.5 / 6.5 * 365 / 252 of mibian's days.
+    days_left = 5.5 / 6.5 * 365 / 252
     strikes = 500.0 + np.arange(-25, 26)
     calls = [mibian.BS([500.0, k, 5.0, days_left], volatility=20.0) for k in strikes]
     best = int(np.argmin([abs(c.callDelta - 0.35) for c in calls]))
@@ -272,7 +274,7 @@ def test_0dte_call_bought_at_next_open_and_settled_at_intrinsic_matches_mibian()
     assert f["price"].iloc[1] == pytest.approx(settle)
     assert f["pnl"].iloc[1] == pytest.approx(contracts * 100 * (settle - premium), rel=1e-6)
     # marks in between are BSM prices of the same contract (mibian at the 11:30 close)
-    mark = mibian.BS([close[1], strike, 5.0, 4.5 / 24], volatility=20.0).callPrice
+    mark = mibian.BS([close[1], strike, 5.0, 4.5 / 6.5 * 365 / 252], volatility=20.0).callPrice
     cash_after_entry = 100_000 - contracts * 100 * premium
     assert res.equity.iloc[1] == pytest.approx(cash_after_entry + contracts * 100 * mark, rel=1e-6)
 
