@@ -711,7 +711,35 @@ def model_inputs(catalog: Catalog, store: ArtifactStore, user_id: int, model_id:
     except ValueError as exc:
         raise LabInputError("config.splits", f"{exc} ({len(frame)} matrix rows in the date range)") from None
     feature_names = feature_columns(frame)
-    train_scores, test_scores = _fold_scores(frame, folds, cfg, hours, feature_names, progress)
+    # Fold scores are a pure function of these inputs: kept in the artifact store so a sweep
+    # after a backtest of the same model (or a second sweep) does not retrain every fold. A
+    # cache: an unreadable entry is a miss, a racing writer with other bytes is ignored.
+    import json
+
+    key = json.dumps({"matrix_sha": matrix_row.matrix_sha, "rows": len(frame),
+                      "span": [str(frame["timestamp"].iloc[0]), str(frame["timestamp"].iloc[-1])],
+                      "train_config": cfg, "allowed_hours": hours, "features": list(feature_names),
+                      "splits": int(n_splits), "purge": horizon, "embargo": embargo, "code": code_version()},
+                     sort_keys=True, default=str)
+    cache_path = f"walkforward/{hashlib.sha256(key.encode()).hexdigest()}/fold_scores.npz"
+    train_scores = test_scores = None
+    try:
+        with np.load(io.BytesIO(store.get(cache_path))) as cached:
+            train_scores = [cached[f"train_{k}"] for k in range(len(folds))]
+            test_scores = [cached[f"test_{k}"] for k in range(len(folds))]
+    except Exception:  # noqa: BLE001 - any miss or damage: recompute
+        train_scores = test_scores = None
+    if train_scores is None:
+        train_scores, test_scores = _fold_scores(frame, folds, cfg, hours, feature_names, progress)
+        buffer = io.BytesIO()
+        np.savez(buffer, **{f"train_{k}": np.asarray(t, dtype=np.float64) for k, t in enumerate(train_scores)},
+                 **{f"test_{k}": np.asarray(t, dtype=np.float64) for k, t in enumerate(test_scores)})
+        try:
+            store.put(buffer.getvalue(), path=cache_path)
+        except Exception:  # noqa: BLE001 - the cache never fails the caller
+            log.warning("could not cache walk-forward scores at %s", cache_path, exc_info=True)
+    elif progress:
+        progress(1.0, f"{len(folds)} folds from cache")
     first = folds[0].test_start
     n_oos = len(frame) - first
     scores = np.full(n_oos, np.nan)
