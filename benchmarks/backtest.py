@@ -7,8 +7,6 @@ when importable, vectorbt's from_signals + stats on the same single configuratio
 Run: .venv/bin/python benchmarks/backtest.py
 """
 
-import json
-import os
 import time
 
 import numpy as np
@@ -17,16 +15,14 @@ from numba import njit
 
 from compute import backtest_nb
 from compute.backtest import BacktestConfig, run_backtest, signal_cutoffs
-
-N_DAYS = 2520
-BARS_PER_DAY = 7  # 09:30 .. 15:30 bar starts
+from _common import emit as _emit  # noqa: E402
 
 
 def emit(metric, value, unit, n, **extra):
-    row = {"benchmark": "backtest", "metric": metric, "value": round(float(value), 4), "unit": unit,
-           "n": n, "loadavg_1m": round(os.getloadavg()[0], 2)}
-    row.update(extra)
-    print(json.dumps(row), flush=True)
+    _emit("backtest", metric, value, unit, n, **extra)
+
+N_DAYS = 2520
+BARS_PER_DAY = 7  # 09:30 .. 15:30 bar starts
 
 
 def hourly_market(seed=0):

@@ -5,26 +5,19 @@ quantities (tags through a pre-exploded position x tag frame, built outside the 
 Prints one JSON object per line.
 """
 
-import json
-import os
-import time
 
-import numba
 import numpy as np
 import pandas as pd
 
 from compute.exposure import Grouping, TagMembership, aggregate_exposures
-
-N_POSITIONS = 10_000_000
-N_TAGS = 50
+from _common import best_of, emit as _emit  # noqa: E402
 
 
 def emit(metric, value, unit, n, **extra):
-    record = {"benchmark": "exposure", "metric": metric, "value": value, "unit": unit, "n": n}
-    record.update(extra)
-    record["loadavg"] = [round(x, 2) for x in os.getloadavg()]
-    record["threads"] = numba.get_num_threads()
-    print(json.dumps(record), flush=True)
+    _emit("exposure", metric, value, unit, n, **extra)
+
+N_POSITIONS = 10_000_000
+N_TAGS = 50
 
 
 def make_book(n, seed=0):
@@ -63,15 +56,6 @@ def pandas_exposures(frame, exploded, keys):
     )
     results["tag"] = exploded_split.groupby(exploded["tag"]).sum()
     return results
-
-
-def best_of(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main():

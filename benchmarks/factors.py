@@ -6,25 +6,20 @@ Python loop over a subsample in the same process, extrapolated to the full count
 Prints one JSON object per line.
 """
 
-import json
-import os
-import time
 
 import numpy as np
 
 from compute.factors import ols_batch
+from _common import best_of, emit as _emit  # noqa: E402
+
+
+def emit(metric, value, unit, n, **extra):
+    _emit("factors", metric, value, unit, n, **extra)
 
 N_SERIES = 10_000
 N_OBS = 150
 N_FACTORS = 7
 STATSMODELS_SAMPLE = 300
-
-
-def emit(metric, value, unit, n, **extra):
-    record = {"benchmark": "factors", "metric": metric, "value": value, "unit": unit, "n": n}
-    record.update(extra)
-    record["loadavg_1m"] = round(os.getloadavg()[0], 2)
-    print(json.dumps(record), flush=True)
 
 
 def make_data(seed=0):
@@ -36,15 +31,6 @@ def make_data(seed=0):
     for i in gappy:
         y[i, rng.choice(N_OBS, 15, replace=False)] = np.nan
     return y, x
-
-
-def best_of(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main():

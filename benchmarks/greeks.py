@@ -8,26 +8,19 @@ warm-up. Prints one JSON object per line.
 """
 
 import importlib.util
-import json
-import os
-import time
 
-import numba
 import numpy as np
 
 from compute.greeks import allocate_greeks, bsm_greeks, bsm_price, implied_vol
+from _common import best_of, emit as _emit  # noqa: E402
+
+
+def emit(metric, value, unit, n, **extra):
+    _emit("greeks", metric, value, unit, n, **extra)
 
 N_CONTRACTS = 10_000_000
 N_IV = 2_000_000
 MIBIAN_SAMPLE = 2_000
-
-
-def emit(metric, value, unit, n, **extra):
-    record = {"benchmark": "greeks", "metric": metric, "value": value, "unit": unit, "n": n}
-    record.update(extra)
-    record["loadavg"] = [round(x, 2) for x in os.getloadavg()]
-    record["threads"] = numba.get_num_threads()
-    print(json.dumps(record), flush=True)
 
 
 def make_contracts(n, seed=0):
@@ -63,15 +56,6 @@ def numpy_greeks(S, K, T, r, q, sigma, is_call):
     vega = spot_pdf * sqrt_t / 100.0
     rho = sign * strike_disc * T * n_d2 / 100.0
     return price, delta, gamma, theta, vega, rho
-
-
-def best_of(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main():

@@ -7,29 +7,13 @@ before timing. Prints one JSON object per line.
 
 from __future__ import annotations
 
-import json
-import os
-import time
 
 import numpy as np
 import pandas as pd
 
 from compute import features as F
 from compute import indicators as ind
-
-
-def emit(benchmark, metric, value, unit, n, **extra):
-    print(json.dumps({"benchmark": benchmark, "metric": metric, "value": value, "unit": unit,
-                      "n": n, "loadavg_1m": round(os.getloadavg()[0], 2), **extra}), flush=True)
-
-
-def best_of(fn, repeats=5):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from _common import best_of, emit  # noqa: E402
 
 
 def pandas_rsi(close: pd.Series, n: int = 14) -> pd.Series:

@@ -8,26 +8,10 @@ numba kernel vs pandas ``groupby`` on the same frame (the peer).
 
 from __future__ import annotations
 
-import json
-import os
 import time
 
 import numpy as np
-
-
-def emit(benchmark, metric, value, unit, n, **extra):
-    print(json.dumps({"benchmark": benchmark, "metric": metric, "value": round(value, 4),
-                      "unit": unit, "n": n, "loadavg_1m": round(os.getloadavg()[0], 2), **extra}),
-          flush=True)
-
-
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), float(np.median(times))
+from _common import emit, timings  # noqa: E402
 
 
 def main():
@@ -50,7 +34,8 @@ def main():
         cold_ms.append((time.perf_counter() - t0) * 1e3)
     emit("marketdata.daily_bars_10y", "cold_median", float(np.median(cold_ms)), "ms", len(bars),
          note="new ticker: generates 2000-2035 history then slices")
-    best, median = best_of(lambda: p.daily_bars("AAPL", "2015-01-01", "2024-12-31"), 50)
+    times, _ = timings(lambda: p.daily_bars("AAPL", "2015-01-01", "2024-12-31"), 50)
+    median = float(np.median(times))
     emit("marketdata.daily_bars_10y", "warm_median", median * 1e3, "ms", len(bars))
 
     times = []
@@ -60,7 +45,7 @@ def main():
         times.append(time.perf_counter() - t0)
     emit("marketdata.minute_bars_1y", "median", float(np.median(times)), "s", len(minutes))
 
-    ours = best_of(lambda: resample_minutes(minutes, "5min"), 7)
+    ours = float(np.median(timings(lambda: resample_minutes(minutes, "5min"), 7)[0]))
     local = minutes.index.tz_convert("America/New_York")
     open_ = local.normalize() + pd.Timedelta(hours=9, minutes=30)
     key = (open_ + ((local - open_) // pd.Timedelta("5min")) * pd.Timedelta("5min"))
@@ -70,9 +55,9 @@ def main():
                                         low=("low", "min"), close=("close", "last"),
                                         volume=("volume", "sum"))
 
-    peer = best_of(pandas_peer, 7)
-    emit("marketdata.resample_1y_5min", "sigma_median", ours[1] * 1e3, "ms", len(minutes))
-    emit("marketdata.resample_1y_5min", "pandas_groupby_median", peer[1] * 1e3, "ms",
+    peer = float(np.median(timings(pandas_peer, 7)[0]))
+    emit("marketdata.resample_1y_5min", "sigma_median", ours * 1e3, "ms", len(minutes))
+    emit("marketdata.resample_1y_5min", "pandas_groupby_median", peer * 1e3, "ms",
          len(minutes), peer="pandas groupby (bucket keys precomputed)")
 
 

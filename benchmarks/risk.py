@@ -9,8 +9,6 @@
 Prints one JSON object per line.
 """
 
-import json
-import os
 import time
 import warnings
 
@@ -18,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from compute.risk import risk_stats_frame
+from _common import best_of, emit  # noqa: E402
+
 
 N_SERIES = 10_000
 N_DAYS = 252
@@ -36,22 +36,6 @@ HEDGE_FUND_OPTIONS = [  # underlying, type, strike, contracts
     ("NVDA", "LC", 800.0, 50), ("AAPL", "SP", 200.0, -100), ("MSFT", "SP", 380.0, -80),
     ("META", "SP", 450.0, -50), ("TSLA", "SC", 300.0, -60),
 ]
-
-
-def emit(benchmark, metric, value, unit, n, **extra):
-    record = {"benchmark": benchmark, "metric": metric, "value": value, "unit": unit, "n": n}
-    record.update(extra)
-    record["loadavg_1m"] = round(os.getloadavg()[0], 2)
-    print(json.dumps(record), flush=True)
-
-
-def best_of(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def bench_risk_stats():

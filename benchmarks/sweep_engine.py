@@ -7,7 +7,6 @@ Also checks that memory stays flat on 1,000 configurations x 98,280 intraday bar
 Run: .venv/bin/python benchmarks/sweep_engine.py
 """
 
-import json
 import os
 import resource
 import time
@@ -17,16 +16,10 @@ from numba import njit, prange
 
 from compute.backtest import BacktestConfig
 from compute.sweep import make_grid, run_sweep
+from _common import emit  # noqa: E402
 
 N_BARS = 2520
 REPEATS = 3
-
-
-def emit(benchmark, metric, value, unit, n, **extra):
-    row = {"benchmark": benchmark, "metric": metric, "value": round(float(value), 4), "unit": unit,
-           "n": n, "loadavg_1m": round(os.getloadavg()[0], 2)}
-    row.update(extra)
-    print(json.dumps(row), flush=True)
 
 
 def market(n, seed=0, persistence=0.9):

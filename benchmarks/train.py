@@ -7,29 +7,20 @@ small problem). Prints one JSON object per line.
 
 from __future__ import annotations
 
-import json
-import os
-import time
 
 import numpy as np
 
 from compute.train import roc_auc, train_model
+from _common import emit, timings  # noqa: E402
+
+
+def fastest(fn, repeats=3):
+    """(best seconds, the result of the last call)."""
+    times, out = timings(fn, repeats)
+    return min(times), out
+
 
 N_ROWS, N_FEATURES = 100_000, 30
-
-
-def emit(benchmark, metric, value, unit, n, **extra):
-    print(json.dumps({"benchmark": benchmark, "metric": metric, "value": value, "unit": unit,
-                      "n": n, "loadavg_1m": round(os.getloadavg()[0], 2), **extra}), flush=True)
-
-
-def best_of(fn, repeats=3):
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
 
 
 def main():
@@ -42,7 +33,7 @@ def main():
     cfg = {"model": "logistic", "learning_rate": 0.01, "epochs": 30, "batch_size": 256,
            "l2": 1e-4, "optimizer": "adam", "calibration": "platt", "seed": 0}
     train_model(X[:2000], y[:2000], {**cfg, "epochs": 1})  # JIT warm-up
-    secs, model = best_of(lambda: train_model(X, y, cfg))
+    secs, model = fastest(lambda: train_model(X, y, cfg))
     emit("train", "logistic_fit_seconds", round(secs, 4), "s", N_ROWS, features=N_FEATURES,
          epochs=cfg["epochs"], batch_size=cfg["batch_size"],
          holdout_auc=round(model.metrics["calibrated"]["auc"], 4), peer="sigma")
@@ -52,7 +43,7 @@ def main():
     import statsmodels.api as sm
 
     Xc = sm.add_constant(X[:n_fit])
-    secs_sm, res = best_of(lambda: sm.Logit(y[:n_fit], Xc).fit(disp=0), repeats=2)
+    secs_sm, res = fastest(lambda: sm.Logit(y[:n_fit], Xc).fit(disp=0), repeats=2)
     auc_sm = roc_auc(y[n_fit:] == 1, res.predict(sm.add_constant(X[n_fit:])))
     emit("train", "logistic_fit_seconds", round(secs_sm, 4), "s", n_fit, features=N_FEATURES,
          holdout_auc=round(float(auc_sm), 4), peer="statsmodels.Logit")
@@ -66,19 +57,19 @@ def main():
         emit("train", "logistic_fit_seconds", None, "s", n_fit, peer="sklearn",
              note="scikit-learn not installed")
     else:
-        secs_sk, _ = best_of(lambda: LogisticRegression(max_iter=1000).fit(X[:n_fit], y[:n_fit]))
+        secs_sk, _ = fastest(lambda: LogisticRegression(max_iter=1000).fit(X[:n_fit], y[:n_fit]))
         emit("train", "logistic_fit_seconds", round(secs_sk, 4), "s", n_fit,
              features=N_FEATURES, peer="sklearn.LogisticRegression")
 
     mlp_cfg = {"model": "mlp", "hidden": [16], "learning_rate": 0.005, "epochs": 10,
                "batch_size": 256, "seed": 0}
     train_model(X[:2000], y[:2000], {**mlp_cfg, "epochs": 1})
-    secs_mlp, mlp = best_of(lambda: train_model(X, y, mlp_cfg), repeats=1)
+    secs_mlp, mlp = fastest(lambda: train_model(X, y, mlp_cfg), repeats=1)
     emit("train", "mlp_fit_seconds", round(secs_mlp, 4), "s", N_ROWS, features=N_FEATURES,
          hidden=16, epochs=mlp_cfg["epochs"],
          holdout_auc=round(mlp.metrics["calibrated"]["auc"], 4), peer="sigma")
 
-    secs_pred, _ = best_of(lambda: model.score(X))
+    secs_pred, _ = fastest(lambda: model.score(X))
     emit("train", "logistic_score_seconds", round(secs_pred, 5), "s", N_ROWS,
          features=N_FEATURES, peer="sigma")
 
