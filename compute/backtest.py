@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -324,6 +324,7 @@ def _segments_and_cutoffs(config, n, train_scores, segments, segment_cutoffs):
 
 OPTION_MULTIPLIER = 100
 ET = "America/New_York"
+PREMIUM_FRACTION = 0.05  # of cash spent on premium per 0DTE entry: a lost premium costs 5 % of equity
 
 
 def select_contract(abs_deltas: np.ndarray, implied_vols: np.ndarray, target_delta: float = 0.35) -> int:
@@ -373,47 +374,72 @@ def run_options_backtest(
     implied_vol,
     iv_surface: Optional[Callable[[np.ndarray, float, float, float], np.ndarray]] = None,
     target_delta: float = 0.35,
-    rate: float = 0.045,
+    rate: Optional[float] = None,
     dividend_yield: float = 0.0,
-    premium_fraction: float = 0.10,
-    strike_step: float = 1.0,
+    premium_fraction: float = PREMIUM_FRACTION,
+    strike_step: Union[float, Callable[[float], float]] = 1.0,
     strike_span: float = 0.05,
     bar_minutes: float = 60.0,
+    hours: Optional[np.ndarray] = None,
     train_scores: Optional[np.ndarray] = None,
     segments: Optional[np.ndarray] = None,
     segment_cutoffs: Optional[np.ndarray] = None,
 ) -> BacktestResult:
     """Backtest a direction signal traded with same-day-expiry (0DTE) options.
 
-    Decisions are the equity engine's (next-bar fills, cut-offs, tradable hours). A long
-    signal buys a call and a short signal buys a put: at the fill bar's open the contract of
-    the same-day expiry whose |delta| is nearest ``target_delta`` (ties: lower IV) among strikes
-    on a ``strike_step`` grid within ``strike_span`` of spot is bought, for
-    ``premium_fraction`` of equity in whole contracts (x100 multiplier). It is priced along the
-    real path with ``compute.greeks.bsm_price`` at every close (T = time left to the session
-    close, IV fixed at entry: sticky strike), sold at the open when the signal changes, and
-    settles at intrinsic value at the session's last close. Fees/slippage apply to the premium.
+    Decisions are exactly the equity engine's (``compute.backtest_nb``): the score of bar t
+    sets the desired direction, taken at bar t + 1's open only if that bar is tradable
+    (``config.allowed_hours`` against ``hours``, default the index's New York hours), with the
+    same cut-offs (``segment_cutoffs`` per walk-forward fold, as ``run_walk_forward`` returns
+    them, else ``signal_cutoffs(config, train_scores)``) and the same hysteresis state, which
+    an expiring contract does not reset. Execution:
 
-    ``implied_vol``: at-the-money IV per bar (or a scalar), decimal; ``iv_surface(strikes, spot,
-    years, atm_iv) -> iv`` adds a smile (default flat). ``index`` must be a DatetimeIndex of
-    bar starts (tz-aware, or naive America/New_York).
+    - +1 holds a call, -1 a put. On a tradable bar where the decision is long/short and no
+      contract is held, the same-day expiry contract whose |delta| is nearest ``target_delta``
+      (ties: lower IV) among strikes on a ``strike_step`` grid (a number, or a function of
+      spot such as the listed grid of ``compute.marketdata.options.strike_step``) within
+      ``strike_span`` of spot is bought at the bar's open with T = time left to the session
+      close on the trading clock (``compute.instruments.expiry_year_fraction``).
+    - Size: ``premium_fraction`` of cash (default ``PREMIUM_FRACTION``, 5 %) spent on premium,
+      whole contracts (x100); no entry when not one is affordable or the bar's IV is not a
+      positive number (retried on the next tradable bar).
+    - Priced along the real path with ``compute.greeks.bsm_price`` at every close, IV fixed at
+      entry (sticky strike); sold at the open when the decision changes; settled at intrinsic
+      value at the session's last close (a still-long/short decision buys a fresh contract at
+      the next tradable bar); sold at the last bar's close if still held there.
+    - Costs on premium notional: buys at price x (1 + slippage), sales at price x (1 -
+      slippage), fees on every fill's notional including the settlement (no slippage there).
+
+    ``implied_vol``: at-the-money IV per bar (or a scalar), decimal, known at the bar's open;
+    ``iv_surface(strikes, spot, years, atm_iv) -> iv`` adds a smile (default flat). ``rate``
+    defaults to ``compute.marketdata.options.RISK_FREE_RATE``. ``index`` must be a
+    DatetimeIndex of bar starts (tz-aware, or naive America/New_York). ``position`` is the
+    side held at each bar's close (0 on the bar whose close settles the contract), while the
+    ``exposure`` metric counts every bar a contract is held through, as the equity engine's
+    does; ``extras["contracts"]`` lists every contract bought.
     """
     from compute.greeks import bsm_greeks, bsm_price
+    from compute.marketdata.options import RISK_FREE_RATE
 
     if not isinstance(index, pd.DatetimeIndex):
         raise ValueError("options backtests need a DatetimeIndex of bar starts")
+    if not 0.0 < premium_fraction <= 1.0:
+        raise ValueError("premium_fraction must be in (0, 1]")
+    rate = RISK_FREE_RATE if rate is None else float(rate)
+    step_of = strike_step if callable(strike_step) else (lambda spot: float(strike_step))
     open_a = _float_array(open_, "open")
     n = open_a.shape[0]
     close_a = _float_array(close, "close", n)
     score_a = _float_array(score, "score", n)
     atm_iv = np.broadcast_to(np.asarray(implied_vol, dtype=np.float64), (n,))
     t_open, t_close, last_of_session, _ = _session_times(index, bar_minutes)
-    session, allowed = _session_codes(config, index, n, None, None)
+    session, allowed = _session_codes(config, index, n, hours, None)
     seg, cuts = _segments_and_cutoffs(config, n, train_scores, segments, segment_cutoffs)
     fee_rate, slip_rate = config.fees_bps * 1e-4, config.slippage_bps * 1e-4
 
     cash = float(config.initial_capital)
-    position = 0  # +1 long call, -1 long put
+    decision = 0  # the equity engine's position: what the signal holds
+    position = 0  # the contract held: +1 long call, -1 long put
     contracts = 0
     strike = sigma = entry_price = entry_fee = 0.0
     desired = 0
@@ -422,7 +448,7 @@ def run_options_backtest(
     position_path = np.zeros(n, dtype=np.int64)
     fills = {k: [] for k in ("bar", "side", "price", "qty", "pnl")}
     contract_log = []
-    trades = wins = 0
+    trades = wins = bars_in_market = 0
     traded_notional = 0.0
 
     def close_position(t, price):
@@ -439,34 +465,39 @@ def run_options_backtest(
         position, contracts = 0, 0
 
     for t in range(n):
-        if t > 0 and desired != position and allowed[session[t]]:
+        tradable = t > 0 and allowed[session[t]]
+        if tradable and desired != decision:
+            decision = desired
             if position != 0:
                 value = float(bsm_price(open_a[t], strike, t_open[t], rate, dividend_yield, sigma, position > 0))
                 close_position(t, value * (1.0 - slip_rate))
-            if desired != 0 and t_open[t] > 0.0:
-                spot = open_a[t]
-                centre = np.round(spot / strike_step) * strike_step
-                half = max(1, int(np.ceil(spot * strike_span / strike_step)))
-                strikes = centre + strike_step * np.arange(-half, half + 1)
-                ivs = (np.full(strikes.shape, atm_iv[t]) if iv_surface is None
-                       else np.asarray(iv_surface(strikes, spot, t_open[t], atm_iv[t]), dtype=np.float64))
-                greeks = bsm_greeks(spot, strikes, t_open[t], rate, dividend_yield, ivs, desired > 0)
-                pick = select_contract(np.abs(greeks.delta), ivs, target_delta)
-                price = float(greeks.price[pick]) * (1.0 + slip_rate)
-                count = int(cash * premium_fraction // (price * OPTION_MULTIPLIER)) if price > 0 else 0
-                if count >= 1:
-                    notional = count * OPTION_MULTIPLIER * price
-                    fee = notional * fee_rate
-                    cash -= notional + fee
-                    traded_notional += notional
-                    position, contracts = desired, count
-                    strike, sigma, entry_price, entry_fee = float(strikes[pick]), float(ivs[pick]), price, fee
-                    for key, val in zip(("bar", "side", "price", "qty", "pnl"), (t, 1, price, count, 0.0)):
-                        fills[key].append(val)
-                    contract_log.append({"timestamp": index[t], "right": "C" if desired > 0 else "P",
-                                         "strike": strike, "implied_vol": sigma,
-                                         "delta": float(greeks.delta[pick]), "premium": price,
-                                         "contracts": count})
+        if tradable and decision != 0 and position == 0 and t_open[t] > 0.0 and atm_iv[t] > 0.0:
+            spot = open_a[t]
+            step = float(step_of(spot))
+            centre = np.round(spot / step) * step
+            half = max(1, int(np.ceil(spot * strike_span / step)))
+            strikes = centre + step * np.arange(-half, half + 1)
+            strikes = strikes[strikes > 0.0]
+            ivs = (np.full(strikes.shape, atm_iv[t]) if iv_surface is None
+                   else np.asarray(iv_surface(strikes, spot, t_open[t], atm_iv[t]), dtype=np.float64))
+            greeks = bsm_greeks(spot, strikes, t_open[t], rate, dividend_yield, ivs, decision > 0)
+            pick = select_contract(np.abs(greeks.delta), ivs, target_delta)
+            price = float(greeks.price[pick]) * (1.0 + slip_rate)
+            count = int(cash * premium_fraction // (price * OPTION_MULTIPLIER)) if price > 0 else 0
+            if count >= 1:
+                notional = count * OPTION_MULTIPLIER * price
+                fee = notional * fee_rate
+                cash -= notional + fee
+                traded_notional += notional
+                position, contracts = decision, count
+                strike, sigma, entry_price, entry_fee = float(strikes[pick]), float(ivs[pick]), price, fee
+                for key, val in zip(("bar", "side", "price", "qty", "pnl"), (t, 1, price, count, 0.0)):
+                    fills[key].append(val)
+                contract_log.append({"timestamp": index[t], "right": "C" if decision > 0 else "P",
+                                     "strike": strike, "implied_vol": sigma,
+                                     "delta": float(greeks.delta[pick]), "premium": price,
+                                     "contracts": count})
+        bars_in_market += position != 0  # held through this bar, even if its close settles it
         if position != 0 and (last_of_session[t] or t == n - 1):
             # 0DTE: settles at intrinsic at the session close (or is sold at the final bar)
             value = float(bsm_price(close_a[t], strike, t_close[t], rate, dividend_yield, sigma, position > 0))
@@ -481,7 +512,7 @@ def run_options_backtest(
         cash_path[t] = cash
         position_path[t] = position
         c = cuts[seg[t]]
-        desired = int(backtest_nb.target_position_nb(score_a[t], position, c[0], c[1], c[2], c[3]))
+        desired = int(backtest_nb.target_position_nb(score_a[t], decision, c[0], c[1], c[2], c[3]))
 
     equity = cash_path.copy()
     if held_bar:
@@ -489,7 +520,7 @@ def run_options_backtest(
         marks = bsm_price(close_a[bars], np.asarray(held_strike), t_close[bars], rate, dividend_yield,
                           np.asarray(held_sigma), np.asarray(held_call))
         equity[bars] += np.asarray(held_contracts) * OPTION_MULTIPLIER * marks
-    metrics = _path_metrics(equity, config, trades, wins, traded_notional, np.count_nonzero(position_path))
+    metrics = _path_metrics(equity, config, trades, wins, traded_notional, bars_in_market)
     prev = np.concatenate(([config.initial_capital], equity[:-1]))
     fills_df = fills_frame(index, fills["bar"], fills["side"], fills["price"], fills["qty"], fills["pnl"])
     return BacktestResult(

@@ -149,32 +149,42 @@ def test_delete_removes_only_unshared_artifacts(lab):
 
 
 def test_zero_dte_trade_worked_by_hand():
-    """One session, long from the 13:30 bar: a call bought at the open, expiring at 16:00."""
-    from cluster.lab.options import MULTIPLIER, PREMIUM_BUDGET, simulate_options
+    """One session, long from the 13:30 bar: a call bought at the open, expiring at 16:00.
+    The Lab runs ``compute.backtest.run_options_backtest`` with the listed strike grid and
+    per-bar implied vols, as ``cluster.lab.options.options_walk_forward`` calls it."""
+    from functools import partial
+
+    from compute.backtest import OPTION_MULTIPLIER, PREMIUM_FRACTION, BacktestConfig, run_options_backtest
+    from compute.greeks import bsm_greeks
+    from compute.marketdata.options import strike_step
 
     stamps = pd.DatetimeIndex(["2024-03-01 12:30", "2024-03-01 13:30", "2024-03-01 14:30", "2024-03-01 15:30"],
                               tz="America/New_York").tz_convert("UTC")
-    oos = pd.DataFrame({"timestamp": stamps, "session_date": pd.Timestamp("2024-03-01"), "hour": [12, 13, 14, 15],
-                        "open": [500.0, 501.0, 502.0, 503.0], "close": [501.0, 502.0, 503.0, 504.0]})
+    open_, close = np.array([500.0, 501.0, 502.0, 503.0]), np.array([501.0, 502.0, 503.0, 504.0])
     fees, slip, sigma = 10.0, 35.0, 0.15
-    bt = simulate_options(oos, np.array([0, 1, 1, 1]), underlying="SPY", fees_bps=fees, slippage_bps=slip,
-                          allowed_hours=(13, 14, 15), periods_per_year=1764.0, sigma=np.full(4, sigma))
+    cfg = BacktestConfig(value=0.6, fees_bps=fees, slippage_bps=slip, allowed_hours=(13, 14, 15),
+                         periods_per_year=1764.0)
+    # score 1 from the first bar: long decided at the 12:30 close, filled at the 13:30 open
+    bt = run_options_backtest(open_, close, np.ones(4), cfg, index=stamps, hours=np.array([12, 13, 14, 15]),
+                              implied_vol=np.full(4, sigma), strike_step=partial(strike_step, "SPY"))
     assert list(bt.fills["action"]) == ["BUY", "SELL"]
-    strike = bt.contracts[0]["strike"]
+    strike = bt.extras["contracts"]["strike"].iloc[0]
     years = 2.5 * 3600 / (252 * 390 * 60)  # 13:30 -> 16:00 on the trading clock (2.5 h of 252 x 6.5 h)
     premium = float(bsm_price(501.0, strike, years, RISK_FREE_RATE, 0.0, sigma, True))
     buy = premium * (1 + slip * 1e-4)
-    qty = math.floor(PREMIUM_BUDGET * 100_000 / (buy * MULTIPLIER))
+    qty = math.floor(PREMIUM_FRACTION * 100_000 / (buy * OPTION_MULTIPLIER))
+    assert PREMIUM_FRACTION == 0.05
     assert bt.fills["price"].iloc[0] == pytest.approx(buy) and bt.fills["quantity"].iloc[0] == qty
-    from compute.greeks import bsm_greeks
-    from compute.marketdata.options import strike_step
 
     step = strike_step("SPY", 501.0)
     grid = strike + step * np.arange(-3, 4)
     deltas = bsm_greeks(np.full(7, 501.0), grid, years, RISK_FREE_RATE, 0.0, sigma, True).delta
     assert np.argmin(np.abs(deltas - 0.35)) == 3 and strike > 501.0  # nearest 0.35 delta: out of the money
-    cost = qty * MULTIPLIER * buy * (1 + fees * 1e-4)
-    payoff = qty * MULTIPLIER * max(504.0 - strike, 0.0)  # cash-settled at the close
+    cost = qty * OPTION_MULTIPLIER * buy * (1 + fees * 1e-4)
+    # cash-settled at intrinsic at the close; the fee applies to the settlement value too
+    payoff = qty * OPTION_MULTIPLIER * max(504.0 - strike, 0.0) * (1 - fees * 1e-4)
+    assert payoff > 0 and bt.fills["price"].iloc[1] == pytest.approx(504.0 - strike)
     assert bt.fills["pnl"].iloc[1] == pytest.approx(payoff - cost, abs=0.005)
     assert bt.equity.iloc[-1] == pytest.approx(100_000 - cost + payoff, abs=0.005)
-    assert bt.equity.iloc[0] == 100_000 and list(bt.position) == [0, 1, 1, 1]
+    # position = side held at each close: flat again once the close settles the contract
+    assert bt.equity.iloc[0] == 100_000 and list(bt.position) == [0, 1, 1, 0]

@@ -250,7 +250,8 @@ def test_0dte_call_bought_at_next_open_and_settled_at_intrinsic_matches_mibian()
     idx, open_, close = _two_sessions()
     iv = 0.20
     cfg = BacktestConfig(value=0.6, fees_bps=0, slippage_bps=0, periods_per_year=1764, long_only=True)
-    res = run_options_backtest(open_, close, np.ones(14), cfg, index=idx, implied_vol=iv, rate=0.05)
+    res = run_options_backtest(open_, close, np.ones(14), cfg, index=idx, implied_vol=iv, rate=0.05,
+                               premium_fraction=0.10)
 
     # entry at bar 1 (10:30), 5.5 hours before the 16:00 expiry, spot = open 500.0. Same-day
     # time runs on the trading clock (compute.instruments.expiry_year_fraction): 5.5 of a
@@ -292,4 +293,46 @@ def test_0dte_short_signal_buys_puts_with_costs_on_premium():
     assert (contracts["right"] == "P").all() and (contracts["delta"] < 0).all()
     assert set(res.fills["timestamp"].dt.hour[res.fills["action"] == "BUY"]) <= {13, 14, 15}
     assert res.metrics["trades"] == 2  # one put per session, settled at the close
+    assert res.metrics["exposure"] == pytest.approx(6 / 14)  # 13:30-16:00 held, the settling bar included
     assert res.fills["pnl"].sum() == pytest.approx(res.equity.iloc[-1] - 100_000, rel=1e-9)
+
+
+def test_0dte_decisions_are_the_equity_engines_across_expiries():
+    """Hysteresis survives the expiry: a long kept by the exit cut-off buys a fresh call next
+    session, exactly where the equity engine is still long."""
+    idx, open_, close = _two_sessions()
+    score = np.array([0.7, 0.55, 0.55, 0.55, 0.55, 0.55, 0.55, 0.55, 0.55, 0.45, 0.55, 0.55, 0.55, 0.55])
+    cfg = BacktestConfig(value=0.6, exit_value=0.5, fees_bps=0, slippage_bps=0, periods_per_year=1764)
+    equity = run_backtest(open_, close, score, cfg, index=idx)
+    res = run_options_backtest(open_, close, score, cfg, index=idx, implied_vol=0.2)
+    f = res.fills
+    buys = f.loc[f["action"] == "BUY", "timestamp"].tolist()
+    assert buys == [idx[1], idx[7]]  # day 2 re-entry at the first bar: the decision is still long
+    assert f["timestamp"].iloc[-1] == idx[10]  # sold at the open after 0.45 < exit 0.5 (flat, not short)
+    held = res.position.to_numpy()
+    assert np.all(held[held != 0] == equity.position.to_numpy()[held != 0])
+    assert equity.position.iloc[7] == 1 and equity.position.iloc[10] == 0
+
+
+def test_0dte_per_bar_iv_budget_and_listed_strike_grid():
+    from functools import partial
+
+    from compute.backtest import PREMIUM_FRACTION
+    from compute.greeks import bsm_price
+    from compute.marketdata.options import strike_step
+
+    idx, open_, close = _two_sessions()
+    iv = np.full(14, 0.2)
+    iv[1], iv[2] = np.nan, 0.3  # no IV at 10:30: the entry waits for 11:30 and uses that bar's IV
+    iv[3:] = 0.5  # later IVs do not move the held contract's marks (sticky strike)
+    cfg = BacktestConfig(value=0.6, fees_bps=0, slippage_bps=0, periods_per_year=1764, long_only=True)
+    res = run_options_backtest(open_, close, np.ones(14), cfg, index=idx, implied_vol=iv,
+                               strike_step=partial(strike_step, "AAPL"))  # AAPL at 500: $10 strikes
+    first = res.extras["contracts"].iloc[0]
+    assert first["timestamp"] == idx[2] and first["implied_vol"] == 0.3 and first["strike"] % 10 == 0
+    assert first["contracts"] == int(100_000 * PREMIUM_FRACTION // (first["premium"] * 100))
+    years = 2.5 / 6.5 / 252  # the 12:30 bar closes at 13:30, 2.5 h before the expiry
+    mark = float(bsm_price(close[3], first["strike"], years, 0.045, 0.0, 0.3, True))
+    cash = 100_000 - first["contracts"] * 100 * first["premium"]
+    assert res.equity.iloc[3] == pytest.approx(cash + first["contracts"] * 100 * mark, rel=1e-9)
+
