@@ -65,6 +65,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def job_timings(catalog, job_id, wait_s=3.0):
+    """The sweep job's own step timings (walk-forward inputs, Tune, final pass), once it has
+    recorded its result (just after the sweep row turns final)."""
+    from cluster.catalog import Job
+
+    deadline = time.monotonic() + wait_s
+    while job_id:
+        with catalog.session() as s:
+            job = s.get(Job, job_id)
+            result = dict(job.result or {}) if job is not None else {}
+        if result or time.monotonic() > deadline:
+            return result.get("timings")
+        time.sleep(0.05)
+    return None
+
+
 def api_sweep(home: Path):
     import httpx
     from ray import serve
@@ -113,7 +129,8 @@ def api_sweep(home: Path):
             time.sleep(0.05)
         dt = time.perf_counter() - t0
         emit(f"api_spec_sweep_36_{run}", dt, "s", 36, status=state["status"], bars=matrix["rows"],
-             target_s=5.0, best_sharpe=(state.get("best") or {}).get("metrics", {}).get("sharpe"))
+             target_s=5.0, best_sharpe=(state.get("best") or {}).get("metrics", {}).get("sharpe"),
+             job_timings=job_timings(catalog, state.get("job_id")))
     http.close()
     serve.shutdown()
 
@@ -251,7 +268,8 @@ def main():
 
     home = Path(tempfile.mkdtemp(prefix="sigma_bench_sweep_"))
     os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / "sigma_numba_cache"))
-    ray.init(num_cpus=2, include_dashboard=False, namespace="sigma", log_to_driver=False)  # workers inherit NUMBA_CACHE_DIR
+    # address="local": a Ray of its own even when another one runs on this machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="sigma", log_to_driver=False)  # workers inherit NUMBA_CACHE_DIR
     try:
         api_sweep(home / "api")
         tune_vs_raw(home)

@@ -525,6 +525,10 @@ def run_chunks_on_tune(arrays: SweepArrays, grid, todo: list[int], bounds, meta:
 
     if max_concurrent is None:
         max_concurrent = max(1, len([n for n in ray.nodes() if n.get("Alive")]))
+    # Results live in the catalog: of Tune's default loggers keep only the JSON one (the result
+    # grid reads it); the CSV and TensorBoard writers (and tensorboardX's import) buy nothing.
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    from ray.tune.logger import JsonLoggerCallback
     trainable = tune.with_parameters(trial_fn or chunk_trial, arrays=arrays, grid=grid, meta=meta, bounds=bounds)
     trainable = tune.with_resources(trainable, {"cpu": TRIAL_CPUS})
     tuner = tune.Tuner(
@@ -533,8 +537,9 @@ def run_chunks_on_tune(arrays: SweepArrays, grid, todo: list[int], bounds, meta:
         tune_config=tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=True),
         run_config=tune.RunConfig(
             name=f"{meta.sweep_id}_{new_id('run')}", storage_path=storage_path, verbose=0, log_to_file=False,
-            stop=CancelStopper(key), callbacks=[Collect(key)],
+            stop=CancelStopper(key), callbacks=[Collect(key), JsonLoggerCallback()],
             failure_config=tune.FailureConfig(max_failures=2),
+            checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
         ),
     )
     try:
@@ -747,6 +752,15 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
 
     sweep_id = params["sweep_id"]
     catalog = ctx.catalog
+    timings: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        timings[name] = round(now - mark, 3)
+        mark = now
+
     with catalog.session() as s:
         sweep = s.get(Sweep, sweep_id)
         if sweep is None:
@@ -779,6 +793,7 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
             raise JobFailed(str(exc), code="INVALID_PARAMETER", details={"field": exc.field}) from None
         except LookupError as exc:
             raise JobFailed(str(exc), code="NOT_FOUND") from None
+        lap("model_inputs_s")
         arrays = SweepArrays.from_lab_inputs(inputs)
         grid = build_grid(spec, arrays.base_config())
         if len(grid) != total:
@@ -797,12 +812,15 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
                           f"{progress['done']}/{total} configurations")
 
         started = time.perf_counter()
+        lap("prepare_s")
         reports = run_chunks_on_tune(arrays, grid, todo, bounds, meta,
                                      storage_path=str(ctx.settings.home / "tune"),
                                      should_stop=ctx.cancelled, on_result=on_result)
+        lap("tune_s")
         cancelled = ctx.cancelled()
         summary = finalize_sweep(catalog, sweep_id, arrays.periods_per_year,
                                  "cancelled" if cancelled else "completed")
+        lap("finalize_s")
     except BaseException as exc:
         with catalog.session() as s:
             row = s.get(Sweep, sweep_id)
@@ -815,6 +833,7 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
     summary.update({
         "sweep_id": sweep_id, "model_id": model_id, "chunks": len(bounds), "chunks_run": len(reports),
         "chunks_skipped": len(bounds) - len(todo), "seconds": round(time.perf_counter() - started, 3),
+        "timings": {**timings, "trials_s": [r.get("total_s") for r in reports]},
     })
     _emit(catalog, user_id, summary)
     if summary["status"] == "cancelled":
