@@ -16,7 +16,7 @@ decision in the stitched out-of-sample run uses information available at that ti
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
@@ -148,6 +148,42 @@ def _as_scores(x, n: int, what: str) -> np.ndarray:
     return arr
 
 
+def summarise_folds(result, index: pd.DatetimeIndex, first: int, fold_rows: list[dict],
+                    cfg: "WalkForwardConfig") -> tuple[dict, list[dict]]:
+    """Per-fold figures and the honesty statistics of a stitched out-of-sample backtest.
+
+    ``result`` is any backtest over the bars ``first:`` (equity or options engine);
+    ``fold_rows`` carry each fold's absolute ``test_start``/``test_end``. Adds to each row its
+    Sharpe, Sortino, cumulative return, max drawdown and closed trades (fills with realised
+    P&L), and to the metrics ``fold_sharpe_mean``, ``fold_sharpe_std`` (ddof=1), ``n_folds``,
+    ``psr`` (P[Sharpe > 0]) and ``deflated_sharpe`` (for ``cfg.n_trials`` configurations).
+    """
+    ppy = cfg.backtest.periods_per_year
+    returns = result.returns.to_numpy()
+    fills = result.fills
+    fill_pos = index.get_indexer(fills["timestamp"]) if len(fills) else np.array([], int)
+    closing = fills["pnl"].to_numpy() != 0.0 if len(fills) else np.array([], bool)
+    rows = []
+    for row in fold_rows:
+        lo, hi = row["test_start"] - first, row["test_end"] - first
+        r = returns[lo:hi]
+        rows.append({**row, "sharpe": stats.sharpe(r, ppy), "sortino": stats.sortino(r, ppy),
+                     "cum_return": stats.cum_return(r), "max_drawdown": stats.max_drawdown(r),
+                     "trades": int(np.count_nonzero((fill_pos >= lo) & (fill_pos < hi) & closing))})
+    sharpes = np.array([f["sharpe"] for f in rows], dtype=np.float64)
+    finite = sharpes[np.isfinite(sharpes)]
+    metrics = dict(result.metrics)
+    metrics["fold_sharpe_mean"] = float(finite.mean()) if finite.size else float("nan")
+    metrics["fold_sharpe_std"] = float(finite.std(ddof=1)) if finite.size >= 2 else float("nan")
+    metrics["n_folds"] = len(rows)
+    metrics["psr"] = float(stats.probabilistic_sharpe_ratio(
+        metrics["sharpe"], 0.0, metrics["n_bars"], metrics["skew"], metrics["kurtosis"], ppy))
+    metrics["deflated_sharpe"] = float(stats.deflated_sharpe_ratio(
+        metrics["sharpe"], cfg.n_trials, metrics["n_bars"], metrics["skew"], metrics["kurtosis"],
+        cfg.sharpe_variance_across_trials, ppy))
+    return metrics, rows
+
+
 def run_walk_forward(
     matrix_df: pd.DataFrame,
     fit_predict: FitPredict,
@@ -196,40 +232,17 @@ def run_walk_forward(
         index=index, hours=hours, segments=segments, segment_cutoffs=cutoffs,
     )
 
-    returns = result.returns.to_numpy()
-    fill_pos = index.get_indexer(result.fills["timestamp"]) if len(result.fills) else np.array([], int)
-    closing = result.fills["pnl"].to_numpy() != 0.0 if len(result.fills) else np.array([], bool)
-    fold_rows = []
-    for fold in folds:
-        lo, hi = fold.test_start - first, fold.test_end - first
-        r = returns[lo:hi]
-        in_fold = (fill_pos >= lo) & (fill_pos < hi)
-        fold_rows.append({
-            "fold": fold.index,
-            "train_start": 0,
-            "train_end": int(fold.train[-1]) + 1,
-            "test_start": fold.test_start,
-            "test_end": fold.test_end,
-            "test_start_label": str(index[lo]),
-            "test_end_label": str(index[hi - 1]),
-            "cutoffs": cutoffs[fold.index].tolist(),
-            "sharpe": stats.sharpe(r, bt.periods_per_year),
-            "sortino": stats.sortino(r, bt.periods_per_year),
-            "cum_return": stats.cum_return(r),
-            "max_drawdown": stats.max_drawdown(r),
-            "trades": int(np.count_nonzero(in_fold & closing)),
-        })
-    fold_sharpes = np.array([f["sharpe"] for f in fold_rows])
-    finite = fold_sharpes[np.isfinite(fold_sharpes)]
-    metrics = dict(result.metrics)
-    metrics["fold_sharpe_mean"] = float(finite.mean()) if finite.size else float("nan")
-    metrics["fold_sharpe_std"] = float(finite.std(ddof=1)) if finite.size >= 2 else float("nan")
-    metrics["n_folds"] = len(folds)
-    metrics["psr"] = float(stats.probabilistic_sharpe_ratio(
-        metrics["sharpe"], 0.0, metrics["n_bars"], metrics["skew"], metrics["kurtosis"], bt.periods_per_year))
-    metrics["deflated_sharpe"] = float(stats.deflated_sharpe_ratio(
-        metrics["sharpe"], cfg.n_trials, metrics["n_bars"], metrics["skew"], metrics["kurtosis"],
-        cfg.sharpe_variance_across_trials, bt.periods_per_year))
+    fold_rows = [{
+        "fold": fold.index,
+        "train_start": 0,
+        "train_end": int(fold.train[-1]) + 1,
+        "test_start": fold.test_start,
+        "test_end": fold.test_end,
+        "test_start_label": str(index[fold.test_start - first]),
+        "test_end_label": str(index[fold.test_end - first - 1]),
+        "cutoffs": cutoffs[fold.index].tolist(),
+    } for fold in folds]
+    metrics, fold_rows = summarise_folds(result, index, first, fold_rows, cfg)
     return WalkForwardResult(
         metrics=metrics,
         folds=fold_rows,

@@ -25,7 +25,6 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from compute import stats
 from compute.backtest import run_options_backtest
 from compute.greeks import select_volatility
 from compute.marketdata.options import strike_step
@@ -46,10 +45,14 @@ def matrix_volatility(frame: pd.DataFrame, periods_per_year: float) -> tuple[np.
     return select_volatility(implied, realised)
 
 
+#: What ``compute.walkforward.summarise_folds`` computes per fold (recomputed on options P&L).
+FOLD_FIGURES = ("sharpe", "sortino", "cum_return", "max_drawdown", "trades")
+
+
 def options_walk_forward(frame: pd.DataFrame, fit_predict, wf, inputs):
     """The equity walk-forward's decisions executed with 0DTE options; a
     ``compute.walkforward.WalkForwardResult`` whose backtest, metrics and folds are the options'."""
-    from compute.walkforward import run_walk_forward
+    from compute.walkforward import run_walk_forward, summarise_folds
 
     under = run_walk_forward(frame, fit_predict, wf)
     ppy = wf.backtest.periods_per_year
@@ -65,27 +68,8 @@ def options_walk_forward(frame: pd.DataFrame, fit_predict, wf, inputs):
         implied_vol=sigma[inputs.first:], strike_step=partial(strike_step, ticker),
         segments=under.segments, segment_cutoffs=under.cutoffs)
 
-    returns = bt.returns.to_numpy()
-    sells = bt.fills["action"].to_numpy() == "SELL"
-    sell_bar = index.get_indexer(bt.fills["timestamp"])[sells]
-    folds = []
-    for row in under.folds:
-        lo, hi = row["test_start"] - inputs.first, row["test_end"] - inputs.first
-        r = returns[lo:hi]
-        folds.append({**row, "sharpe": stats.sharpe(r, ppy), "sortino": stats.sortino(r, ppy),
-                      "cum_return": stats.cum_return(r), "max_drawdown": stats.max_drawdown(r),
-                      "trades": int(np.count_nonzero((sell_bar >= lo) & (sell_bar < hi)))})
-    metrics = dict(bt.metrics)
-    sharpes = np.array([f["sharpe"] for f in folds], dtype=np.float64)
-    finite = sharpes[np.isfinite(sharpes)]
-    metrics["fold_sharpe_mean"] = float(finite.mean()) if finite.size else float("nan")
-    metrics["fold_sharpe_std"] = float(finite.std(ddof=1)) if finite.size >= 2 else float("nan")
-    metrics["n_folds"] = len(folds)
-    metrics["psr"] = float(stats.probabilistic_sharpe_ratio(metrics["sharpe"], 0.0, metrics["n_bars"],
-                                                            metrics["skew"], metrics["kurtosis"], ppy))
-    metrics["deflated_sharpe"] = float(stats.deflated_sharpe_ratio(metrics["sharpe"], wf.n_trials, metrics["n_bars"],
-                                                                   metrics["skew"], metrics["kurtosis"],
-                                                                   wf.sharpe_variance_across_trials, ppy))
+    fold_rows = [{k: v for k, v in row.items() if k not in FOLD_FIGURES} for row in under.folds]
+    metrics, folds = summarise_folds(bt, index, inputs.first, fold_rows, wf)
     metrics["underlying_sharpe"] = under.metrics.get("sharpe")
     metrics["vol_source"] = "implied" if np.any(source[inputs.first:] == "implied") else "realised"
     return replace(under, metrics=metrics, folds=folds, backtest=bt)
