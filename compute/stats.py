@@ -15,7 +15,9 @@ from typing import Union
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+# scipy.special, not scipy.stats: the same normal CDF and quantile for a third of the import
+# time, which every fresh Ray worker running a sweep pays.
+from scipy.special import ndtr, ndtri
 
 from compute import stats_nb
 from compute.stats_nb import BATCH_STAT_NAMES, EULER_MASCHERONI
@@ -133,7 +135,7 @@ def expected_max_sharpe(n_trials: int, sharpe_variance_across_trials: float) -> 
     if n_trials == 1 or sharpe_variance_across_trials <= 0.0:
         return 0.0
     g = EULER_MASCHERONI
-    z = (1.0 - g) * norm.ppf(1.0 - 1.0 / n_trials) + g * norm.ppf(1.0 - 1.0 / (n_trials * math.e))
+    z = (1.0 - g) * ndtri(1.0 - 1.0 / n_trials) + g * ndtri(1.0 - 1.0 / (n_trials * math.e))
     return math.sqrt(sharpe_variance_across_trials) * z
 
 
@@ -160,7 +162,7 @@ def probabilistic_sharpe_ratio(
     denom = 1.0 - np.asarray(skew, dtype=np.float64) * sr + (np.asarray(kurtosis, dtype=np.float64) - 1.0) / 4.0 * sr * sr
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (sr - sr0) * np.sqrt(np.maximum(n - 1.0, 0.0)) / np.sqrt(denom)
-        psr = np.where((n >= 2) & (denom > 0), norm.cdf(z), np.nan)
+        psr = np.where((n >= 2) & (denom > 0), ndtr(z), np.nan)
     return float(psr) if psr.ndim == 0 else psr
 
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from compute import stats
 from compute.scenarios import TRADING_DAYS_PER_YEAR, PositionBook, position_book, revalue_pnl
@@ -72,13 +72,13 @@ def historical_expected_shortfall(returns, level: float = ES_LEVEL, horizon_days
 
 def normal_var(mean: float, std: float, level: float = 0.95, horizon_days: int = 1) -> float:
     """Normal VaR from a daily mean and std: mean h + Phi^-1(1 - level) std sqrt(h)."""
-    return mean * horizon_days + norm.ppf(1.0 - level) * std * math.sqrt(horizon_days)
+    return mean * horizon_days + ndtri(1.0 - level) * std * math.sqrt(horizon_days)
 
 
 def normal_expected_shortfall(mean: float, std: float, level: float = ES_LEVEL, horizon_days: int = 1) -> float:
     """Normal ES: mean h - std sqrt(h) phi(z) / (1 - level), z = Phi^-1(1 - level)."""
-    z = norm.ppf(1.0 - level)
-    return mean * horizon_days - std * math.sqrt(horizon_days) * norm.pdf(z) / (1.0 - level)
+    z = ndtri(1.0 - level)
+    return mean * horizon_days - std * math.sqrt(horizon_days) * math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi) / (1.0 - level)
 
 
 def parametric_var(returns, level: float = 0.95, horizon_days: int = 1) -> float:
@@ -105,7 +105,7 @@ def cornish_fisher_quantile(level: float, skew: float, excess_kurtosis: float) -
 
     z_cf = z + (z^2 - 1) S / 6 + (z^3 - 3 z) K / 24 - (2 z^3 - 5 z) S^2 / 36.
     """
-    z = norm.ppf(1.0 - level)
+    z = ndtri(1.0 - level)
     return (
         z
         + (z * z - 1.0) * skew / 6.0
