@@ -7,8 +7,6 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -71,7 +69,10 @@ class Catalog:
         self.engine.dispose()
 
 
-def alembic_config(catalog: Catalog) -> Config:
+def alembic_config(catalog: Catalog):
+    # Imported here: every Ray worker imports the catalog, only start-up runs migrations.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = catalog.engine
@@ -83,6 +84,8 @@ def upgrade_schema(catalog: Catalog, revision: str = "heads") -> None:
 
     ``heads`` (plural) applies every branch, so areas can add migrations independently.
     """
+    from alembic import command
+
     command.upgrade(alembic_config(catalog), revision)
 
 
