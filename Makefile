@@ -10,8 +10,10 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip setuptools wheel
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install -e '.[test]'
+# constraints.txt pins the versions the suite was last run with, so a fresh machine installs
+# the same set quickly (new releases upstream cannot send pip's resolver backtracking).
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -23,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)
-	$(BIN)/pip install -e '.[test,bench]'
+	$(BIN)/pip install -c constraints.txt -e '.[test,bench]'
 	for f in benchmarks/*.py; do echo "# $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:

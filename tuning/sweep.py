@@ -309,6 +309,19 @@ class SweepMeta:
     job_id: Optional[str] = None
 
 
+def warm_up() -> None:
+    """Import Ray Tune and load the sweep kernels (numba cache) in this worker: called by the
+    job manager's warm-up task so the first sweep after a start does not pay for them."""
+    from ray import tune  # noqa: F401 - importing it is the warm-up
+
+    from compute.sweep import make_grid, run_sweep
+
+    n = 64
+    rng = np.random.default_rng(0)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, n)))
+    run_sweep(close, close.copy(), rng.uniform(0.0, 1.0, n), make_grid(thresholds=[0.55]), hours=np.full(n, 9))
+
+
 def evaluate_chunk(arrays: SweepArrays, grid_chunk):
     """Metrics of a chunk of configurations (one numba call) plus, when the pack's ranking
     needs it, every configuration's standard deviation of per-fold Sharpe ratios."""
