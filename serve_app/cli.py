@@ -77,7 +77,9 @@ def cmd_serve(args) -> int:
     def _stop(*_):
         stop["flag"] = True
 
+    # Explicit handlers: a shell that starts us in the background hands down SIGINT ignored.
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     try:
         while not stop["flag"]:
             time.sleep(1)
