@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from compute.train import TrainConfig
+
 RISK_PROFILES = ("Conservative", "Balanced", "Aggressive")
 INSTRUMENT_KINDS = ("equity", "options")
 CADENCES = ("daily", "hourly")
@@ -109,26 +111,9 @@ class RiskPolicy:
                 "slippage_bps": self.slippage_bps, "gate": self.gate.to_dict()}
 
 
-@dataclass(frozen=True)
-class TrainerDefaults:
-    """Default trainer configuration (keys as in ``compute.train.TrainConfig``)."""
-
-    model: str = "logistic"
-    learning_rate: float = 0.01
-    epochs: int = 30
-    batch_size: int = 256
-    l2: float = 1e-3
-    optimizer: str = "adam"
-    hidden: tuple[int, ...] = ()
-    activation: str = "tanh"
-    calibration: str = "platt"
-    holdout_fraction: float = 0.2
-    seed: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
+#: A pack's trainer defaults are a trainer config: one definition of the settings and their
+#: defaults (``compute.train.TrainConfig``), not a copy kept in step by hand.
+TrainerDefaults = TrainConfig
 
 
 @dataclass(frozen=True)
