@@ -160,9 +160,6 @@ class RateLimiter:
     def __init__(self, tier_limits: dict):
         self.core = RateLimiterCore(tier_limits)
 
-    def hit(self, key: str, tier: str) -> dict:
-        return self.core.hit(key, tier)
-
     def lease(self, key: str, tier: str, want: int = 1) -> dict:
         return self.core.lease(key, tier, want)
 
