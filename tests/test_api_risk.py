@@ -135,7 +135,8 @@ def test_admin_batch_then_every_route_for_the_three_demo_books(api, demo):
     for pid in demo_pids:
         steps = {s["step"]: s for s in by_pid[pid]["steps"]}
         assert all(steps[s]["status"] == "completed" for s in ("prices", "values", "greeks", "factors", "scenarios", "risk", "snapshot")), steps
-        assert all(s["duration_ms"] is not None for s in steps.values())
+        recorded_ms = [s["duration_ms"] for s in steps.values()]  # each step's timing is recorded
+        assert None not in recorded_ms
     runs, _ = _data(api.http.get(f"{V1}/admin/batch/runs", headers=admin))
     assert runs[0]["run_id"] == run_id or run_id in {r["run_id"] for r in runs}
     assert_error(api.http.get(f"{V1}/admin/batch/runs/batch_missing", headers=admin), 404, "NOT_FOUND")

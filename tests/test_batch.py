@@ -93,8 +93,10 @@ def test_batch_isolates_failures_and_retries_transient_errors(ray_session, catal
         snapshots = {r.portfolio_id: r for r in s.scalars(select(Snapshot).where(Snapshot.batch_run_id == run.id))}
     steps = {(r.portfolio_id, r.step): r for r in rows}
     assert len(rows) == 4 * 7
-    assert all(steps[(good_pid, st)].status == "completed" and steps[(good_pid, st)].duration_ms >= 0
-               for st in ("prices", "values", "greeks", "factors", "scenarios", "risk", "snapshot"))
+    good_steps = [steps[(good_pid, st)] for st in ("prices", "values", "greeks", "factors", "scenarios", "risk", "snapshot")]
+    assert all(r.status == "completed" for r in good_steps)
+    recorded_ms = [r.duration_ms for r in good_steps]  # each step's timing is recorded
+    assert all(ms is not None and ms >= 0 for ms in recorded_ms)
     assert steps[(broken_pid, "prices")].status == "failed" and steps[(broken_pid, "prices")].attempts == 1
     assert {steps[(broken_pid, st)].status for st in ("values", "factors", "scenarios", "snapshot")} == {"skipped"}
     retried = [r for (pid, _), r in steps.items() if pid == flaky_pid and r.attempts == 2]

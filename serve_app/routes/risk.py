@@ -132,24 +132,11 @@ def _var(request, view, paths, seed, refresh, portfolio_id, caller, state):
 
 
 @router.get("/var", summary="VaR family: historical, parametric, Cornish-Fisher, Monte Carlo (95/99 %, 1d/10d, ES 97.5 %)")
+@router.get("/metrics", summary="Risk metrics (spec 2.3.4): the same VaR family as GET /risk/var")
 def var(
     request: Request,
     view: str = Query("portfolio", pattern=VIEW_PATTERN),
     paths: int = Query(service.MONTE_CARLO_PATHS, ge=1_000, le=1_000_000, description="Monte Carlo paths"),
-    seed: int = Query(0, ge=0, le=2**31 - 1),
-    refresh: bool = Refresh,
-    portfolio_id: str | None = PortfolioId,
-    caller: Caller = Depends(current_user),
-    state: AppState = Depends(get_state),
-):
-    return _var(request, view, paths, seed, refresh, portfolio_id, caller, state)
-
-
-@router.get("/metrics", summary="Risk metrics: alias of GET /risk/var")
-def metrics(
-    request: Request,
-    view: str = Query("portfolio", pattern=VIEW_PATTERN),
-    paths: int = Query(service.MONTE_CARLO_PATHS, ge=1_000, le=1_000_000),
     seed: int = Query(0, ge=0, le=2**31 - 1),
     refresh: bool = Refresh,
     portfolio_id: str | None = PortfolioId,
