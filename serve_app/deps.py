@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from cluster.catalog import User
 from serve_app.errors import ApiError
@@ -88,3 +88,8 @@ def require_admin(caller: Caller = Depends(current_user)) -> Caller:
     if not caller.is_admin:
         raise ApiError(403, "FORBIDDEN", "This route needs the admin role")
     return caller
+
+
+#: Every list route's ``offset``: bounded so a huge number is a 400, not a database overflow.
+MAX_OFFSET = 1_000_000_000
+Offset = Query(0, ge=0, le=MAX_OFFSET, description="items to skip")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from cluster import batch
 from cluster.catalog.models import new_id
 from compute.marketdata import calendar
-from serve_app.deps import Caller, get_state, require_admin
+from serve_app.deps import Caller, Offset, get_state, require_admin
 from serve_app.envelope import async_accepted, envelope
 from serve_app.errors import invalid, not_found
 from serve_app.jobrunner import start_job
@@ -46,7 +46,7 @@ async def run_batch(
 def runs(
     request: Request,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Offset,
     _: Caller = Depends(require_admin),
     state: AppState = Depends(get_state),
 ):

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from cluster.catalog import Job
 from cluster.jobs import job_view, request_cancel
-from serve_app.deps import Caller, current_user, get_state
+from serve_app.deps import Caller, Offset, current_user, get_state
 from serve_app.envelope import async_accepted, envelope
 from serve_app.errors import ApiError, not_found
 from serve_app.jobrunner import start_job
@@ -31,7 +31,7 @@ def list_jobs(
     request: Request,
     status: str | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Offset,
     caller: Caller = Depends(current_user),
     state: AppState = Depends(get_state),
 ):

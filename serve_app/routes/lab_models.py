@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from cluster.lab import service
-from serve_app.deps import Caller, current_user, get_state
+from serve_app.deps import Caller, Offset, current_user, get_state
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import invalid, not_found
 from serve_app.state import AppState
@@ -42,7 +42,7 @@ def list_models(
     model_id: str | None = Query(None, max_length=80),
     pack_id: str | None = Query(None, max_length=32),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Offset,
     caller: Caller = Depends(current_user),
     state: AppState = Depends(get_state),
 ):

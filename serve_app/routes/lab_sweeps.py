@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from cluster.lab.service import LabInputError
-from serve_app.deps import Caller, current_user, get_state
+from serve_app.deps import Caller, Offset, current_user, get_state
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import ApiError, invalid, not_found
 from serve_app.jobrunner import start_job
@@ -82,7 +82,7 @@ def _own(state: AppState, caller: Caller, sweep_id: str):
 
 
 @router.get("/backtest_sweep", summary="Your sweeps, newest first")
-def list_sweeps(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+def list_sweeps(limit: int = Query(50, ge=1, le=500), offset: int = Offset,
                 caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
     rows = sweeps.list_sweeps(state.catalog, caller.id, limit=limit, offset=offset)
     return SigmaJSONResponse({"items": [sweeps.sweep_view(s, m) for s, m in rows], "limit": limit, "offset": offset})

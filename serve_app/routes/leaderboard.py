@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from serve_app.deps import Caller, current_user, get_state
+from serve_app.deps import Caller, Offset, current_user, get_state
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import invalid
 from serve_app.state import AppState
@@ -33,7 +33,7 @@ def get_leaderboard(
                                 "default: gate, then ranking score"),
     order: str = Query("desc", pattern="^(asc|desc)$"),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Offset,
     caller: Caller = Depends(current_user),
     state: AppState = Depends(get_state),
 ):

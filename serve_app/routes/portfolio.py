@@ -10,7 +10,7 @@ from cluster.portfolio import service, upload, views
 from compute.exposure import DEFAULT_GROSS_LIMIT, DEFAULT_NET_TARGET_RANGE
 from serve_app.deps import Caller, current_user, get_state
 from serve_app.envelope import envelope
-from serve_app.errors import ApiError, invalid, not_found
+from serve_app.errors import ApiError, invalid
 from serve_app.market import get_provider
 from serve_app.state import AppState
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
 
 from cluster.portfolio import service, views
-from serve_app.deps import Caller, current_user, get_state
+from serve_app.deps import Caller, MAX_OFFSET, current_user, get_state
 from serve_app.envelope import envelope
 from serve_app.errors import invalid
 from serve_app.routes.portfolio import PortfolioId, book_for, service_errors
@@ -61,7 +61,7 @@ def list_positions(
     tags: str | None = Query(None, description="comma-separated tag names"),
     tagMode: str = Query("any", pattern="^(any|all)$"),
     fields: str | None = Query(None, description="comma-separated fields to return, e.g. ticker,value,pnl"),
-    page: int = Query(1, ge=1),
+    page: int = Query(1, ge=1, le=MAX_OFFSET),
     limit: int = Query(50, ge=1, le=1000),
     portfolio_id: str | None = PortfolioId,
     caller: Caller = Depends(current_user),

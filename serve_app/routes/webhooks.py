@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from cluster import webhooks
-from serve_app.deps import Caller, current_user, get_state
+from serve_app.deps import Caller, Offset, current_user, get_state
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import invalid, not_found
 from serve_app.state import AppState
@@ -62,7 +62,7 @@ def delete_webhook(webhook_id: str, caller: Caller = Depends(current_user), stat
 
 @router.get("/{webhook_id}/deliveries", summary="Delivery log: status, attempts, last response, payload")
 def list_deliveries(webhook_id: str, status: str | None = Query(None, pattern="^(pending|delivered|failed)$"),
-                    limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+                    limit: int = Query(50, ge=1, le=500), offset: int = Offset,
                     caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
     try:
         rows, total = webhooks.deliveries(state.catalog, caller.id, webhook_id, status=status, limit=limit, offset=offset)
