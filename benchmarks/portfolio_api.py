@@ -51,6 +51,7 @@ def main() -> None:
     from cluster.config import Settings
     from serve_app import demo_portfolio
     from serve_app.app import build_app
+    from serve_app.cli import wait_healthy
     from serve_app.users import seed_demo_users
 
     home = Path(tempfile.mkdtemp(prefix="sigma_bench_"))
@@ -70,16 +71,7 @@ def main() -> None:
         serve.run(build_app(settings), name="sigma", route_prefix="/", blocking=False)
         base = f"http://127.0.0.1:{port}/api/v1"
         client = httpx.Client(base_url=base, timeout=60)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if client.get("/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("Sigma did not come up")
-            time.sleep(0.5)
+        wait_healthy(base)
         token = client.post("/auth/token", json={"username": "demo_hedgefundstyle", "password": password}).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
 

@@ -88,6 +88,7 @@ def api_sweep(home: Path):
     from cluster.catalog import get_catalog, upgrade_schema
     from cluster.config import Settings
     from serve_app.app import build_app
+    from serve_app.cli import wait_healthy
     from serve_app.users import create_user
 
     port = free_port()
@@ -99,16 +100,7 @@ def api_sweep(home: Path):
     serve.run(build_app(settings), name="sigma", route_prefix="/", blocking=False)
     base = f"http://127.0.0.1:{port}/api/v1"
     http = httpx.Client(timeout=60)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if http.get(f"{base}/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("Sigma did not come up")
-        time.sleep(0.5)
+    wait_healthy(base)
     create_user(catalog, "bench", "bench-password-1", tier="pro", update=True)
     token = http.post(f"{base}/auth/token", json={"username": "bench", "password": "bench-password-1"}).json()["access_token"]
     h = {"Authorization": f"Bearer {token}"}

@@ -237,6 +237,19 @@ def obv_nb(close, volume):
 
 
 @njit(cache=True)
+def rolling_ratio_nb(num, den, window):
+    """sum(num) / sum(den) over the trailing ``window`` bars; NaN where the denominator is not positive."""
+    n = num.shape[0]
+    top = rolling_sum_nb(num, window)
+    bottom = rolling_sum_nb(den, window)
+    out = np.full(n, np.nan)
+    for i in range(n):
+        if bottom[i] > 0.0:
+            out[i] = top[i] / bottom[i]
+    return out
+
+
+@njit(cache=True)
 def cmf_nb(high, low, close, volume, window):
     """Chaikin Money Flow: sum(MFM x volume) / sum(volume) over ``window`` bars.
 
@@ -248,13 +261,7 @@ def cmf_nb(high, low, close, volume, window):
         rng = high[i] - low[i]
         mfm = ((close[i] - low[i]) - (high[i] - close[i])) / rng if rng > 0.0 else 0.0
         mfv[i] = mfm * volume[i]
-    num = rolling_sum_nb(mfv, window)
-    den = rolling_sum_nb(volume, window)
-    out = np.full(n, np.nan)
-    for i in range(n):
-        if den[i] > 0.0:
-            out[i] = num[i] / den[i]
-    return out
+    return rolling_ratio_nb(mfv, volume, window)
 
 
 @njit(cache=True)
@@ -283,13 +290,7 @@ def vwap_rolling_nb(high, low, close, volume, window):
     pv = np.empty(n)
     for i in range(n):
         pv[i] = (high[i] + low[i] + close[i]) / 3.0 * volume[i]
-    num = rolling_sum_nb(pv, window)
-    den = rolling_sum_nb(volume, window)
-    out = np.full(n, np.nan)
-    for i in range(n):
-        if den[i] > 0.0:
-            out[i] = num[i] / den[i]
-    return out
+    return rolling_ratio_nb(pv, volume, window)
 
 
 @njit(cache=True)

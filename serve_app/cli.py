@@ -50,7 +50,10 @@ def cmd_serve(args) -> int:
     ray_info = ensure_ray(settings, address=args.address, include_dashboard=not args.no_dashboard)
     serve.start(http_options={"host": settings.host, "port": settings.port})
     serve.run(build_app(settings), name="sigma", route_prefix="/", blocking=False)
-    _wait_healthy(settings.api_url, timeout=120)
+    try:
+        wait_healthy(settings.api_url, timeout=120)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
     from cluster.batch import next_scheduled_run, start_scheduler
 
     start_scheduler(settings)
@@ -100,7 +103,8 @@ def _redact(url: str) -> str:
     return url
 
 
-def _wait_healthy(api_url: str, timeout: float) -> None:
+def wait_healthy(api_url: str, timeout: float = 120) -> None:
+    """Poll ``<api_url>/healthz`` until it answers 200; RuntimeError after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -112,7 +116,7 @@ def _wait_healthy(api_url: str, timeout: float) -> None:
         except httpx.HTTPError as exc:
             last = exc
         time.sleep(0.5)
-    raise SystemExit(f"Sigma did not become ready at {api_url} within {timeout:.0f} s (last: {last})")
+    raise RuntimeError(f"Sigma did not become ready at {api_url} within {timeout:.0f} s (last: {last})")
 
 
 def cmd_status(args) -> int:

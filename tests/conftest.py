@@ -50,6 +50,24 @@ def _drop_pg_schema(schema: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def moto_endpoint():
+    """moto's S3 server on a loopback port, once per test session."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def s3_client(endpoint: str):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+
+
+@pytest.fixture(scope="session")
 def session_tmp() -> Path:
     path = Path(tempfile.mkdtemp(prefix="sigma_test_"))
     return path
@@ -140,6 +158,7 @@ def api(request, ray_session, session_tmp):
     from cluster.catalog import get_catalog, upgrade_schema
     from cluster.config import Settings
     from serve_app.app import build_app
+    from serve_app.cli import wait_healthy
 
     home = session_tmp / request.param
     home.mkdir(parents=True, exist_ok=True)
@@ -161,16 +180,7 @@ def api(request, ray_session, session_tmp):
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(settings), name="sigma", route_prefix="/", blocking=False)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/api/v1/healthz", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("Sigma did not come up")
-        time.sleep(0.5)
+    wait_healthy(f"{base}/api/v1")
     client = Api(base, settings, catalog, request.param)
     yield client
     client.http.close()

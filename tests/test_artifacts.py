@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cluster.artifacts import ArtifactConflict, ArtifactCorrupted, ArtifactNotFound, ArtifactStore
-from tests.conftest import free_port
+from tests.conftest import free_port, s3_client
 
 S3_CREDS = {"key": "sigma-test", "secret": "sigma-test-secret"}
 
@@ -28,23 +28,6 @@ def _wait_port(port: int, timeout: float = 60) -> None:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    import boto3
-
-    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1").create_bucket(
-        Bucket="sigma-moto"
-    )
-    yield endpoint
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +80,7 @@ def store(request, tmp_path):
         return ArtifactStore(f"file://{tmp_path / 'artifacts'}")
     prefix = uuid.uuid4().hex[:8]
     if request.param == "moto":
+        s3_client(request.getfixturevalue("moto_endpoint")).create_bucket(Bucket="sigma-moto")
         return ArtifactStore(f"s3://sigma-moto/{prefix}", endpoint_url=request.getfixturevalue("moto_endpoint"), **S3_CREDS)
     return ArtifactStore(f"s3://sigma-weed/{prefix}", endpoint_url=request.getfixturevalue("seaweed_endpoint"), **S3_CREDS)
 

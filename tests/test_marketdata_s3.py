@@ -5,26 +5,18 @@ from __future__ import annotations
 import pytest
 
 from compute.marketdata import MarketDataError, make_provider
-from tests.conftest import free_port
+from tests.conftest import s3_client
 
 
 @pytest.fixture(scope="module")
-def bucket():
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+def bucket(moto_endpoint):
+    s3 = s3_client(moto_endpoint)
     s3.create_bucket(Bucket="bars")
     good = "timestamp,open,high,low,close,volume\n2024-07-01,100,102,99,101,1000\n2024-07-02,101,103,100,102,1100\n2024-07-03,102,104,101,103,900\n"
     bad = "timestamp,open,high,low,close,volume\n2024-07-01,100,102,99,101,1000\n2024-07-02,101,100.5,100,102,1100\n"
     s3.put_object(Bucket="bars", Key="daily/GOOD.csv", Body=good.encode())
     s3.put_object(Bucket="bars", Key="daily/BAD.csv", Body=bad.encode())
-    yield endpoint
-    server.stop()
+    return moto_endpoint
 
 
 def _provider(endpoint: str):
