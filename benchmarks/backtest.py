@@ -90,7 +90,7 @@ def main():
 
     def kernel():
         backtest_nb.simulate_nb(open_, close, score, seg, hours, cuts, mask, 1e-4, 2e-4, 1e5,
-                                cfg.periods_per_year, 0.95, tail, metrics, False, nf, ni, ni, ni, nf, nf, nf)
+                                cfg.periods_per_year, 0.95, tail, 0.0, metrics, False, nf, ni, ni, ni, nf, nf, nf)
 
     median_k, best_k = timed(kernel, 200)
     emit("kernel_metrics_only", median_k * 1e3, "ms", n, best_ms=round(best_k * 1e3, 4))

@@ -242,10 +242,10 @@ def run_backtest(
     fill_qty = np.empty(max_fills)
     fill_pnl = np.empty(max_fills)
     tail = np.empty(2 * n)
-    n_fills = backtest_nb.simulate_nb(
+    n_fills, _ = backtest_nb.simulate_nb(
         open_a, close_a, score_a, segments_a, session, cuts, allowed,
         config.fees_bps * 1e-4, config.slippage_bps * 1e-4, float(config.initial_capital),
-        float(config.periods_per_year), float(config.es_level), tail, metrics,
+        float(config.periods_per_year), float(config.es_level), tail, 0.0, metrics,
         True, equity, position, fill_bar, fill_side, fill_price, fill_qty, fill_pnl,
     )
     fills = fills_frame(index, fill_bar[:n_fills], fill_side[:n_fills], fill_price[:n_fills],

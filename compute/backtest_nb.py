@@ -20,7 +20,8 @@ Trading rules (DESIGN.md "Backtests"):
   equity_t / equity_{t-1} - 1 with equity_{-1} = initial capital.
 
 All metrics are accumulated in one pass over the bars (plus one selection for the expected
-shortfall over a per-call scratch buffer of 2 x n returns), so the sweep kernel can call
+shortfall over a per-call scratch buffer of 2 x n returns, narrowed by a hint from a similar
+configuration so that it sees a few times k values, not every loss), so the sweep kernel can call
 the very same function for thousands of configurations with memory that does not grow with
 the grid; the single backtest additionally records per-bar equity/position and the fills.
 The hot loop avoids data-dependent branches where it can (noisy scores make them
@@ -100,31 +101,96 @@ def target_position_nb(score, position, long_entry, short_entry, long_exit, shor
     return entry + no_entry * keep
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _swap_nb(a, i, j):
+    tmp = a[i]
+    a[i] = a[j]
+    a[j] = tmp
+
+
 @njit(cache=True, nogil=True)
-def _sum_smallest_nb(values, k):
-    if k <= 0:
-        return 0.0
-    part = np.partition(values, k - 1) if k < values.shape[0] else values
+def select_nb(a, lo, count, k):
+    """The k-th smallest (1-based) of a[lo:lo + count], reordering that range in place
+    (quickselect with a median-of-three pivot; no NaN in the range)."""
+    kk = lo + k - 1
+    left = lo
+    right = lo + count - 1
+    while True:
+        if right <= left + 1:
+            if right == left + 1 and a[right] < a[left]:
+                _swap_nb(a, left, right)
+            return a[kk]
+        _swap_nb(a, (left + right) >> 1, left + 1)
+        if a[left] > a[right]:
+            _swap_nb(a, left, right)
+        if a[left + 1] > a[right]:
+            _swap_nb(a, left + 1, right)
+        if a[left] > a[left + 1]:
+            _swap_nb(a, left, left + 1)
+        i = left + 1
+        j = right
+        pivot = a[left + 1]
+        while True:
+            i += 1
+            while a[i] < pivot:
+                i += 1
+            j -= 1
+            while a[j] > pivot:
+                j -= 1
+            if j < i:
+                break
+            _swap_nb(a, i, j)
+        a[left + 1] = a[j]
+        a[j] = pivot
+        if j >= kk:
+            right = j - 1
+        if j <= kk:
+            left = i
+
+
+#: Values sampled to choose a pre-filter pivot before selecting in a long tail buffer.
+TAIL_SAMPLE = 64
+
+
+@njit(cache=True, nogil=True)
+def _kth_smallest_nb(buffer, n, count, k):
+    """k-th smallest of buffer[:count] (left untouched, in time order), with buffer[n:2n] as
+    scratch. A long buffer is first cut down to the values at or below a pivot sampled well
+    above the k/count quantile (one branch-free pass), so the selection sees ~2k values."""
+    if count >= 4 * TAIL_SAMPLE and 4 * k <= count:
+        step = count // TAIL_SAMPLE
+        for i in range(TAIL_SAMPLE):
+            buffer[n + i] = buffer[i * step]
+        p = k / count
+        expected = TAIL_SAMPLE * p
+        rank = int(expected + 2.5 * math.sqrt(expected * (1.0 - p))) + 2
+        if rank < TAIL_SAMPLE:
+            pivot = select_nb(buffer, n, TAIL_SAMPLE, rank)
+            m = 0
+            for i in range(count):
+                v = buffer[i]
+                buffer[n + m] = v
+                m += v <= pivot
+            if m >= k:
+                return select_nb(buffer, n, m, k)
+    for i in range(count):
+        buffer[n + i] = buffer[i]
+    return select_nb(buffer, n, count, k)
+
+
+@njit(cache=True, nogil=True)
+def _tail_total_nb(buffer, count, cutoff, k):
+    """Sum of the k smallest values given the k-th smallest (``cutoff``): the values below it
+    in buffer order (time order, so the sum does not depend on how they were found), plus
+    ``cutoff`` for each tie."""
     total = 0.0
-    for i in range(k):
-        total += part[i]
-    return total
-
-
-@njit(cache=True, nogil=True)
-def _tail_mean_nb(buffer, n, n_neg, n_pos, k):
-    """Mean of the k smallest returns, from the negatives in buffer[:n_neg], the zeros
-    (n - n_neg - n_pos of them) and the positives in buffer[n:n + n_pos]."""
-    if k <= 0:
-        return np.nan
-    if n_neg >= k:
-        return _sum_smallest_nb(buffer[:n_neg], k) / k
-    total = _sum_smallest_nb(buffer[:n_neg], n_neg)
-    n_zero = n - n_neg - n_pos
-    need = k - n_neg - n_zero
-    if need > 0:
-        total += _sum_smallest_nb(buffer[n:n + n_pos], need)
-    return total / k
+    below = 0
+    for i in range(count):
+        v = buffer[i]
+        is_below = v < cutoff
+        total += v if is_below else 0.0
+        below += is_below
+    return total + (k - below) * cutoff
 
 
 @njit(cache=True, nogil=True)
@@ -142,6 +208,7 @@ def simulate_nb(
     periods_per_year,
     es_level,
     tail_buffer,
+    tail_hint,
     metrics_out,
     record,
     equity_out,
@@ -159,41 +226,84 @@ def simulate_nb(
     cutoffs: float64 (n_segments, 4) [long_entry, short_entry, long_exit, short_exit];
     fee_rate, slip_rate: fractions per side (bps / 1e4); tail_buffer: float64 scratch of
     2 * n entries (the returns that the expected shortfall is selected from).
+    tail_hint: a return at or above this run's expected-shortfall cut-off (the k-th smallest
+    return), e.g. a little above a similar configuration's; only returns below it are kept
+    for the selection. 0.0 keeps every negative return. A hint that proves too low costs a
+    second pass over the bars; it never changes the result.
     When ``record`` is true, per-bar equity/position and fills (bar index, +1 buy / -1 sell,
     price, positive quantity, realised P&L) are written to the output arrays (fills need
-    2 * n + 1 slots) and the number of fills is returned; otherwise they may be empty.
+    2 * n + 1 slots). Returns (number of fills, the tail cut-off found) -- the cut-off is the
+    hint for the next, similar configuration.
     """
     n = close.shape[0]
     k_tail = expected_shortfall_tail_size_nb(n, es_level)
-    n_neg = 0
-    n_pos = 0
+    hint = tail_hint if tail_hint < 0.0 else 0.0  # (NaN too)
+    while True:
+        n_kept = 0
+        n_pos = 0
 
-    cash = initial_capital
-    qty = 0.0
-    position = 0
-    entry_price = 0.0
-    entry_fee = 0.0
-    desired = 0
-    prev_equity = initial_capital
-    peak = initial_capital
-    worst_dd = 0.0
-    dd_floor = 1.0
-    sum_r = 0.0
-    sum_r2 = 0.0
-    sum_down2 = 0.0
-    sum_r3 = 0.0
-    sum_r4 = 0.0
-    trades = 0
-    wins = 0
-    traded_notional = 0.0
-    sum_equity = 0.0
-    bars_in_market = 0
-    n_fills = 0
+        cash = initial_capital
+        qty = 0.0
+        position = 0
+        entry_price = 0.0
+        entry_fee = 0.0
+        desired = 0
+        prev_equity = initial_capital
+        peak = initial_capital
+        worst_dd = 0.0
+        dd_floor = 1.0
+        sum_r = 0.0
+        sum_r2 = 0.0
+        sum_down2 = 0.0
+        sum_r3 = 0.0
+        sum_r4 = 0.0
+        trades = 0
+        wins = 0
+        traded_notional = 0.0
+        sum_equity = 0.0
+        bars_in_market = 0
+        n_fills = 0
 
-    for t in range(n):
-        if t > 0 and desired != position and allowed[session[t]]:
-            px = open_[t]
-            if position != 0:
+        for t in range(n):
+            if t > 0 and desired != position and allowed[session[t]]:
+                px = open_[t]
+                if position != 0:
+                    fill = px * (1.0 - slip_rate * position)
+                    notional = abs(qty) * fill
+                    fee = notional * fee_rate
+                    cash += qty * fill - fee
+                    pnl = qty * (fill - entry_price) - entry_fee - fee
+                    trades += 1
+                    wins += pnl > 0.0
+                    traded_notional += notional
+                    if record:
+                        fill_bar[n_fills] = t
+                        fill_side[n_fills] = -position
+                        fill_price[n_fills] = fill
+                        fill_qty[n_fills] = abs(qty)
+                        fill_pnl[n_fills] = pnl
+                        n_fills += 1
+                    qty = 0.0
+                    position = 0
+                if desired != 0 and cash > 0.0:
+                    fill = px * (1.0 + slip_rate * desired)
+                    qty = desired * cash / fill
+                    fee = cash * fee_rate
+                    traded_notional += cash
+                    cash -= qty * fill + fee
+                    position = desired
+                    entry_price = fill
+                    entry_fee = fee
+                    if record:
+                        fill_bar[n_fills] = t
+                        fill_side[n_fills] = desired
+                        fill_price[n_fills] = fill
+                        fill_qty[n_fills] = abs(qty)
+                        fill_pnl[n_fills] = 0.0
+                        n_fills += 1
+
+            if t == n - 1 and position != 0:
+                px = close[t]
                 fill = px * (1.0 - slip_rate * position)
                 notional = abs(qty) * fill
                 fee = notional * fee_rate
@@ -209,92 +319,76 @@ def simulate_nb(
                     fill_qty[n_fills] = abs(qty)
                     fill_pnl[n_fills] = pnl
                     n_fills += 1
+                bars_in_market += 1
                 qty = 0.0
                 position = 0
-            if desired != 0 and cash > 0.0:
-                fill = px * (1.0 + slip_rate * desired)
-                qty = desired * cash / fill
-                fee = cash * fee_rate
-                traded_notional += cash
-                cash -= qty * fill + fee
-                position = desired
-                entry_price = fill
-                entry_fee = fee
-                if record:
-                    fill_bar[n_fills] = t
-                    fill_side[n_fills] = desired
-                    fill_price[n_fills] = fill
-                    fill_qty[n_fills] = abs(qty)
-                    fill_pnl[n_fills] = 0.0
-                    n_fills += 1
 
-        if t == n - 1 and position != 0:
-            px = close[t]
-            fill = px * (1.0 - slip_rate * position)
-            notional = abs(qty) * fill
-            fee = notional * fee_rate
-            cash += qty * fill - fee
-            pnl = qty * (fill - entry_price) - entry_fee - fee
-            trades += 1
-            wins += pnl > 0.0
-            traded_notional += notional
+            bars_in_market += abs(position)
+            equity = cash + qty * close[t]
+            r = equity / prev_equity - 1.0
+            prev_equity = equity
+            sum_equity += equity
+            r2 = r * r
+            sum_r += r
+            sum_r2 += r2
+            sum_r3 += r2 * r
+            sum_r4 += r2 * r2
+            down = min(r, 0.0)
+            sum_down2 += down * down
+            peak = max(peak, equity)
+            # drawdown = equity / peak - 1; only divide when a new worst is possible
+            if equity < peak * dd_floor:
+                dd = equity / peak - 1.0
+                if dd < worst_dd:
+                    worst_dd = dd
+                    dd_floor = 1.0 + worst_dd
+            # keep the returns below the hint (a branch-free store) so the expected shortfall
+            # is one selection at the end instead of work per bar
+            tail_buffer[n_kept] = r
+            n_kept += r < hint
+            n_pos += r > 0.0
             if record:
-                fill_bar[n_fills] = t
-                fill_side[n_fills] = -position
-                fill_price[n_fills] = fill
-                fill_qty[n_fills] = abs(qty)
-                fill_pnl[n_fills] = pnl
-                n_fills += 1
-            bars_in_market += 1
-            qty = 0.0
-            position = 0
+                equity_out[t] = equity
+                position_out[t] = position
 
-        bars_in_market += abs(position)
-        equity = cash + qty * close[t]
-        r = equity / prev_equity - 1.0
-        prev_equity = equity
-        sum_equity += equity
-        r2 = r * r
-        sum_r += r
-        sum_r2 += r2
-        sum_r3 += r2 * r
-        sum_r4 += r2 * r2
-        down = min(r, 0.0)
-        sum_down2 += down * down
-        peak = max(peak, equity)
-        # drawdown = equity / peak - 1; only divide when a new worst is possible
-        if equity < peak * dd_floor:
-            dd = equity / peak - 1.0
-            if dd < worst_dd:
-                worst_dd = dd
-                dd_floor = 1.0 + worst_dd
-        # keep every negative and every positive return (branch-free stores) so the
-        # expected shortfall is one selection at the end instead of work per bar
-        tail_buffer[n_neg] = r
-        n_neg += r < 0.0
-        tail_buffer[n + n_pos] = r
-        n_pos += r > 0.0
-        if record:
-            equity_out[t] = equity
-            position_out[t] = position
+            seg = segment[t]
+            desired = target_position_nb(
+                score[t],
+                position,
+                cutoffs[seg, CUT_LONG_ENTRY],
+                cutoffs[seg, CUT_SHORT_ENTRY],
+                cutoffs[seg, CUT_LONG_EXIT],
+                cutoffs[seg, CUT_SHORT_EXIT],
+            )
 
-        seg = segment[t]
-        desired = target_position_nb(
-            score[t],
-            position,
-            cutoffs[seg, CUT_LONG_ENTRY],
-            cutoffs[seg, CUT_SHORT_ENTRY],
-            cutoffs[seg, CUT_LONG_EXIT],
-            cutoffs[seg, CUT_SHORT_EXIT],
-        )
+        # the k smallest returns: below the hint, or every negative and then zeros, or
+        # (a return series with under k non-positive bars) from every return
+        if k_tail <= 0:
+            cutoff = np.nan
+            expected_shortfall = np.nan
+            break
+        if n_kept >= k_tail:
+            cutoff = _kth_smallest_nb(tail_buffer, n, n_kept, k_tail)
+            expected_shortfall = _tail_total_nb(tail_buffer, n_kept, cutoff, k_tail) / k_tail
+            break
+        if hint == 0.0 and n - n_pos >= k_tail:
+            cutoff = 0.0
+            expected_shortfall = _tail_total_nb(tail_buffer, n_kept, cutoff, k_tail) / k_tail
+            break
+        if hint > 0.0:
+            # every return kept and still under k: NaN returns (a wiped-out account) are
+            # missing observations
+            cutoff = np.nan
+            expected_shortfall = _tail_total_nb(tail_buffer, n_kept, np.inf, n_kept) / n_kept if n_kept else np.nan
+            break
+        hint = 0.0 if hint < 0.0 else np.inf
 
-    expected_shortfall = _tail_mean_nb(tail_buffer, n, n_neg, n_pos, k_tail)
     _finalise_metrics_nb(
         metrics_out, n, sum_r, sum_r2, sum_r3, sum_r4, sum_down2, prev_equity, initial_capital, worst_dd,
         trades, wins, traded_notional / (sum_equity / n) if n > 0 else np.nan, bars_in_market,
         expected_shortfall, periods_per_year,
     )
-    return n_fills
+    return n_fills, cutoff
 
 
 @njit(cache=True, nogil=True)

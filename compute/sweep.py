@@ -14,6 +14,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -338,6 +339,6 @@ def run_sweep(
     out = sweep_nb(
         open_a, close_a, score_a, seg, session, cuts, np.ascontiguousarray(grid.hours_id), masks,
         grid.fees_bps * 1e-4, grid.slippage_bps * 1e-4, float(base.initial_capital),
-        float(base.periods_per_year), float(base.es_level),
+        float(base.periods_per_year), float(base.es_level), numba.get_num_threads(),
     )
     return SweepResult(grid=grid, metrics={name: out[:, i] for i, name in enumerate(METRIC_NAMES)})

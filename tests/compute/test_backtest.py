@@ -9,6 +9,7 @@ import pytest
 
 from compute import stats
 from compute.backtest import BacktestConfig, run_backtest, signal_cutoffs
+from compute.backtest_nb import M_ES
 
 
 def test_hand_worked_backtest_with_fees_to_the_cent():
@@ -222,6 +223,49 @@ def test_expected_shortfall_when_the_tail_holds_zeros_and_gains():
     assert (r < 0).sum() == 2
     assert res.metrics["es_95"] == pytest.approx(stats.expected_shortfall(r, 0.95), rel=1e-12)
     assert res.metrics["es_95"] == pytest.approx(np.sort(r)[:10].mean(), rel=1e-12)
+
+
+def _kernel_tail(open_, close, score, hint):
+    """simulate_nb on one long/short config at 0.5; returns (metrics, cut-off, returns)."""
+    from compute.backtest_nb import N_METRICS, simulate_nb
+
+    n = close.shape[0]
+    cfg = BacktestConfig(value=0.5, fees_bps=1, slippage_bps=1)
+    metrics, equity = np.empty(N_METRICS), np.empty(n)
+    nf, ni = np.empty(2 * n + 1), np.empty(2 * n + 1, dtype=np.int64)
+    _, cutoff = simulate_nb(open_, close, score, np.zeros(n, dtype=np.int64), np.full(n, 9, dtype=np.int64),
+                            signal_cutoffs(cfg)[None, :], np.ones(24, dtype=np.bool_), 1e-4, 1e-4, 1e5, 252.0,
+                            0.95, np.empty(2 * n), hint, metrics, True, equity,
+                            np.empty(n, dtype=np.int64), ni, ni, nf, nf, nf)
+    returns = equity / np.concatenate(([1e5], equity[:-1])) - 1.0
+    return metrics, cutoff, returns
+
+
+@pytest.mark.parametrize("case", ["noisy", "rising"])
+def test_expected_shortfall_does_not_depend_on_the_tail_hint(case):
+    # The hint only narrows what the final selection looks at: too low (a second pass), zero,
+    # exact, NaN or positive, the figure is the same and equals the sorted-returns mean.
+    rng = np.random.default_rng(7)
+    n = 3000
+    if case == "noisy":
+        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+        score = rng.uniform(0, 1, n)
+    else:  # always long in a rising market: the tail needs the smallest gains
+        close = 100 * np.cumprod(np.full(n, 1.001) + rng.uniform(0, 1e-4, n))
+        close[[500, 1500]] *= 0.98
+        score = np.ones(n)
+    open_ = np.concatenate(([100.0], close[:-1]))
+    k = int(np.floor((n - 1) * 0.05 + 1e-9)) + 1
+    base, cutoff, r = _kernel_tail(open_, close, score, 0.0)
+    assert base[M_ES] == pytest.approx(np.sort(r)[:k].mean(), rel=1e-12)
+    assert base[M_ES] == pytest.approx(stats.expected_shortfall(r, 0.95), rel=1e-12)
+    assert cutoff == np.sort(r)[k - 1]
+    if case == "rising":
+        assert cutoff > 0.0
+    for hint in (-0.5, 0.9 * cutoff if cutoff < 0 else -1e-6, cutoff, float("nan"), 0.3, -1e-12):
+        metrics, cut, _ = _kernel_tail(open_, close, score, hint)
+        np.testing.assert_array_equal(metrics, base)
+        assert cut == cutoff
 
 
 # ---- options P&L (0DTE) -------------------------------------------------------------

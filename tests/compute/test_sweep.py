@@ -79,6 +79,32 @@ def test_full_grid_matches_single_backtests_on_a_sample():
         _assert_same_metrics(result.metrics_of(i), single.metrics)
 
 
+def test_sweep_result_does_not_depend_on_grid_order_or_threads():
+    # Neighbouring configurations hand each other a tail hint; whatever the order (and so the
+    # hints), every figure is bit-for-bit the same.
+    import numba
+
+    idx, open_, close, score = _hourly_market(seed=3)
+    grid = make_grid(thresholds=np.round(np.linspace(0.5, 0.7, 21), 3), exit_thresholds=[0.45, 0.5],
+                     fees_bps=[0.0, 1.0, 5.0], allowed_hours=[None, (13, 14, 15)],
+                     base=BacktestConfig(periods_per_year=1764))
+    ordered = run_sweep(open_, close, score, grid, index=idx)
+    perm = np.random.default_rng(0).permutation(len(grid))
+    shuffled_grid = SweepGrid(grid.kind[perm], grid.value[perm], grid.exit_value[perm], grid.top_pct[perm],
+                              grid.long_only[perm], grid.hours_id[perm], grid.fees_bps[perm],
+                              grid.slippage_bps[perm], grid.hour_sets, grid.base)
+    shuffled = run_sweep(open_, close, score, shuffled_grid, index=idx)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        single_thread = run_sweep(open_, close, score, grid, index=idx)
+    finally:
+        numba.set_num_threads(threads)
+    for name in METRIC_NAMES:
+        np.testing.assert_array_equal(shuffled.metrics[name], ordered.metrics[name][perm], err_msg=name)
+        np.testing.assert_array_equal(single_thread.metrics[name], ordered.metrics[name], err_msg=name)
+
+
 def test_spec_example_grid_has_36_configs():
     grid = make_grid(thresholds=[0.5, 0.6, 0.7, 0.8], top_pct=[5, 10, 15],
                      allowed_hours=[[9, 10, 11], [12, 13, 14], [9, 10, 11, 12, 13, 14, 15]])
