@@ -67,7 +67,8 @@ def free_port() -> int:
 
 def job_timings(catalog, job_id, wait_s=3.0):
     """The sweep job's own step timings (walk-forward inputs, Tune, final pass), once it has
-    recorded its result (just after the sweep row turns final)."""
+    recorded its result (just after the sweep row turns final), and how long the job waited
+    in the queue (created -> started on a worker)."""
     from cluster.catalog import Job
 
     deadline = time.monotonic() + wait_s
@@ -75,8 +76,10 @@ def job_timings(catalog, job_id, wait_s=3.0):
         with catalog.session() as s:
             job = s.get(Job, job_id)
             result = dict(job.result or {}) if job is not None else {}
+            queued = (job.started_at - job.created_at).total_seconds() if job and job.started_at else None
         if result or time.monotonic() > deadline:
-            return result.get("timings")
+            timings = result.get("timings") or {}
+            return {"queue_s": None if queued is None else round(queued, 3), **timings}
         time.sleep(0.05)
     return None
 
@@ -128,6 +131,8 @@ def api_sweep(home: Path):
 
 
 def tune_vs_raw(home: Path):
+    import ray
+
     from cluster.catalog import LabModel, Sweep, User, get_catalog, upgrade_schema
     from cluster.config import Settings
     from compute.sweep import run_sweep
@@ -172,7 +177,7 @@ def tune_vs_raw(home: Path):
         # 4 chunks of 2,500 so that warm trials (a reused actor) are measured too
         bounds = sw.chunk_bounds(n_cfg, 2500)
         t0 = time.perf_counter()
-        reports = sw.run_chunks_on_tune(arrays, grid, list(range(len(bounds))), bounds, meta,
+        reports = sw.run_chunks_on_tune(ray.put({"arrays": arrays, "grid": grid}), list(range(len(bounds))), bounds, meta,
                                         storage_path=str(home / "tune"), max_concurrent=1)
         wall = time.perf_counter() - t0
         compute = [r["compute_s"] for r in sorted(reports, key=lambda r: r["chunk"])]

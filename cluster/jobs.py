@@ -42,21 +42,6 @@ JOB_KINDS: dict[str, str] = {
 JOB_KIND_MODULES = ("cluster.lab.jobs", "cluster.portfolio.jobs", "cluster.batch", "tuning.sweep")
 
 
-def job_cpus(kind: str, default: float) -> float:
-    """CPUs a job task reserves: an area's ``JOB_CPUS`` entry, else the setting.
-
-    A driver that fans out (a Ray Tune sweep) reserves 0 so its own trials can be scheduled.
-    """
-    for module in JOB_KIND_MODULES:
-        try:
-            cpus = getattr(importlib.import_module(module), "JOB_CPUS", {})
-        except ModuleNotFoundError:
-            continue
-        if kind in cpus:
-            return float(cpus[kind])
-    return default
-
-
 def all_job_kinds() -> dict[str, str]:
     kinds = dict(JOB_KINDS)
     for module in JOB_KIND_MODULES:
@@ -186,6 +171,13 @@ def warm_up_areas() -> list[str]:
     return warmed
 
 
+#: Job workers warmed at start: a sweep's driver and the task computing its inputs run at once.
+WARM_WORKERS = 2
+#: The longest the first jobs wait for the warm-up (a cold numba cache compiles for a while;
+#: a job would compile the same kernels itself).
+WARM_WAIT_S = 30.0
+
+
 @ray.remote(max_retries=0)
 def warm_worker_task() -> list[str]:
     """Leaves a job worker with every area imported in Ray's idle pool, so the first real job
@@ -209,8 +201,21 @@ class JobManager:
         self.running: dict[str, ray.ObjectRef] = {}
         self.running_key: dict[str, tuple[int, str]] = {}
         self.pending: list[tuple[str, int, str, int | None]] = []
+        # Jobs wait (at most WARM_WAIT_S) for the warm-up so that the first ones after a start
+        # land on warm workers instead of paying seconds of imports in cold ones.
+        self.warming = True
+        self.warm = [warm_worker_task.options(num_cpus=self.settings.job_num_cpus, name="job:warm-up").remote()
+                     for _ in range(WARM_WORKERS)]
+        asyncio.get_event_loop().create_task(self._after_warm_up())
         self.recovered = self._recover()
-        self.warm = warm_worker_task.options(num_cpus=self.settings.job_num_cpus, name="job:warm-up").remote()
+
+    async def _after_warm_up(self) -> None:
+        try:
+            await asyncio.wait_for(asyncio.gather(*self.warm), timeout=WARM_WAIT_S)
+        except Exception:  # noqa: BLE001 - a failed or slow warm-up only costs speed
+            log.warning("job worker warm-up did not finish within %s s; dispatching anyway", WARM_WAIT_S)
+        self.warming = False
+        self._pump()
 
     def _recover(self) -> dict:
         """Restart recovery: running jobs died with the old processes; queued ones run again."""
@@ -247,24 +252,23 @@ class JobManager:
         return sum(1 for key in self.running_key.values() if key == (user_id, group))
 
     def _pump(self) -> None:
+        if self.warming:
+            return
         still_pending = []
         for item in self.pending:
             job_id, user_id, group, limit = item
             if limit is not None and self._running_in(user_id, group) >= limit:
                 still_pending.append(item)
                 continue
-            cpus = job_cpus(self._kind(job_id), self.settings.job_num_cpus)
-            ref = run_job_task.options(num_cpus=cpus, name=f"job:{job_id}").remote(
+            # The manager never imports the job areas (seconds of imports on the first submit);
+            # every job task reserves the same CPUs (SIGMA_JOB_NUM_CPUS).
+            ref = run_job_task.options(num_cpus=self.settings.job_num_cpus, name=f"job:{job_id}").remote(
                 job_id, self.settings_json
             )
             self.running[job_id] = ref
             self.running_key[job_id] = (user_id, group)
             asyncio.get_event_loop().create_task(self._watch(job_id, ref))
         self.pending = still_pending
-
-    def _kind(self, job_id: str) -> str:
-        with self.catalog.session() as s:
-            return s.scalar(select(Job.kind).where(Job.id == job_id)) or ""
 
     async def _watch(self, job_id: str, ref: ray.ObjectRef) -> None:
         try:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 import numpy as np
+import ray
 from sqlalchemy import func, insert, select, update
 
 from cluster.catalog import Catalog, Job, LabModel, LeaderboardEntry, Sweep, SweepChunk
@@ -442,8 +443,11 @@ def _job_cancelled(catalog: Catalog, job_id: Optional[str]) -> bool:
         return s.scalar(select(Job.status).where(Job.id == job_id)) == "cancelled"
 
 
-def chunk_trial(config: dict, arrays: SweepArrays = None, grid=None, meta: SweepMeta = None, bounds=None):
-    """A Tune trial: evaluate one chunk in one numba call, store it, report once."""
+def chunk_trial(config: dict, inputs=None, meta: SweepMeta = None, bounds=None):
+    """A Tune trial: evaluate one chunk in one numba call, store it, report once.
+
+    ``inputs`` is ``[ref]``: the reference of the sweep's shared inputs (``sweep_inputs``), which
+    may still be computing while this trial's actor starts."""
     from ray import tune
 
     from cluster.catalog import get_catalog
@@ -454,15 +458,21 @@ def chunk_trial(config: dict, arrays: SweepArrays = None, grid=None, meta: Sweep
     if _job_cancelled(catalog, meta.job_id):
         tune.report({"chunk": chunk_index, "n_configs": 0, "stored": False, "cancelled": True})
         return
+    shared = ray.get(inputs[0])
+    waited_s = time.perf_counter() - started
+    if "error" in shared:  # the driver reports it; nothing to evaluate
+        tune.report({"chunk": chunk_index, "n_configs": 0, "stored": False, "cancelled": False})
+        return
     start, stop = bounds[chunk_index]
-    part = grid.slice(start, stop)
-    arrays = arrays.local_copy()
+    part = shared["grid"].slice(start, stop)
+    arrays = shared["arrays"].local_copy()
     result, fold_std = evaluate_chunk(arrays, part)
-    compute_s = time.perf_counter() - started
+    compute_s = time.perf_counter() - started - waited_s
     rows = chunk_rows(arrays, meta, part, start, result, fold_std)
-    stored = store_chunk(catalog, meta, chunk_index, rows, 1000 * (time.perf_counter() - started))
+    stored = store_chunk(catalog, meta, chunk_index, rows, 1000 * (time.perf_counter() - started - waited_s))
     tune.report({"chunk": chunk_index, "n_configs": stop - start, "stored": stored, "cancelled": False,
-                 "compute_s": compute_s, "total_s": time.perf_counter() - started, "pid": os.getpid()})
+                 "compute_s": compute_s, "total_s": time.perf_counter() - started, "waited_s": waited_s,
+                 "pid": os.getpid()})
 
 
 _DRIVER_HOOKS: dict[str, dict] = {}
@@ -503,7 +513,7 @@ def _tune_hooks():
             if hooks is None:
                 return
             report = {k: result.get(k) for k in ("chunk", "n_configs", "stored", "cancelled", "compute_s",
-                                                 "total_s", "pid")}
+                                                 "total_s", "waited_s", "pid")}
             hooks["reports"].append(report)
             if hooks["on_result"] is not None:
                 hooks["on_result"](report)
@@ -513,10 +523,14 @@ def _tune_hooks():
     return CancelStopper, Collect
 
 
-def run_chunks_on_tune(arrays: SweepArrays, grid, todo: list[int], bounds, meta: SweepMeta, *,
+def run_chunks_on_tune(inputs: "ray.ObjectRef", todo: list[int], bounds, meta: SweepMeta, *,
                        storage_path: str, should_stop=None, on_result=None, max_concurrent: Optional[int] = None,
                        trial_fn=None) -> list[dict]:
     """Run one Tune trial per chunk index in ``todo``; returns the trials' reports.
+
+    ``inputs``: the reference of ``{"arrays": SweepArrays, "grid": SweepGrid}`` (``sweep_inputs``'
+    result, or ``ray.put`` of one); trials start while it is still being computed and wait for
+    it, so their actors' start-up overlaps the walk-forward inputs.
 
     ``should_stop()`` is polled (at most twice a second) to stop the whole experiment;
     ``on_result(report)`` is called for each chunk report in the driver.
@@ -542,7 +556,8 @@ def run_chunks_on_tune(arrays: SweepArrays, grid, todo: list[int], bounds, meta:
     # grid reads it); the CSV and TensorBoard writers (and tensorboardX's import) buy nothing.
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     from ray.tune.logger import JsonLoggerCallback
-    trainable = tune.with_parameters(trial_fn or chunk_trial, arrays=arrays, grid=grid, meta=meta, bounds=bounds)
+    # A list, so that the reference reaches the trials unresolved (they get it when they need it).
+    trainable = tune.with_parameters(trial_fn or chunk_trial, inputs=[inputs], meta=meta, bounds=bounds)
     trainable = tune.with_resources(trainable, {"cpu": TRIAL_CPUS})
     tuner = tune.Tuner(
         trainable,
@@ -717,17 +732,18 @@ def prepare_resume(catalog: Catalog, user_id: int, sweep_id: str) -> Sweep:
 
 # ----------------------------------------------------------------- the job (Tune driver)
 
-def finalize_sweep(catalog: Catalog, sweep_id: str, periods_per_year: float, status: str) -> dict:
+def finalize_sweep(catalog: Catalog, sweep_id: str, periods_per_year: Optional[float], status: str) -> dict:
     """Deflated Sharpe of every stored configuration for the number of configurations tried
     (the variance of their Sharpe ratios across the whole sweep), the best configuration,
-    the recounted progress and the final status."""
+    the recounted progress and the final status. ``periods_per_year`` None (a run cancelled
+    before its inputs were ready) keeps the stored chunks' provisional values."""
     from compute import stats
 
     with catalog.session() as s:
         rows = s.execute(select(LeaderboardEntry.id, LeaderboardEntry.sharpe, LeaderboardEntry.metrics)
                          .where(LeaderboardEntry.sweep_id == sweep_id)).all()
         n = len(rows)
-        if n:
+        if n and periods_per_year is not None:
             sharpe = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=np.float64)
 
             def col(name):
@@ -758,9 +774,64 @@ def _job_progress(catalog: Catalog, job_id: str, fraction: float, message: str) 
                   .values(progress=max(0.0, min(1.0, fraction)), message=message, updated_at=utcnow()))
 
 
-def sweep_job(ctx: JobContext, params: dict) -> dict:
-    """The ``lab.sweep`` job: walk-forward inputs once, chunks on Ray Tune, final pass."""
+def sweep_inputs(settings_json: str, user_id: int, model_id: str, doc: dict, risk_profile: str, total: int) -> dict:
+    """The shared inputs of a sweep: ``{"arrays": SweepArrays, "grid": SweepGrid, "seconds"}``,
+    or ``{"error": {"message", "code", "field"}}`` for input the model's data cannot satisfy.
+
+    Runs as a Ray task (``sweep_inputs_task``) next to the Tune driver: the walk-forward inputs
+    (fold models, out-of-sample scores; cached in the artifact store) are computed while the
+    trials' actors start."""
     from cluster.artifacts import ArtifactStore
+    from cluster.catalog import get_catalog
+    from cluster.lab import service
+
+    started = time.perf_counter()
+    settings = Settings.model_validate_json(settings_json)
+    spec = doc["spec"]
+    try:
+        inputs = service.model_inputs(
+            get_catalog(settings), ArtifactStore(settings.resolved_storage_url), user_id, model_id,
+            doc.get("matrix_sha"), start_date=doc.get("start_date"), end_date=doc.get("end_date"),
+            n_splits=spec.get("splits") or service.DEFAULT_SPLITS, embargo=spec.get("embargo"),
+            risk_profile=risk_profile)
+        arrays = SweepArrays.from_lab_inputs(inputs)
+        grid = build_grid(spec, arrays.base_config())
+    except (service.LabInputError, SweepInputError) as exc:
+        return {"error": {"message": str(exc), "code": "INVALID_PARAMETER", "field": exc.field}}
+    except LookupError as exc:
+        return {"error": {"message": str(exc), "code": "NOT_FOUND", "field": None}}
+    if len(grid) != total:
+        return {"error": {"message": f"grid has {len(grid)} configurations, expected {total}",
+                          "code": "CALCULATION_ERROR", "field": None}}
+    return {"arrays": arrays, "grid": grid, "seconds": round(time.perf_counter() - started, 3)}
+
+
+sweep_inputs_task = ray.remote(max_retries=0)(sweep_inputs)
+
+
+def _chunk_plan(catalog: Catalog, sweep_id: str, model_pk: int, doc: dict, total: int) -> int:
+    """The sweep's chunk size, fixed at its first run (a resume must cut the grid the same way).
+
+    Planned before the inputs exist, from the matrix's row count: an upper bound on the
+    out-of-sample bars, so a chunk is never more work than ``CHUNK_BAR_CONFIGS``."""
+    from cluster.catalog import Matrix
+
+    if doc.get("plan_chunk_size"):
+        return int(doc["plan_chunk_size"])
+    with catalog.session() as s:
+        query = select(Matrix.rows).where(Matrix.model_pk == model_pk)
+        if doc.get("matrix_sha"):
+            query = query.where(Matrix.matrix_sha == doc["matrix_sha"])
+        rows = s.scalar(query.order_by(Matrix.created_at.desc()).limit(1)) or 1
+        size = chunk_size_for(int(rows), doc.get("chunk_size"))
+        sweep = s.get(Sweep, sweep_id)
+        sweep.grid = {**dict(sweep.grid or {}), "plan_chunk_size": size}
+    return size
+
+
+def sweep_job(ctx: JobContext, params: dict) -> dict:
+    """The ``lab.sweep`` job: the Tune driver. It starts the inputs task and the Tune run together
+    (trials wait for the inputs while their actors start), then runs the final pass."""
     from cluster.lab import service
 
     sweep_id = params["sweep_id"]
@@ -794,27 +865,16 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
         sweep.done_configs = done_at_start
         spec, profile, tag, total = doc["spec"], sweep.risk_profile, sweep.tag, sweep.total_configs
         user_id, model_pk, model_id, pack_id = sweep.user_id, model.id, model.model_id, model.pack_id
+    inputs_ref = None
     try:
         _job_progress(catalog, ctx.job_id, 0.02, "walk-forward inputs")
-        try:
-            inputs = service.model_inputs(
-                catalog, ArtifactStore(ctx.settings.resolved_storage_url), user_id, model_id, doc.get("matrix_sha"),
-                start_date=doc.get("start_date"), end_date=doc.get("end_date"),
-                n_splits=spec.get("splits") or service.DEFAULT_SPLITS, embargo=spec.get("embargo"),
-                risk_profile=profile)
-        except (service.LabInputError, SweepInputError) as exc:
-            raise JobFailed(str(exc), code="INVALID_PARAMETER", details={"field": exc.field}) from None
-        except LookupError as exc:
-            raise JobFailed(str(exc), code="NOT_FOUND") from None
-        lap("model_inputs_s")
-        arrays = SweepArrays.from_lab_inputs(inputs)
-        grid = build_grid(spec, arrays.base_config())
-        if len(grid) != total:
-            raise JobFailed(f"grid has {len(grid)} configurations, expected {total}")
-        bounds = chunk_bounds(total, chunk_size_for(arrays.n_bars, doc.get("chunk_size")))
+        inputs_ref = sweep_inputs_task.options(num_cpus=ctx.settings.job_num_cpus, name=f"sweep-inputs:{sweep_id}").remote(
+            ctx.settings.worker_json(), user_id, model_id, doc, profile, total)
+        bounds = chunk_bounds(total, _chunk_plan(catalog, sweep_id, model_pk, doc, total))
         todo = [i for i in range(len(bounds)) if i not in done_chunks]
         meta = SweepMeta(sweep_id=sweep_id, user_id=user_id, model_pk=model_pk, model_id=model_id, pack_id=pack_id,
-                         tag=tag, risk_profile=profile, n_trials=total, splits=inputs.n_splits,
+                         tag=tag, risk_profile=profile, n_trials=total,
+                         splits=int(spec.get("splits") or service.DEFAULT_SPLITS),
                          embargo=spec.get("embargo"), settings_json=ctx.settings.worker_json(), job_id=ctx.job_id)
         _job_progress(catalog, ctx.job_id, done_at_start / total, f"{len(todo)} of {len(bounds)} chunks to run")
         progress = {"done": done_at_start}
@@ -824,17 +884,33 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
             _job_progress(catalog, ctx.job_id, progress["done"] / total,
                           f"{progress['done']}/{total} configurations")
 
+        def inputs_failed() -> bool:
+            ready, _ = ray.wait([inputs_ref], timeout=0)
+            return bool(ready) and "error" in ray.get(inputs_ref)
+
         started = time.perf_counter()
         lap("prepare_s")
-        reports = run_chunks_on_tune(arrays, grid, todo, bounds, meta,
-                                     storage_path=str(ctx.settings.home / "tune"),
-                                     should_stop=ctx.cancelled, on_result=on_result)
+        reports = run_chunks_on_tune(inputs_ref, todo, bounds, meta, storage_path=str(ctx.settings.home / "tune"),
+                                     should_stop=lambda: ctx.cancelled() or inputs_failed(), on_result=on_result)
         lap("tune_s")
         cancelled = ctx.cancelled()
-        summary = finalize_sweep(catalog, sweep_id, arrays.periods_per_year,
+        # cancelled before the inputs were ready: no chunk can have been stored
+        ready, _ = ray.wait([inputs_ref], timeout=0.0 if cancelled else None)
+        shared = ray.get(inputs_ref) if ready else None
+        if shared is None:
+            ray.cancel(inputs_ref)
+        elif "error" in shared:
+            error = shared["error"]
+            raise JobFailed(error["message"], code=error["code"],
+                            details={"field": error["field"]} if error["field"] else {})
+        else:
+            timings["model_inputs_s"] = shared["seconds"]
+        summary = finalize_sweep(catalog, sweep_id, shared["arrays"].periods_per_year if shared else None,
                                  "cancelled" if cancelled else "completed")
         lap("finalize_s")
     except BaseException as exc:
+        if inputs_ref is not None:
+            ray.cancel(inputs_ref)
         with catalog.session() as s:
             row = s.get(Sweep, sweep_id)
             if row is not None and row.status not in FINAL:
@@ -846,7 +922,8 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
     summary.update({
         "sweep_id": sweep_id, "model_id": model_id, "chunks": len(bounds), "chunks_run": len(reports),
         "chunks_skipped": len(bounds) - len(todo), "seconds": round(time.perf_counter() - started, 3),
-        "timings": {**timings, "trials_s": [r.get("total_s") for r in reports]},
+        "timings": {**timings, "trials_s": [r.get("total_s") for r in reports],
+                    "trials_waited_s": [r.get("waited_s") for r in reports]},
     })
     _emit(catalog, user_id, summary)
     if summary["status"] == "cancelled":
