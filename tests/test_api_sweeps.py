@@ -150,6 +150,40 @@ def test_spec_sweep_matches_single_backtests_and_ranks(api):
                  400, "INVALID_PARAMETER", field="format")
 
 
+def test_options_pack_sweep_ranks_priced_0dte_pnl(api):
+    # A zerosigma (0DTE) sweep executes every configuration with contracts priced along the
+    # path, exactly as POST /backtest does for the pack, and ranks that P&L (fold Sharpe spread
+    # included), not the underlying's.
+    user = "sweep_zed"
+    h = api.headers(user)
+    resp = api.http.post(f"{V1}/models", json={"template_id": "zerosigma_default", "config": {"ticker": "SPY"}}, headers=h)
+    assert resp.status_code == 201, resp.text
+    mid = resp.json()["model_id"]
+    m = api.http.post(f"{V1}/build_matrix", json={"model_id": mid, "start_date": "2024-01-02", "end_date": "2024-03-28"},
+                      headers=h)
+    assert m.status_code == 200, m.text
+    grid = {"thresholds": [0.5, 0.52, 0.55], "allowed_hours": [[10, 11, 12, 13, 14, 15], [13, 14, 15]], "splits": 4}
+    resp = api.http.post(f"{V1}/backtest_sweep", json={"model_id": mid, "sweep": grid, "tag": "zed"}, headers=h)
+    assert resp.status_code == 202, resp.text
+    done = _wait_sweep(api, user, resp.json()["sweep_id"])
+    assert done["status"] == "completed", (done["error"], done)
+    items = api.http.get(f"{V1}/leaderboard", params={"tag": "zed"}, headers=h).json()["items"]
+    assert len(items) == 6 and all(i["pack_id"] == "zerosigma" for i in items)
+    traded = [i for i in items if i["metrics"]["trades"]]
+    assert len(traded) >= 2
+    from cluster.artifacts import ArtifactStore
+    from cluster.lab import service
+
+    inputs = service.model_inputs(api.catalog, ArtifactStore(api.settings.resolved_storage_url), _user_id(api, user), mid,
+                                  n_splits=4, risk_profile=items[0]["risk_profile"])
+    assert inputs.is_options
+    for item in traded[:2]:
+        single = service.walk_forward_from_inputs(inputs, item["config"]).metrics
+        assert single["sharpe"] != pytest.approx(single["underlying_sharpe"])  # options P&L differs
+        for key in ("sharpe", "cum_return", "max_drawdown", "trades", "win_rate", "es_95", "fold_sharpe_std"):
+            assert item["metrics"][key] == pytest.approx(single[key], rel=1e-9, abs=1e-12), key
+
+
 def test_killed_driver_keeps_chunks_and_resume_computes_the_rest(api):
     from cluster.catalog import Job, LeaderboardEntry, Sweep, SweepChunk
 

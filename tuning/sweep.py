@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 import numpy as np
+import pandas as pd
 import ray
 from sqlalchemy import func, insert, select, update
 
@@ -260,6 +261,11 @@ class SweepArrays:
     slippage_bps: float
     pack_id: str
     cadence: str
+    #: Options packs: bar starts (int64 ns, UTC), the implied vol known at each bar and the
+    #: underlying's ticker (its listed strike grid); None for equity packs.
+    timestamps: Optional[np.ndarray] = None
+    implied_vol: Optional[np.ndarray] = None
+    ticker: Optional[str] = None
 
     @property
     def n_bars(self) -> int:
@@ -267,6 +273,16 @@ class SweepArrays:
 
     @classmethod
     def from_lab_inputs(cls, inputs) -> "SweepArrays":
+        options = {}
+        if inputs.is_options:
+            from cluster.lab.options import matrix_volatility
+
+            stamps = pd.DatetimeIndex(inputs.timestamps)
+            stamps = stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
+            sigma, _ = matrix_volatility(inputs.matrix, float(inputs.periods_per_year))
+            options = {"timestamps": np.ascontiguousarray(stamps.asi8, dtype=np.int64),
+                       "implied_vol": np.ascontiguousarray(sigma[inputs.first:], dtype=np.float64),
+                       "ticker": str(inputs.matrix["ticker"].iloc[inputs.first])}
         return cls(
             open=np.ascontiguousarray(inputs.open, dtype=np.float64),
             close=np.ascontiguousarray(inputs.close, dtype=np.float64),
@@ -276,16 +292,20 @@ class SweepArrays:
             train_scores=[np.asarray(t, dtype=np.float64) for t in inputs.train_scores],
             periods_per_year=float(inputs.periods_per_year),
             fees_bps=float(inputs.fees_bps), slippage_bps=float(inputs.slippage_bps),
-            pack_id=inputs.pack.pack_id, cadence=inputs.pack.cadence,
+            pack_id=inputs.pack.pack_id, cadence=inputs.pack.cadence, **options,
         )
 
     def local_copy(self) -> "SweepArrays":
         """Writable copies of the bars. Arrays fetched from the Ray object store are read-only
         views, a different numba type: kernels would compile (and cache) a second
         specialisation. A copy costs 40 bytes per bar, once per trial."""
+        def copy(a):
+            return None if a is None else a.copy()
+
         return SweepArrays(self.open.copy(), self.close.copy(), self.score.copy(), self.hours.copy(),
                            self.segments.copy(), [t.copy() for t in self.train_scores], self.periods_per_year,
-                           self.fees_bps, self.slippage_bps, self.pack_id, self.cadence)
+                           self.fees_bps, self.slippage_bps, self.pack_id, self.cadence,
+                           copy(self.timestamps), copy(self.implied_vol), self.ticker)
 
     def base_config(self) -> BacktestConfig:
         return BacktestConfig(fees_bps=self.fees_bps, slippage_bps=self.slippage_bps,
@@ -329,6 +349,9 @@ def evaluate_chunk(arrays: SweepArrays, grid_chunk):
     from compute.gates import resolve_pack
     from compute.sweep import run_sweep
 
+    if arrays.implied_vol is not None:
+        return evaluate_options_chunk(arrays, grid_chunk)
+
     result = run_sweep(arrays.open, arrays.close, arrays.score, grid_chunk, hours=arrays.hours,
                        segments=arrays.segments, train_scores=arrays.train_scores)
     fold_std = None
@@ -351,6 +374,42 @@ def evaluate_chunk(arrays: SweepArrays, grid_chunk):
                 warnings.simplefilter("ignore", RuntimeWarning)
                 fold_std = np.nanstd(np.vstack(sharpes), axis=0, ddof=1)
     return result, fold_std
+
+
+def evaluate_options_chunk(arrays: SweepArrays, grid_chunk):
+    """Options packs: every configuration executed with 0DTE contracts priced along the path
+    (``compute.backtest.run_options_backtest``, what ``POST /backtest`` runs for these packs), so
+    the leaderboard ranks and gates the options P&L, not the underlying's. The options engine
+    runs one configuration at a time (it picks and prices contracts per bar): a few ms per
+    configuration per thousand bars instead of the equity kernel's microseconds.
+    ``fold_std``: the standard deviation of the per-fold Sharpe ratios of the stitched run,
+    as the single backtest reports ``fold_sharpe_std``."""
+    from functools import partial
+
+    from compute import stats
+    from compute.backtest import run_options_backtest
+    from compute.marketdata.options import strike_step
+    from compute.sweep import SweepResult, grid_cutoffs
+
+    index = pd.to_datetime(arrays.timestamps, utc=True)
+    n_segments = int(arrays.segments.max()) + 1 if arrays.n_bars else 1
+    cuts = grid_cutoffs(grid_chunk, arrays.train_scores, n_segments)
+    fold_of = [arrays.segments == k for k in range(n_segments)]
+    metrics = {name: np.empty(len(grid_chunk)) for name in METRIC_NAMES}
+    fold_std = np.full(len(grid_chunk), np.nan)
+    for j in range(len(grid_chunk)):
+        bt = run_options_backtest(arrays.open, arrays.close, arrays.score, grid_chunk.config(j), index=index,
+                                  hours=arrays.hours, implied_vol=arrays.implied_vol,
+                                  strike_step=partial(strike_step, arrays.ticker), segments=arrays.segments,
+                                  segment_cutoffs=cuts[j])
+        for name in METRIC_NAMES:
+            metrics[name][j] = bt.metrics[name]
+        returns = bt.returns.to_numpy()
+        sharpes = np.array([stats.sharpe(returns[mask], arrays.periods_per_year) for mask in fold_of if mask.any()])
+        finite = sharpes[np.isfinite(sharpes)]
+        if finite.size >= 2:
+            fold_std[j] = float(finite.std(ddof=1))
+    return SweepResult(grid=grid_chunk, metrics=metrics), fold_std
 
 
 def chunk_rows(arrays: SweepArrays, meta: SweepMeta, grid, start: int, result, fold_std) -> list[dict]:
