@@ -149,6 +149,19 @@ def test_spec_sweep_matches_single_backtests_and_ranks(api):
     assert_error(api.http.get(f"{V1}/export/leaderboard", params={"tag": "sweep_2024Q1", "format": "xlsx"}, headers=h),
                  400, "INVALID_PARAMETER", field="format")
 
+    # no grid: the pack's default grid (swingsigma: 5 thresholds x 2 top_pct)
+    from compute.packs import get_pack
+
+    resp = api.http.post(f"{V1}/backtest_sweep", json={"model_id": mid, "tag": "defaults"}, headers=h)
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["total_configs"] == 10
+    state = api.http.get(f"{V1}/backtest_sweep/{resp.json()['sweep_id']}", headers=h).json()
+    defaults = get_pack("swingsigma").sweep
+    assert state["grid"]["thresholds"] == list(defaults.thresholds) and state["grid"]["top_pct"] == list(defaults.top_pct)
+    # (stopped at once, unless it already finished: the grid is small)
+    assert api.http.post(f"{V1}/backtest_sweep/{state['sweep_id']}/cancel", headers=h).status_code in (200, 409)
+    assert _wait_sweep(api, user, state["sweep_id"])["status"] in ("cancelled", "completed")
+
 
 def test_options_pack_sweep_ranks_priced_0dte_pnl(api):
     # A zerosigma (0DTE) sweep executes every configuration with contracts priced along the

@@ -523,15 +523,17 @@ def chunk_trial(config: dict, inputs=None, meta: SweepMeta = None, bounds=None):
         tune.report({"chunk": chunk_index, "n_configs": 0, "stored": False, "cancelled": False})
         return
     start, stop = bounds[chunk_index]
+    cpu_started = time.process_time()
     part = shared["grid"].slice(start, stop)
     arrays = shared["arrays"].local_copy()
     result, fold_std = evaluate_chunk(arrays, part)
     compute_s = time.perf_counter() - started - waited_s
+    compute_cpu_s = time.process_time() - cpu_started
     rows = chunk_rows(arrays, meta, part, start, result, fold_std)
     stored = store_chunk(catalog, meta, chunk_index, rows, 1000 * (time.perf_counter() - started - waited_s))
     tune.report({"chunk": chunk_index, "n_configs": stop - start, "stored": stored, "cancelled": False,
-                 "compute_s": compute_s, "total_s": time.perf_counter() - started, "waited_s": waited_s,
-                 "pid": os.getpid()})
+                 "compute_s": compute_s, "compute_cpu_s": compute_cpu_s, "total_s": time.perf_counter() - started,
+                 "waited_s": waited_s, "pid": os.getpid()})
 
 
 _DRIVER_HOOKS: dict[str, dict] = {}
@@ -572,7 +574,7 @@ def _tune_hooks():
             if hooks is None:
                 return
             report = {k: result.get(k) for k in ("chunk", "n_configs", "stored", "cancelled", "compute_s",
-                                                 "total_s", "waited_s", "pid")}
+                                                 "compute_cpu_s", "total_s", "waited_s", "pid")}
             hooks["reports"].append(report)
             if hooks["on_result"] is not None:
                 hooks["on_result"](report)
@@ -660,6 +662,9 @@ def create_sweep(catalog: Catalog, user_id: int, tier: str, *, model_id: str, sw
     from compute import packs
 
     model = service.get_model(catalog, user_id, model_id)
+    if sweep is None or (isinstance(sweep, Mapping) and not sweep):
+        # omitted or {}: the pack's default grid (REFERENCE.md "Sweep defaults")
+        sweep = packs.get_pack(model.pack_id).sweep.to_dict()
     spec = parse_sweep_spec(sweep)
     total = count_configs(spec)
     if total > MAX_CONFIGS:
