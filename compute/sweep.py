@@ -336,8 +336,11 @@ def run_sweep(
     cuts = grid_cutoffs(grid, train_scores, n_segments)
     masks = np.stack([hours_mask(h) for h in grid.hour_sets])
     base = grid.base
+    # a copy: a grid from the Ray object store is read-only, another numba type (a second
+    # compiled specialisation in a fresh trial)
+    mask_id = np.array(grid.hours_id, dtype=np.int64)
     out = sweep_nb(
-        open_a, close_a, score_a, seg, session, cuts, np.ascontiguousarray(grid.hours_id), masks,
+        open_a, close_a, score_a, seg, session, cuts, mask_id, masks,
         grid.fees_bps * 1e-4, grid.slippage_bps * 1e-4, float(base.initial_capital),
         float(base.periods_per_year), float(base.es_level), numba.get_num_threads(),
     )

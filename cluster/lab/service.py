@@ -69,6 +69,14 @@ class LabInputError(ValueError):
 
 def clean_json(value: Any) -> Any:
     """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python (PostgreSQL JSON has no NaN)."""
+    # exact-type fast paths first: a sweep cleans a metric dict and a config per configuration
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {str(k): clean_json(v) for k, v in value.items()}
     if isinstance(value, Mapping):
         return {str(k): clean_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
