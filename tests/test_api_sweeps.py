@@ -81,6 +81,7 @@ def test_spec_sweep_matches_single_backtests_and_ranks(api):
     assert_error(api.http.get(f"{V1}/backtest_sweep/{started['sweep_id']}", headers=api.headers("sweep_eve")), 404, "NOT_FOUND")
     job = api.http.get(f"{V1}/jobs/{done['job_id']}/result", headers=h).json()["data"]["result"]
     assert job["chunks_skipped"] == 0 and job["done_configs"] == 36
+    assert job["max_concurrent_trials"] == 1  # one node here
 
     board = api.http.get(f"{V1}/leaderboard", params={"tag": "sweep_2024Q1", "limit": 100}, headers=h).json()
     items = board["items"]
@@ -262,3 +263,16 @@ def test_killed_driver_keeps_chunks_and_resume_computes_the_rest(api):
     assert board["total"] == final["done_configs"]
     with api.catalog.session() as s:
         assert s.get(Job, job_id).status == "cancelled"
+
+
+def test_trial_concurrency_respects_the_tier():
+    # one trial per node at most, never more than the tier's concurrent backtests (REFERENCE.md)
+    from cluster.config import Settings
+    from tuning.sweep import trial_concurrency
+
+    limits = Settings().tier_limits()
+    per_tier = {tier: limits[tier]["concurrent_backtests"] for tier in ("free", "basic", "pro", "enterprise")}
+    assert per_tier == {"free": 1, "basic": 5, "pro": 20, "enterprise": None}
+    assert [trial_concurrency(per_tier[t], 8) for t in ("free", "basic", "pro", "enterprise")] == [1, 5, 8, 8]
+    assert [trial_concurrency(per_tier[t], 32) for t in ("free", "basic", "pro", "enterprise")] == [1, 5, 20, 32]
+    assert trial_concurrency(per_tier["pro"], 0) == 1

@@ -33,7 +33,7 @@ import pandas as pd
 import ray
 from sqlalchemy import func, insert, select, update
 
-from cluster.catalog import Catalog, Job, LabModel, LeaderboardEntry, Sweep, SweepChunk
+from cluster.catalog import Catalog, Job, LabModel, LeaderboardEntry, Sweep, SweepChunk, User
 from cluster.catalog.models import new_id, utcnow
 from cluster.config import Settings
 from cluster.jobs import JobCancelled, JobContext, JobFailed
@@ -584,6 +584,14 @@ def _tune_hooks():
     return CancelStopper, Collect
 
 
+def trial_concurrency(tier_limit: Optional[int], nodes: int) -> int:
+    """Trials of one sweep at once: one per alive node (a trial's kernel uses every core of its
+    node), never more than the tier's concurrent backtests (REFERENCE.md: free 1, basic 5, pro
+    20, enterprise unlimited = None)."""
+    n = max(1, int(nodes))
+    return n if tier_limit is None else max(1, min(n, int(tier_limit)))
+
+
 def run_chunks_on_tune(inputs: "ray.ObjectRef", todo: list[int], bounds, meta: SweepMeta, *,
                        storage_path: str, should_stop=None, on_result=None, max_concurrent: Optional[int] = None,
                        trial_fn=None) -> list[dict]:
@@ -612,7 +620,7 @@ def run_chunks_on_tune(inputs: "ray.ObjectRef", todo: list[int], bounds, meta: S
     CancelStopper, Collect = _tune_hooks()
 
     if max_concurrent is None:
-        max_concurrent = max(1, len([n for n in ray.nodes() if n.get("Alive")]))
+        max_concurrent = trial_concurrency(None, len([n for n in ray.nodes() if n.get("Alive")]))
     # Results live in the catalog: of Tune's default loggers keep only the JSON one (the result
     # grid reads it); the CSV and TensorBoard writers (and tensorboardX's import) buy nothing.
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
@@ -929,6 +937,7 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
         sweep.done_configs = done_at_start
         spec, profile, tag, total = doc["spec"], sweep.risk_profile, sweep.tag, sweep.total_configs
         user_id, model_pk, model_id, pack_id = sweep.user_id, model.id, model.model_id, model.pack_id
+        tier = s.scalar(select(User.tier).where(User.id == user_id)) or "free"
     inputs_ref = None
     try:
         _job_progress(catalog, ctx.job_id, 0.02, "walk-forward inputs")
@@ -954,8 +963,11 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
 
         started = time.perf_counter()
         lap("prepare_s")
+        concurrency = trial_concurrency(ctx.settings.tier_limits().get(tier, {}).get("concurrent_backtests", 1),
+                                        len([n for n in ray.nodes() if n.get("Alive")]))
         reports = run_chunks_on_tune(inputs_ref, todo, bounds, meta, storage_path=str(ctx.settings.home / "tune"),
-                                     should_stop=lambda: ctx.cancelled() or inputs_failed(), on_result=on_result)
+                                     should_stop=lambda: ctx.cancelled() or inputs_failed(), on_result=on_result,
+                                     max_concurrent=concurrency)
         lap("tune_s")
         cancelled = ctx.cancelled()
         # cancelled before the inputs were ready: no chunk can have been stored
@@ -986,7 +998,7 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
     summary.update({
         "sweep_id": sweep_id, "model_id": model_id, "chunks": len(bounds), "chunks_run": len(reports),
         "chunks_skipped": len(bounds) - len(todo), "seconds": round(time.perf_counter() - started, 3),
-        "timings": {**timings, "trials_s": [r.get("total_s") for r in reports],
+        "max_concurrent_trials": concurrency, "timings": {**timings, "trials_s": [r.get("total_s") for r in reports],
                     "trials_waited_s": [r.get("waited_s") for r in reports]},
     })
     _emit(catalog, user_id, summary)
