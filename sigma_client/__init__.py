@@ -202,12 +202,13 @@ class Client:
         return self.request("GET", f"/export/backtest/{backtest_id}", params={"format": "csv"}, raw=True)
 
     # -- sweeps --------------------------------------------------------------------------------
-    def sweep(self, model_id: str, sweep: Mapping[str, Any], *, risk_profile: Optional[str] = None,
+    def sweep(self, model_id: str, sweep: Optional[Mapping[str, Any]] = None, *, risk_profile: Optional[str] = None,
               tag: Optional[str] = None, matrix_sha: Optional[str] = None, start_date: Optional[str] = None,
               end_date: Optional[str] = None, chunk_size: Optional[int] = None) -> ApiObject:
         """Start a sweep (``POST /backtest_sweep``): ``sweep`` holds the grid, e.g.
-        ``{"thresholds": [...], "allowed_hours": [[...], ...], "top_pct": [5, 10], "fees_bps": [1, 5]}``."""
-        body = {"model_id": model_id, "sweep": dict(sweep), "risk_profile": risk_profile, "tag": tag,
+        ``{"thresholds": [...], "allowed_hours": [[...], ...], "top_pct": [5, 10], "fees_bps": [1, 5]}``;
+        None runs the model's pack's default grid."""
+        body = {"model_id": model_id, "sweep": None if sweep is None else dict(sweep), "risk_profile": risk_profile, "tag": tag,
                 "matrix_sha": matrix_sha, "start_date": start_date, "end_date": end_date, "chunk_size": chunk_size}
         return self.request("POST", "/backtest_sweep", json={k: v for k, v in body.items() if v is not None})
 
@@ -284,6 +285,24 @@ class Client:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {state['status']} after {timeout} s")
             time.sleep(poll)
+
+    # -- live signals --------------------------------------------------------------------------
+    def generate_signal(self, model_id: str, *, as_of: Optional[str] = None) -> ApiObject:
+        """Score the model's newest bar (on or before ``as_of``): ``{"signal", "created", "decision"}``;
+        ``signal`` is None when the score does not clear the thresholds (``decision.reason``)."""
+        body = {"model_id": model_id, "as_of": as_of}
+        return self.request("POST", "/signals/generate", json={k: v for k, v in body.items() if v is not None})
+
+    def signals(self, *, model_id: Optional[str] = None, status: Optional[str] = None, start: Optional[str] = None,
+                end: Optional[str] = None, limit: int = 20, offset: int = 0) -> Page:
+        return self.request("GET", "/signals", params={"model_id": model_id, "status": status, "start": start,
+                                                       "end": end, "limit": limit, "offset": offset})
+
+    def signal(self, signal_id: str) -> ApiObject:
+        return self.request("GET", f"/signals/{signal_id}")
+
+    def cancel_signal(self, signal_id: str) -> ApiObject:
+        return self.request("POST", f"/signals/{signal_id}/cancel")
 
     # -- webhooks ------------------------------------------------------------------------------
     def create_webhook(self, url: str, events: Iterable[str], secret: str) -> ApiObject:

@@ -41,6 +41,11 @@ def test_client_walkthrough(api, capsys):
     with pytest.raises(SigmaAPIError) as err:
         c.get_sweep("sweep_nope")
     assert err.value.code == "NOT_FOUND"
+    # live signals need a trained model: a 400 naming the model, and none listed yet
+    with pytest.raises(SigmaAPIError) as err:
+        c.generate_signal(mid)
+    assert err.value.status == 400 and err.value.field == "model_id"
+    assert c.signals(model_id=mid).total == 0
 
     grid = {"thresholds": [round(0.5 + 0.002 * i, 4) for i in range(100)],
             "exit_thresholds": [round(0.40 + 0.01 * i, 2) for i in range(10)],

@@ -7,6 +7,7 @@ from cluster.catalog.lab_models import (
     LabModel,
     LeaderboardEntry,
     Matrix,
+    Signal,
     Sweep,
     SweepChunk,
     Training,
@@ -18,6 +19,6 @@ from cluster.catalog.portfolio_models import BatchResult, BatchRun, Portfolio, P
 
 __all__ = [
     "Backtest", "Base", "BatchResult", "BatchRun", "Catalog", "Job", "LabModel", "LeaderboardEntry", "Matrix",
-    "Portfolio", "Position", "PositionTag", "Snapshot", "Sweep", "SweepChunk", "Tag", "Training", "User",
+    "Portfolio", "Position", "PositionTag", "Signal", "Snapshot", "Sweep", "SweepChunk", "Tag", "Training", "User",
     "Webhook", "WebhookDelivery", "get_catalog", "upgrade_schema",
 ]

@@ -188,3 +188,38 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class Signal(Base):
+    """A live trading signal: a trained model's call on the latest complete bar.
+
+    ``price`` is the reference (the scored bar's close); the order is for the next bar's open
+    (``entry_at``), with a bracket (``stop``, ``target``) and a time stop (``expires_at``).
+    ``status``: active until it expires or is cancelled. One signal per model and bar.
+    """
+
+    __tablename__ = "signals"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("sig"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    model_pk: Mapped[int] = mapped_column(ForeignKey("lab_models.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[str] = mapped_column(String(80))
+    pack_id: Mapped[str] = mapped_column(String(32), index=True)
+    training_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    ticker: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[float] = mapped_column(Float)
+    price: Mapped[float] = mapped_column(Float)
+    bar_time: Mapped[dt.datetime] = mapped_column()
+    entry_at: Mapped[dt.datetime] = mapped_column()
+    expires_at: Mapped[dt.datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    score: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    expected_return: Mapped[float] = mapped_column(Float)
+    stop: Mapped[float] = mapped_column(Float)
+    target: Mapped[float] = mapped_column(Float)
+    details: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("model_pk", "bar_time", name="uq_signal_model_bar"),)

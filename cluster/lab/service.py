@@ -1029,22 +1029,9 @@ def pack_health(catalog: Catalog, user_id: int, pack_id: str) -> dict:
 
 
 def _active_signals(catalog: Catalog, user_id: int, pack_id: str) -> int:
-    """Active live signals of the user's models in the pack, once the signals area has a table."""
-    from cluster.catalog import Base
+    from cluster.lab.signals import active_signals
 
-    table = Base.metadata.tables.get("signals")
-    if table is None or "status" not in table.c:
-        return 0
-    with catalog.session() as s:
-        query = select(func.count()).select_from(table).where(table.c.status == "active")
-        if "user_id" in table.c:
-            query = query.where(table.c.user_id == user_id)
-        if "pack_id" in table.c:
-            query = query.where(table.c.pack_id == pack_id)
-        try:
-            return int(s.scalar(query) or 0)
-        except Exception:  # noqa: BLE001 - table declared but not migrated yet
-            return 0
+    return active_signals(catalog, user_id, pack_id)
 
 
 def model_health(catalog: Catalog, user_id: int, model_id: str) -> dict:
