@@ -140,3 +140,37 @@ def test_signals_from_a_trained_model(api):
     deliveries = api.http.get(f"{V1}/webhooks/{hook.json()['webhook_id']}/deliveries", headers=h).json()["items"]
     announced = {d["payload"]["data"]["signal_id"] for d in deliveries if d["event"] == "signal.generated"}
     assert s["signal_id"] in announced
+
+
+def test_options_signal_picks_the_035_delta_contract(api):
+    # zerosigma: a call for up, a put for down; the nearest expiry's contract nearest |delta| 0.35
+    # (ties to the lower IV) among those with open interest >= 100, sized to the risk budget
+    from compute.marketdata import make_provider
+
+    user, h = "sig_zed", api.headers("sig_zed")
+    mid = api.http.post(f"{V1}/models", json={"template_id": "zerosigma_default", "config": {"ticker": "SPY"}},
+                        headers=h).json()["model_id"]
+    m = api.http.post(f"{V1}/build_matrix", json={"model_id": mid, "start_date": "2024-01-02", "end_date": "2024-03-28"},
+                      headers=h).json()
+    train = api.http.post(f"{V1}/train", json={"model_id": mid, "matrix_sha": m["matrix_sha"],
+                                               "config": {"epochs": 40, "batch_size": 16, "learning_rate": 0.05,
+                                                          "calibration": "none", "l2": 0.0}}, headers=h)
+    assert api.wait_job(train.json()["job_id"], user, timeout=180)["status"] == "completed"
+    made = None
+    for day in pd.bdate_range("2024-04-01", periods=30):
+        body = api.http.post(f"{V1}/signals/generate", json={"model_id": mid, "as_of": day.date().isoformat()},
+                             headers=h).json()
+        if body["signal"] is not None:
+            made = body["signal"]
+            break
+    assert made is not None
+    option = made["details"]["option"]
+    assert made["action"] == "BUY" and option["type"] == ("call" if made["details"]["direction"] == "long" else "put")
+    provider = make_provider(api.settings.market_data, seed=api.settings.market_data_seed)
+    chain = provider.option_chain("SPY", as_of=pd.Timestamp(made["timestamp"]))
+    chain = chain[chain["right"].str.lower().str.startswith(option["type"][0]) & (chain["open_interest"] >= 100)]
+    chain = chain[pd.to_datetime(chain["expiry"]) == pd.to_datetime(chain["expiry"]).min()]
+    distance = (chain["delta"].abs() - 0.35).abs()
+    best = chain[distance <= distance.min() + 1e-12].sort_values("iv").iloc[0]
+    assert option["symbol"] == best["symbol"] and option["strike"] == best["strike"]
+    assert option["contracts"] == int(1000.0 // (option["premium"] * 100.0)) and made["quantity"] == option["contracts"]
