@@ -59,13 +59,12 @@ def test_signals_from_a_trained_model(api):
 
     # the first session of a scan on which the model makes a call
     made = None
-    for day in pd.bdate_range("2024-03-01", periods=30):
+    for day in pd.bdate_range("2024-03-01", periods=8):
         resp = api.http.post(f"{V1}/signals/generate", json={"model_id": mid, "as_of": day.date().isoformat()}, headers=h)
         assert resp.status_code in (200, 201), resp.text
         if resp.json()["signal"] is not None:
             assert resp.status_code == 201 and resp.json()["created"]
-            made = resp.json()
-            break
+            made = made or resp.json()
     assert made is not None
     s, decision = made["signal"], made["decision"]
 
@@ -116,11 +115,22 @@ def test_signals_from_a_trained_model(api):
     reason = declined.json()["decision"]
     assert reason["entry_threshold"] == 0.999 and 0.001 < reason["score"] < 0.999 and "threshold" in reason["reason"]
 
-    # listed, filtered, private; it has expired (the bar is in the past), cancel needs active
-    page = api.http.get(f"{V1}/signals", params={"model_id": mid}, headers=h).json()
+    # listed, filtered, private; past signals are settled on 1-minute bars (filled), cancel needs active
+    page = api.http.get(f"{V1}/signals", params={"model_id": mid, "limit": 100}, headers=h).json()
     assert page["total"] >= 1 and s["signal_id"] in [i["signal_id"] for i in page["items"]]
-    assert all(i["status"] == "expired" for i in page["items"])
-    assert api.http.get(f"{V1}/signals", params={"status": "active"}, headers=h).json()["total"] == 0
+    assert all(i["status"] == "filled" for i in page["items"])
+    for item in page["items"]:
+        side = 1 if item["details"]["direction"] == "long" else -1
+        entry = item["details"]["entry_price"]
+        assert item["exit_reason"] in ("stop", "target", "time")
+        assert item["realized_return"] == pytest.approx(side * (item["exit_price"] / entry - 1))
+        if item["exit_reason"] == "stop":
+            assert side * (item["exit_price"] - item["stop"]) <= 1e-9
+        if item["exit_reason"] == "target":
+            assert side * (item["exit_price"] - item["target"]) >= -1e-9
+        assert pd.Timestamp(item["entry_at"]) <= pd.Timestamp(item["exit_at"]) < pd.Timestamp(item["expires_at"])
+    assert api.http.get(f"{V1}/signals", params={"status": "active", "end": "2024-12-31T00:00:00Z"},
+                        headers=h).json()["total"] == 0
     assert api.http.get(f"{V1}/signals", headers=api.headers("sig_eve")).json()["total"] == 0
     assert_error(api.http.get(f"{V1}/signals", params={"status": "open"}, headers=h), 400, "INVALID_PARAMETER", field="status")
     assert api.http.get(f"{V1}/signals/{s['signal_id']}", headers=h).json()["action"] == s["action"]
@@ -135,6 +145,24 @@ def test_signals_from_a_trained_model(api):
     if active:
         cancelled = api.http.post(f"{V1}/signals/{today['signal']['signal_id']}/cancel", headers=h)
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+
+    # the live record ranks the model: figures recomputed from the listed signals
+    board = api.http.get(f"{V1}/signals/leaderboard", params={"pack": "swingsigma", "risk_profile": "Balanced",
+                                                               "start": "2024-01-01", "end": "2024-12-31"},
+                         headers=h).json()["items"]
+    [row] = [r for r in board if r["model_id"] == mid]
+    returns = np.array([i["realized_return"] for i in page["items"]])
+    assert row["metrics"]["total_signals"] == page["total"] and row["metrics"]["filled"] == len(returns)
+    assert row["metrics"]["success_rate"] == pytest.approx((returns > 0).mean())
+    assert row["metrics"]["avg_return"] == pytest.approx(returns.mean())
+    if len(returns) >= 2:
+        assert row["metrics"]["sharpe_live"] == pytest.approx(returns.mean() / returns.std(ddof=1) * math.sqrt(252))
+    assert api.http.get(f"{V1}/signals/leaderboard", params={"pack": "swingsigma"},
+                        headers=api.headers("sig_eve")).json()["items"] == []
+    assert_error(api.http.get(f"{V1}/signals/leaderboard", params={"pack": "nopack"}, headers=h), 400,
+                 "INVALID_PARAMETER", field="pack")
+    assert_error(api.http.get(f"{V1}/signals/leaderboard", params={"start": "2024-02-01", "end": "2024-01-01"},
+                              headers=h), 400, "INVALID_PARAMETER", field="end")
 
     # every new signal was announced to the subscribed webhook
     deliveries = api.http.get(f"{V1}/webhooks/{hook.json()['webhook_id']}/deliveries", headers=h).json()["items"]

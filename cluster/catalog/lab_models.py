@@ -195,7 +195,9 @@ class Signal(Base):
 
     ``price`` is the reference (the scored bar's close); the order is for the next bar's open
     (``entry_at``), with a bracket (``stop``, ``target``) and a time stop (``expires_at``).
-    ``status``: active until it expires or is cancelled. One signal per model and bar.
+    ``status``: active until the time stop has passed and the outcome is settled on market data
+    (``filled``: ``exit_price``, ``exit_at``, ``exit_reason``, ``realized_return``), or
+    ``cancelled``. One signal per model and bar.
     """
 
     __tablename__ = "signals"
@@ -220,6 +222,10 @@ class Signal(Base):
     stop: Mapped[float] = mapped_column(Float)
     target: Mapped[float] = mapped_column(Float)
     details: Mapped[dict] = mapped_column(default=dict)
+    exit_price: Mapped[float | None] = mapped_column(Float, nullable=True)
+    exit_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    exit_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    realized_return: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("model_pk", "bar_time", name="uq_signal_model_bar"),)

@@ -21,7 +21,12 @@ completed training, on features built exactly as the training matrix's were (the
   distance - (1 - confidence) x stop distance, the bracket's expectancy at the model's odds.
 
 One signal per model and bar: generating again for the same bar returns the stored signal.
-Statuses: ``active`` until ``expires_at``, then ``expired``; ``cancelled`` by the owner.
+Statuses (the spec's): ``active``; ``filled`` once the time stop has passed and the trade is
+settled on the provider's 1-minute bars (``settle_outcome``: entry at the entry bar's open, exit
+at the stop or the target when a bar reaches it -- the stop first when one bar spans both,
+at the bar's open when it gaps through -- else at the last close before the time stop;
+``realized_return`` is the underlying's move in the signal's direction, options signals
+included); ``cancelled`` by the owner. ``signals_leaderboard`` ranks models by these outcomes.
 A new signal is announced with the ``signal.generated`` webhook event.
 """
 
@@ -55,7 +60,9 @@ TARGET_DELTA = 0.35
 MIN_OPEN_INTEREST = 100
 #: Calendar days of bars fetched before the scored bar (the features' own warm-up is added).
 LOOKBACK_DAYS = {"daily": 30, "hourly": 10}
-STATUSES = ("active", "expired", "cancelled")
+STATUSES = ("active", "filled", "cancelled")
+#: Live Sharpe: mean / sd of per-signal returns, annualised as one signal per session.
+SIGNALS_PER_YEAR = 252.0
 
 
 def _next_entry(bar_time: pd.Timestamp, cadence: str) -> pd.Timestamp:
@@ -203,10 +210,56 @@ def _stored(catalog: Catalog, model_pk: int, bar_time: pd.Timestamp) -> Optional
         return s.scalar(select(Signal).where(Signal.model_pk == model_pk, Signal.bar_time == bar_time.to_pydatetime()))
 
 
-def _expire(catalog: Catalog, user_id: int) -> None:
+def settle_outcome(bars: pd.DataFrame, direction: int, stop: float, target: float) -> Optional[dict]:
+    """The bracket's outcome on bars from the entry bar to the time stop (open/high/low/close,
+    time-indexed): ``{entry_price, exit_price, exit_at, exit_reason, realized_return}``, or None
+    without bars. The stop is checked first within a bar (the conservative reading of a bar
+    that spans both); a bar opening beyond a level exits at its open."""
+    if bars is None or len(bars) == 0:
+        return None
+    entry = float(bars["open"].iloc[0])
+    exit_price, exit_at, reason = float(bars["close"].iloc[-1]), bars.index[-1], "time"
+    for when, o, hi, lo in zip(bars.index, bars["open"].to_numpy(), bars["high"].to_numpy(), bars["low"].to_numpy()):
+        if direction > 0 and lo <= stop:
+            exit_price, exit_at, reason = min(float(o), stop), when, "stop"
+            break
+        if direction < 0 and hi >= stop:
+            exit_price, exit_at, reason = max(float(o), stop), when, "stop"
+            break
+        if direction > 0 and hi >= target:
+            exit_price, exit_at, reason = max(float(o), target), when, "target"
+            break
+        if direction < 0 and lo <= target:
+            exit_price, exit_at, reason = min(float(o), target), when, "target"
+            break
+    return {"entry_price": entry, "exit_price": exit_price, "exit_at": pd.Timestamp(exit_at),
+            "exit_reason": reason, "realized_return": direction * (exit_price / entry - 1.0)}
+
+
+def _settle(catalog: Catalog, provider, user_id: int) -> None:
+    """Settle the user's active signals whose time stop has passed (once market data covers it)."""
     with catalog.session() as s:
-        s.execute(update(Signal).where(Signal.user_id == user_id, Signal.status == "active",
-                                       Signal.expires_at <= utcnow()).values(status="expired"))
+        due = s.scalars(select(Signal).where(Signal.user_id == user_id, Signal.status == "active",
+                                             Signal.expires_at <= utcnow())).all()
+    for row in due:
+        entry_at, expires_at = pd.Timestamp(row.entry_at), pd.Timestamp(row.expires_at)
+        try:
+            bars = provider.intraday_bars(row.ticker, entry_at.tz_convert("America/New_York").date(),
+                                          expires_at.tz_convert("America/New_York").date(), freq="1min")
+        except Exception:  # noqa: BLE001 - no data yet: it stays active and is settled later
+            continue
+        stamps = pd.DatetimeIndex(bars.index)
+        stamps = stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
+        bars = bars.set_axis(stamps)[(stamps >= entry_at) & (stamps < expires_at)]
+        direction = 1 if (row.details or {}).get("direction", "long") == "long" else -1
+        outcome = settle_outcome(bars, direction, row.stop, row.target)
+        if outcome is None:
+            continue
+        with catalog.session() as s:
+            s.execute(update(Signal).where(Signal.id == row.id, Signal.status == "active").values(
+                status="filled", exit_price=outcome["exit_price"], exit_at=outcome["exit_at"].to_pydatetime(),
+                exit_reason=outcome["exit_reason"], realized_return=outcome["realized_return"],
+                details={**(row.details or {}), "entry_price": outcome["entry_price"]}))
 
 
 def signal_view(row: Signal) -> dict:
@@ -218,34 +271,38 @@ def signal_view(row: Signal) -> dict:
             "entry_at": iso(row.entry_at), "expires_at": iso(row.expires_at), "status": row.status,
             "confidence": row.confidence, "score": row.score, "expected_return": row.expected_return,
             "stop": row.stop, "target": row.target, "training_id": row.training_id, "details": row.details,
-            "created_at": iso(row.created_at)}
+            "exit_price": row.exit_price, "exit_at": iso(row.exit_at), "exit_reason": row.exit_reason,
+            "realized_return": row.realized_return, "created_at": iso(row.created_at)}
 
 
-def list_signals(catalog: Catalog, user_id: int, *, model_id: Optional[str] = None, status: Optional[str] = None,
-                 start=None, end=None, limit: int = 50, offset: int = 0) -> dict:
+def _utc(value) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def list_signals(catalog: Catalog, provider, user_id: int, *, model_id: Optional[str] = None,
+                 status: Optional[str] = None, start=None, end=None, limit: int = 50, offset: int = 0) -> dict:
     """The user's signals, newest bar first; ``start``/``end`` bound the scored bar's time."""
     if status is not None and status not in STATUSES:
         raise LabInputError("status", f"must be one of {list(STATUSES)}")
-    _expire(catalog, user_id)
+    _settle(catalog, provider, user_id)
     query = select(Signal).where(Signal.user_id == user_id)
     if model_id is not None:
         query = query.where(Signal.model_id == model_id)
     if status is not None:
         query = query.where(Signal.status == status)
-    for value, name, op in ((start, "start", "ge"), (end, "end", "le")):
-        if value is not None:
-            stamp = pd.Timestamp(value)
-            stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-            column = Signal.bar_time
-            query = query.where(column >= stamp.to_pydatetime() if op == "ge" else column <= stamp.to_pydatetime())
+    if start is not None:
+        query = query.where(Signal.bar_time >= _utc(start).to_pydatetime())
+    if end is not None:
+        query = query.where(Signal.bar_time <= _utc(end).to_pydatetime())
     with catalog.session() as s:
         total = int(s.scalar(select(func.count()).select_from(query.subquery())) or 0)
         rows = s.scalars(query.order_by(Signal.bar_time.desc(), Signal.id).limit(limit).offset(offset)).all()
     return {"items": [signal_view(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
-def get_signal(catalog: Catalog, user_id: int, signal_id: str) -> dict:
-    _expire(catalog, user_id)
+def get_signal(catalog: Catalog, provider, user_id: int, signal_id: str) -> dict:
+    _settle(catalog, provider, user_id)
     with catalog.session() as s:
         row = s.scalar(select(Signal).where(Signal.id == signal_id, Signal.user_id == user_id))
         if row is None:
@@ -253,9 +310,9 @@ def get_signal(catalog: Catalog, user_id: int, signal_id: str) -> dict:
         return signal_view(row)
 
 
-def cancel_signal(catalog: Catalog, user_id: int, signal_id: str) -> dict:
+def cancel_signal(catalog: Catalog, provider, user_id: int, signal_id: str) -> dict:
     """Cancel an active signal; ``ValueError`` when it is no longer active."""
-    _expire(catalog, user_id)
+    _settle(catalog, provider, user_id)
     with catalog.session() as s:
         row = s.scalar(select(Signal).where(Signal.id == signal_id, Signal.user_id == user_id))
         if row is None:
@@ -268,9 +325,57 @@ def cancel_signal(catalog: Catalog, user_id: int, signal_id: str) -> dict:
 
 
 def active_signals(catalog: Catalog, user_id: int, pack_id: str) -> int:
-    """Active signals of the user's models in the pack (the pack health figure)."""
-    _expire(catalog, user_id)
+    """Active signals of the user's models in the pack whose time stop is still ahead (the pack
+    health figure)."""
     with catalog.session() as s:
         return int(s.scalar(select(func.count()).select_from(Signal).where(
-            Signal.user_id == user_id, Signal.pack_id == pack_id, Signal.status == "active")) or 0)
+            Signal.user_id == user_id, Signal.pack_id == pack_id, Signal.status == "active",
+            Signal.expires_at > utcnow())) or 0)
+
+
+def signals_leaderboard(catalog: Catalog, provider, user_id: int, *, pack_id: Optional[str] = None,
+                        risk_profile: Optional[str] = None, start: Optional[dt.date] = None,
+                        end: Optional[dt.date] = None) -> dict:
+    """The user's models ranked by their settled signals' live record (Lab spec "Signals
+    leaderboard"): ``total_signals`` (every signal whose bar is in the period), ``filled``,
+    ``success_rate`` (share of filled signals with a positive return), ``avg_return`` and
+    ``sharpe_live`` (mean / sd of per-signal returns x sqrt(252), at least 2 filled)."""
+    from cluster.catalog import LabModel
+
+    if pack_id is not None:
+        packs_mod.get_pack(pack_id)  # ValueError for an unknown pack
+    _settle(catalog, provider, user_id)
+    query = select(Signal, LabModel.risk_profile).join(LabModel, LabModel.id == Signal.model_pk).where(
+        Signal.user_id == user_id)
+    if pack_id is not None:
+        query = query.where(Signal.pack_id == pack_id)
+    if risk_profile is not None:
+        query = query.where(LabModel.risk_profile == risk_profile)
+    if start is not None and end is not None and start > end:
+        raise LabInputError("end", "must not be before start")
+    if start is not None:  # dates, inclusive: bars from start's midnight to the end of end (UTC)
+        query = query.where(Signal.bar_time >= _utc(start).to_pydatetime())
+    if end is not None:
+        query = query.where(Signal.bar_time < (_utc(end) + pd.Timedelta(days=1)).to_pydatetime())
+    with catalog.session() as s:
+        rows = s.execute(query).all()
+    by_model: dict[str, list] = {}
+    for row, profile in rows:
+        by_model.setdefault(row.model_id, []).append((row, profile))
+    items = []
+    for model_id, group in by_model.items():
+        returns = np.array([r.realized_return for r, _ in group if r.status == "filled" and r.realized_return is not None])
+        sd = float(returns.std(ddof=1)) if returns.size >= 2 else math.nan
+        items.append({
+            "model_id": model_id, "pack_id": group[0][0].pack_id, "risk_profile": group[0][1],
+            "metrics": {"total_signals": len(group), "filled": int(returns.size),
+                        "success_rate": float((returns > 0).mean()) if returns.size else None,
+                        "avg_return": float(returns.mean()) if returns.size else None,
+                        "sharpe_live": float(returns.mean() / sd * math.sqrt(SIGNALS_PER_YEAR))
+                        if returns.size >= 2 and sd > 0 else None},
+            "period": {"start": min(r.bar_time for r, _ in group).isoformat(),
+                       "end": max(r.bar_time for r, _ in group).isoformat()},
+        })
+    items.sort(key=lambda i: (i["metrics"]["sharpe_live"] is None, -(i["metrics"]["sharpe_live"] or 0.0), i["model_id"]))
+    return {"items": items}
 

@@ -1,5 +1,6 @@
 """Live signals (Lab spec "Signals API"): generate one from a trained model's newest bar, list,
-read and cancel them. The rules are in ``cluster.lab.signals``."""
+read and cancel them, rank models by their settled signals. The rules are in
+``cluster.lab.signals``."""
 
 from __future__ import annotations
 
@@ -45,17 +46,31 @@ def list_signals(model_id: str | None = Query(None, max_length=80), status: str 
                  limit: int = Query(20, ge=1, le=500), offset: int = Offset,
                  caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
     try:
-        page = signals.list_signals(state.catalog, caller.id, model_id=model_id, status=status, start=start, end=end,
-                                    limit=limit, offset=offset)
+        page = signals.list_signals(state.catalog, get_provider(state), caller.id, model_id=model_id, status=status,
+                                    start=start, end=end, limit=limit, offset=offset)
     except LabInputError as exc:
         raise invalid(exc.field, exc.reason) from None
     return SigmaJSONResponse(page)
 
 
+@router.get("/signals/leaderboard", summary="Your models ranked by their settled signals' live record")
+def leaderboard(pack: str | None = Query(None, max_length=32), risk_profile: str | None = Query(None, max_length=16),
+                start: dt.date | None = None, end: dt.date | None = None,
+                caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+    try:
+        board = signals.signals_leaderboard(state.catalog, get_provider(state), caller.id, pack_id=pack,
+                                            risk_profile=risk_profile, start=start, end=end)
+    except LabInputError as exc:
+        raise invalid(exc.field, exc.reason) from None
+    except ValueError as exc:
+        raise invalid("pack", str(exc)) from None
+    return SigmaJSONResponse(board)
+
+
 @router.get("/signals/{signal_id}", summary="One signal")
 def get_signal(signal_id: str, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
     try:
-        return SigmaJSONResponse(signals.get_signal(state.catalog, caller.id, signal_id))
+        return SigmaJSONResponse(signals.get_signal(state.catalog, get_provider(state), caller.id, signal_id))
     except LookupError:
         raise not_found("signal", signal_id) from None
 
@@ -63,7 +78,7 @@ def get_signal(signal_id: str, caller: Caller = Depends(current_user), state: Ap
 @router.post("/signals/{signal_id}/cancel", summary="Cancel an active signal")
 def cancel_signal(signal_id: str, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
     try:
-        return SigmaJSONResponse(signals.cancel_signal(state.catalog, caller.id, signal_id))
+        return SigmaJSONResponse(signals.cancel_signal(state.catalog, get_provider(state), caller.id, signal_id))
     except LookupError:
         raise not_found("signal", signal_id) from None
     except ValueError as exc:

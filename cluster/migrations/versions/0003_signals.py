@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 16:05:23.588436
+Create Date: 2026-11-22 16:13:08.032992
 """
 from alembic import op
 import sqlalchemy as sa
@@ -38,6 +38,10 @@ def upgrade() -> None:
     sa.Column('stop', sa.Float(), nullable=False),
     sa.Column('target', sa.Float(), nullable=False),
     sa.Column('details', sa.JSON(), nullable=False),
+    sa.Column('exit_price', sa.Float(), nullable=True),
+    sa.Column('exit_at', cluster.catalog.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('exit_reason', sa.String(length=16), nullable=True),
+    sa.Column('realized_return', sa.Float(), nullable=True),
     sa.Column('created_at', cluster.catalog.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['model_pk'], ['lab_models.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
