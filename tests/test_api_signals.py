@@ -106,8 +106,8 @@ def test_signals_from_a_trained_model(api):
 
     # an entry threshold the score does not reach: no signal, and the reason
     admin = api.headers("sig_admin", role="admin")
-    patched = api.http.patch(f"{V1}/admin/models/{mid}", json={"config": {"thresholds": {"entry": 0.999, "exit": 0.5}}},
-                             headers=admin)
+    patched = api.http.patch(f"{V1}/admin/models/{mid}", params={"user": user},
+                             json={"config": {"thresholds": {"entry": 0.999, "exit": 0.5}}}, headers=admin)
     assert patched.status_code == 200, patched.text
     nxt = (pd.Timestamp(end) + pd.offsets.BDay(1)).date().isoformat()
     declined = api.http.post(f"{V1}/signals/generate", json={"model_id": mid, "as_of": nxt}, headers=h)
