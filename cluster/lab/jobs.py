@@ -49,24 +49,3 @@ def backtest_job(ctx: JobContext, params: dict) -> dict:
         service.fail_backtest(ctx.catalog, backtest_id, f"{type(exc).__name__}: {exc}")
         raise
 
-
-def warm_up() -> None:
-    """Load the Lab's kernels in this worker (the job manager's warm-up task): every pack's
-    default trainer (fit and score) and the single backtest, from numba's on-disk cache, or
-    compiled once on a new machine. The first training, backtest or sweep after a start then
-    pays for none of it (a sweep's walk-forward inputs train one model per fold)."""
-    import numpy as np
-
-    from compute import packs
-    from compute.backtest import BacktestConfig, run_backtest
-    from compute.train import train_model
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 4))
-    y = np.where(x[:, 0] + rng.normal(size=256) > 0, 1, -1)
-    templates = [t for p in packs.list_packs() for t in packs.templates_for(p.pack_id)]
-    configs = {repr(t.trainer.to_dict()): t.trainer.to_dict() for t in templates}
-    for config in configs.values():
-        train_model(x, y, {**config, "epochs": 1}).score(x)
-    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, 64)))
-    run_backtest(close, close, rng.uniform(0.0, 1.0, 64), BacktestConfig(value=0.55))
