@@ -15,10 +15,10 @@ from cluster.catalog.lab_models import (
     WebhookDelivery,
 )
 from cluster.catalog.models import Base, Job, User
-from cluster.catalog.portfolio_models import BatchResult, BatchRun, Portfolio, Position, PositionTag, Snapshot, Tag
+from cluster.catalog.portfolio_models import AlertRule, BatchResult, BatchRun, Portfolio, Position, PositionTag, Snapshot, Tag
 
 __all__ = [
-    "Backtest", "Base", "BatchResult", "BatchRun", "Catalog", "Job", "LabModel", "LeaderboardEntry", "Matrix",
+    "AlertRule", "Backtest", "Base", "BatchResult", "BatchRun", "Catalog", "Job", "LabModel", "LeaderboardEntry", "Matrix",
     "Portfolio", "Position", "PositionTag", "Signal", "Snapshot", "Sweep", "SweepChunk", "Tag", "Training", "User",
     "Webhook", "WebhookDelivery", "get_catalog", "upgrade_schema",
 ]

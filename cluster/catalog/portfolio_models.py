@@ -123,3 +123,18 @@ class BatchResult(Base):
     duration_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (Index("ix_batch_results_portfolio_step", "portfolio_id", "step"),)
+
+
+class AlertRule(Base):
+    """A user's alert rule: ``condition`` {metric, operator, threshold, sector | tag | ticker}
+    evaluated on the priced book (``cluster.portfolio.alerts``)."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("rule"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    condition: Mapped[dict] = mapped_column(default=dict)
+    priority: Mapped[str] = mapped_column(String(16), default="high")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -7,6 +7,7 @@ import contextlib
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
 from cluster.portfolio import service, upload, views
+from cluster.portfolio.alerts import evaluate_alerts
 from compute.exposure import DEFAULT_GROSS_LIMIT, DEFAULT_NET_TARGET_RANGE
 from serve_app.deps import Caller, current_user, get_state
 from serve_app.envelope import envelope
@@ -80,7 +81,8 @@ def summary(
     state: AppState = Depends(get_state),
 ):
     book = book_for(state, caller, portfolio_id)
-    return envelope(request, views.portfolio_summary(book, top), cache_status=book.cache_status)
+    count = len(evaluate_alerts(state.catalog, caller.id, book))
+    return envelope(request, views.portfolio_summary(book, top, count), cache_status=book.cache_status)
 
 
 @router.get("/portfolio/exposures", summary="Long/short/gross/net, notional and delta-adjusted, by type, strategy, sector, tag")
