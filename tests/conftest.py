@@ -130,7 +130,13 @@ class Api:
             from serve_app.users import create_user
 
             create_user(self.catalog, username, TEST_PASSWORD, role=role, tier=tier, update=True)
-            resp = self.http.post("/api/v1/auth/token", json={"username": username, "password": TEST_PASSWORD})
+            # Logins share the anonymous (free-tier) per-minute budget of this client's address:
+            # a suite logging in many users backs off as a real client would.
+            for _ in range(30):
+                resp = self.http.post("/api/v1/auth/token", json={"username": username, "password": TEST_PASSWORD})
+                if resp.status_code != 429:
+                    break
+                time.sleep(float(resp.json()["error"]["details"].get("retry_after") or 1))
             assert resp.status_code == 200, resp.text
             self._tokens[username] = resp.json()["access_token"]
         return self._tokens[username]
