@@ -21,9 +21,14 @@ DEFAULT_TIER_LIMITS: dict[str, dict[str, int | None]] = {
     "basic": {"per_minute": 300, "per_hour": 10000, "concurrent_backtests": 5},
     "pro": {"per_minute": 1000, "per_hour": 50000, "concurrent_backtests": 20},
     "enterprise": {"per_minute": None, "per_hour": None, "concurrent_backtests": None},
+    # requests without a valid token (login, a bad token), per client address: the free
+    # tier's budget by default, tunable on its own (SIGMA_RATE_LIMITS)
+    "anonymous": {"per_minute": 60, "per_hour": 1000, "concurrent_backtests": 0},
 }
 
-TIERS = tuple(DEFAULT_TIER_LIMITS)
+#: Budget of requests without a valid token; not a tier a user can have.
+ANONYMOUS_TIER = "anonymous"
+TIERS = tuple(t for t in DEFAULT_TIER_LIMITS if t != ANONYMOUS_TIER)
 ROLES = ("user", "admin")
 
 

@@ -10,6 +10,7 @@ import orjson
 from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
 
+from cluster.config import ANONYMOUS_TIER
 from serve_app.errors import error_body
 from serve_app.security import TokenError, decode_token
 
@@ -35,7 +36,7 @@ def token_claims(headers: Headers, secret: str) -> dict | None:
 
 class SigmaMiddleware:
     """Adopts or makes the request id, decodes the token once, applies the caller's rate limit
-    (the user's tier when the token verifies, else the client address at the free tier) and
+    (the user's tier when the token verifies, else the client address's anonymous budget) and
     adds the id, rate-limit and timing headers to the response."""
 
     def __init__(self, app):
@@ -61,7 +62,7 @@ class SigmaMiddleware:
             if claims is not None:
                 key, tier = f"user:{claims['sub']}", str(claims.get("tier", "free"))
             else:
-                key, tier = f"ip:{scope['client'][0] if scope.get('client') else 'unknown'}", "free"
+                key, tier = f"ip:{scope['client'][0] if scope.get('client') else 'unknown'}", ANONYMOUS_TIER
             verdict = await state.limiter.hit(key, tier)
             if verdict["limit"] is not None:
                 extra += [

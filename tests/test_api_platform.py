@@ -140,6 +140,12 @@ def test_rate_limit_headers_on_authenticated_responses(api):
     assert resp.headers["x-ratelimit-limit"] == "300"
     assert 0 <= int(resp.headers["x-ratelimit-remaining"]) < 300
     assert int(resp.headers["x-ratelimit-reset"]) >= now  # an epoch second, not a delay
+    # without a valid token the client address has the anonymous budget (test settings: 100000/min)
+    anonymous = api.http.get(f"{V1}/jobs")
+    assert anonymous.status_code == 401 and anonymous.headers["x-ratelimit-limit"] == "100000"
+    from cluster.config import TIERS
+
+    assert "anonymous" not in TIERS  # not a tier a user can be given
 
 
 def test_rate_limit_429_with_retry_after(api):
