@@ -1025,13 +1025,9 @@ def pack_health(catalog: Catalog, user_id: int, pack_id: str) -> dict:
     with catalog.session() as s:
         count = s.scalar(select(func.count()).select_from(LabModel)
                          .where(LabModel.user_id == user_id, LabModel.pack_id == pack.pack_id)) or 0
-    return {"status": "healthy", "models_count": int(count), "active_signals": _active_signals(catalog, user_id, pack.pack_id)}
+    from cluster.lab.signals import active_signals  # signals imports this module
 
-
-def _active_signals(catalog: Catalog, user_id: int, pack_id: str) -> int:
-    from cluster.lab.signals import active_signals
-
-    return active_signals(catalog, user_id, pack_id)
+    return {"status": "healthy", "models_count": int(count), "active_signals": active_signals(catalog, user_id, pack.pack_id)}
 
 
 def model_health(catalog: Catalog, user_id: int, model_id: str) -> dict:

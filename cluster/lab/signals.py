@@ -301,22 +301,24 @@ def list_signals(catalog: Catalog, provider, user_id: int, *, model_id: Optional
     return {"items": [signal_view(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
+def _owned_signal(s, user_id: int, signal_id: str) -> Signal:
+    row = s.scalar(select(Signal).where(Signal.id == signal_id, Signal.user_id == user_id))
+    if row is None:
+        raise LookupError(f"signal {signal_id} not found")
+    return row
+
+
 def get_signal(catalog: Catalog, provider, user_id: int, signal_id: str) -> dict:
     _settle(catalog, provider, user_id)
     with catalog.session() as s:
-        row = s.scalar(select(Signal).where(Signal.id == signal_id, Signal.user_id == user_id))
-        if row is None:
-            raise LookupError(f"signal {signal_id} not found")
-        return signal_view(row)
+        return signal_view(_owned_signal(s, user_id, signal_id))
 
 
 def cancel_signal(catalog: Catalog, provider, user_id: int, signal_id: str) -> dict:
     """Cancel an active signal; ``ValueError`` when it is no longer active."""
     _settle(catalog, provider, user_id)
     with catalog.session() as s:
-        row = s.scalar(select(Signal).where(Signal.id == signal_id, Signal.user_id == user_id))
-        if row is None:
-            raise LookupError(f"signal {signal_id} not found")
+        row = _owned_signal(s, user_id, signal_id)
         if row.status != "active":
             raise ValueError(f"signal {signal_id} is {row.status}")
         row.status = "cancelled"

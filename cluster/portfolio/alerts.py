@@ -27,6 +27,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from cluster.catalog import AlertRule, Catalog
+from cluster.portfolio.service import PortfolioInputError
 
 METRICS = {"sector_exposure": "sector", "tag_exposure": "tag", "position_weight": "ticker",
            "gross_exposure": None, "net_exposure": None}
@@ -36,47 +37,40 @@ PRIORITIES = ("critical", "high", "medium", "low")
 MAX_RULES = 100
 
 
-class AlertInputError(ValueError):
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
 def parse_rule(body: Any) -> dict:
-    """A validated rule ``{name, condition, priority}``; ``AlertInputError`` names the field."""
+    """A validated rule ``{name, condition, priority}``; ``PortfolioInputError`` names the field."""
     if not isinstance(body, dict):
-        raise AlertInputError("body", "must be an object with name and condition")
+        raise PortfolioInputError("body", "must be an object with name and condition")
     name = body.get("name")
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= 120:
-        raise AlertInputError("name", "must be a string of 1 to 120 characters")
+        raise PortfolioInputError("name", "must be a string of 1 to 120 characters")
     priority = body.get("priority", "high")
     if priority not in PRIORITIES:
-        raise AlertInputError("priority", f"must be one of {list(PRIORITIES)}")
+        raise PortfolioInputError("priority", f"must be one of {list(PRIORITIES)}")
     cond = body.get("condition")
     if not isinstance(cond, dict):
-        raise AlertInputError("condition", "must be an object {metric, operator, threshold, ...}")
+        raise PortfolioInputError("condition", "must be an object {metric, operator, threshold, ...}")
     metric = cond.get("metric")
     if metric not in METRICS:
-        raise AlertInputError("condition.metric", f"must be one of {list(METRICS)}")
+        raise PortfolioInputError("condition.metric", f"must be one of {list(METRICS)}")
     if cond.get("operator") not in OPERATORS:
-        raise AlertInputError("condition.operator", f"must be one of {list(OPERATORS)}")
+        raise PortfolioInputError("condition.operator", f"must be one of {list(OPERATORS)}")
     threshold = cond.get("threshold")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
-        raise AlertInputError("condition.threshold", "must be a number (a fraction of equity: 0.20 = 20 %)")
+        raise PortfolioInputError("condition.threshold", "must be a number (a fraction of equity: 0.20 = 20 %)")
     out = {"metric": metric, "operator": cond["operator"], "threshold": float(threshold)}
     subject = METRICS[metric]
     if subject is not None:
         value = cond.get(subject)
         if value is None and metric != "position_weight":
-            raise AlertInputError(f"condition.{subject}", f"is required for {metric}")
+            raise PortfolioInputError(f"condition.{subject}", f"is required for {metric}")
         if value is not None:
             if not isinstance(value, str) or not 1 <= len(value) <= 80:
-                raise AlertInputError(f"condition.{subject}", "must be a string of 1 to 80 characters")
+                raise PortfolioInputError(f"condition.{subject}", "must be a string of 1 to 80 characters")
             out[subject] = value.upper() if subject == "ticker" else value
     unknown = set(cond) - {"metric", "operator", "threshold", "sector", "tag", "ticker"}
     if unknown:
-        raise AlertInputError(f"condition.{sorted(unknown)[0]}", "unknown condition key")
+        raise PortfolioInputError(f"condition.{sorted(unknown)[0]}", "unknown condition key")
     return {"name": name.strip(), "condition": out, "priority": priority}
 
 
@@ -90,7 +84,7 @@ def create_rule(catalog: Catalog, user_id: int, body: Any) -> dict:
     with catalog.session() as s:
         count = len(s.scalars(select(AlertRule.id).where(AlertRule.user_id == user_id)).all())
         if count >= MAX_RULES:
-            raise AlertInputError("name", f"at most {MAX_RULES} alert rules per user")
+            raise PortfolioInputError("name", f"at most {MAX_RULES} alert rules per user")
         row = AlertRule(user_id=user_id, **rule)
         s.add(row)
         s.flush()
@@ -172,7 +166,7 @@ def _expiration_alerts(frame: pd.DataFrame, as_of: dt.datetime) -> list[dict]:
 def evaluate_alerts(catalog: Catalog, user_id: int, book, priority: Optional[str] = None) -> list[dict]:
     """The active alerts of the user's book: built-in checks, then the user's rules that hold."""
     if priority is not None and priority not in PRIORITIES:
-        raise AlertInputError("priority", f"must be one of {list(PRIORITIES)}")
+        raise PortfolioInputError("priority", f"must be one of {list(PRIORITIES)}")
     frame = book.positions
     equity = float(book.equity)
     as_of = book.as_of if isinstance(book.as_of, dt.datetime) else pd.Timestamp(book.as_of).to_pydatetime()

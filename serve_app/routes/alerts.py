@@ -10,8 +10,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from cluster.portfolio import alerts
 from serve_app.deps import Caller, current_user, get_state
 from serve_app.envelope import envelope
-from serve_app.errors import invalid, not_found
-from serve_app.routes.portfolio import PortfolioId, book_for
+from serve_app.routes.portfolio import PortfolioId, book_for, service_errors
 from serve_app.state import AppState
 
 router = APIRouter(tags=["alerts"])
@@ -22,20 +21,16 @@ def active_alerts(request: Request, priority: str | None = Query(None, max_lengt
                   portfolio_id: str | None = PortfolioId, caller: Caller = Depends(current_user),
                   state: AppState = Depends(get_state)):
     book = book_for(state, caller, portfolio_id)
-    try:
+    with service_errors():
         items = alerts.evaluate_alerts(state.catalog, caller.id, book, priority)
-    except alerts.AlertInputError as exc:
-        raise invalid(exc.field, exc.reason) from None
     return envelope(request, items, cache_status=book.cache_status)
 
 
 @router.post("/alerts/rules", status_code=201, summary="Add an alert rule, e.g. sector_exposure > 0.20")
 def create_rule(request: Request, body: Any = Body(...), caller: Caller = Depends(current_user),
                 state: AppState = Depends(get_state)):
-    try:
+    with service_errors():
         return envelope(request, alerts.create_rule(state.catalog, caller.id, body), status_code=201)
-    except alerts.AlertInputError as exc:
-        raise invalid(exc.field, exc.reason) from None
 
 
 @router.get("/alerts/rules", summary="Your alert rules")
@@ -46,8 +41,6 @@ def list_rules(request: Request, caller: Caller = Depends(current_user), state: 
 @router.delete("/alerts/rules/{rule_id}", summary="Delete an alert rule")
 def delete_rule(request: Request, rule_id: str, caller: Caller = Depends(current_user),
                 state: AppState = Depends(get_state)):
-    try:
+    with service_errors():
         alerts.delete_rule(state.catalog, caller.id, rule_id)
-    except LookupError:
-        raise not_found("alert rule", rule_id) from None
     return envelope(request, {"rule_id": rule_id, "deleted": True})
