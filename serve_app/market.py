@@ -40,17 +40,20 @@ def market_health(state: AppState) -> dict:
 def ticker_health(state: AppState, ticker: str) -> dict:
     """Last update and data quality (share of recent sessions with a valid bar) for one ticker."""
     provider = get_provider(state)
-    end = dt.date.today()
+    now = provider.now()
+    end = now.date()
     start = end - dt.timedelta(days=45)
     bars = provider.daily_bars(ticker, start, end)
-    from compute.marketdata.calendar import sessions
+    from compute.marketdata.calendar import session_close, sessions
 
-    expected = len(sessions(start, end))
+    # Only sessions that have closed can have a daily bar.
+    expected = int((sessions(start, end)["close"] <= now).sum())
     valid = 0 if bars is None or bars.empty else int(
         ((bars["close"] > 0) & (bars["high"] >= bars[["open", "close"]].max(axis=1)) & (bars["low"] <= bars[["open", "close"]].min(axis=1))).sum()
     )
     quality = round(min(1.0, valid / expected), 4) if expected else 0.0
-    last = None if bars is None or bars.empty else bars.index[-1].isoformat()
+    # The last bar is complete at its session's close: that is when the data was last updated.
+    last = None if bars is None or bars.empty else session_close(bars.index[-1]).isoformat()
     status = "healthy" if quality >= 0.95 else ("degraded" if quality > 0 else "unhealthy")
     return {"status": status, "last_update": last, "data_quality": quality, "provider": state.settings.market_data}
 

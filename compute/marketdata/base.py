@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import time
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -132,13 +134,86 @@ def regular_session_only(minutes: pd.DataFrame) -> pd.DataFrame:
     return minutes[inside]
 
 
+def closed_sessions_only(bars: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+    """Daily bars (stamped with the session open) of sessions that closed at or before ``now``.
+
+    A session still trading, or one that has not opened, has no daily bar yet.
+    """
+    if len(bars) == 0:
+        return bars
+    table = calendar.all_sessions()
+    opens = calendar.utc_ns(table["open"])
+    closes = calendar.utc_ns(table["close"])
+    stamps = calendar.utc_ns(bars.index)
+    pos = np.clip(np.searchsorted(opens, stamps, side="right") - 1, 0, None)
+    return bars[closes[pos] <= now.value]
+
+
+def completed_bars_only(bars: pd.DataFrame, freq: str, now: pd.Timestamp) -> pd.DataFrame:
+    """Intraday bars (stamped with their start) that ended at or before ``now``.
+
+    A bar ends ``freq`` after its start or at its session's close, whichever is first (the
+    last hourly bar of a regular session covers 15:30-16:00).
+    """
+    if len(bars) == 0:
+        return bars
+    step_ns = check_freq(freq) * 60_000_000_000
+    table = calendar.all_sessions()
+    opens = calendar.utc_ns(table["open"])
+    closes = calendar.utc_ns(table["close"])
+    stamps = calendar.utc_ns(bars.index)
+    pos = np.clip(np.searchsorted(opens, stamps, side="right") - 1, 0, None)
+    ends = np.minimum(stamps + step_ns, closes[pos])
+    return bars[ends <= now.value]
+
+
 class MarketDataProvider(abc.ABC):
-    """One interface over every market-data source (synthetic, files, polygon)."""
+    """One interface over every market-data source (synthetic, files, polygon).
+
+    No provider serves a bar, quote or chain stamped after the clock's "now": ``daily_bars``
+    returns only sessions that have closed, ``intraday_bars`` only bars that have ended (the
+    public methods clip what a source's ``_daily_bars`` / ``_intraday_bars`` return), and
+    quotes and chains are taken at "now" or at an ``as_of`` that is not in the future.
+    """
 
     #: 'hit' | 'miss' | 'partial' after a cached bar request, None when no cache was used.
     last_cache_status: str | None = None
     #: a compute.marketdata.cache.BarCache, or None.
     cache = None
+    #: "now" in epoch seconds (wall clock; injectable for tests).
+    clock: Callable[[], float] = staticmethod(time.time)
+
+    def now(self) -> pd.Timestamp:
+        """The clock's current instant (tz-aware UTC)."""
+        return pd.Timestamp(self.clock(), unit="s", tz="UTC")
+
+    def as_of_instant(self, as_of) -> pd.Timestamp:
+        """``as_of`` as an instant: None = now; a date = that session's close; a naive time is
+        New York local.  MarketDataError when it lies after now."""
+        now = self.now()
+        if as_of is None:
+            return now
+        ts = pd.Timestamp(as_of)
+        is_date_only = (isinstance(as_of, str) and len(as_of.strip()) <= 10) or (
+            not isinstance(as_of, (str, pd.Timestamp)) and not hasattr(as_of, "hour"))
+        if is_date_only:
+            when = calendar.session_close(calendar.session_on_or_before(ts))
+        else:
+            when = (ts.tz_localize(calendar.NEW_YORK) if ts.tzinfo is None else ts).tz_convert("UTC")
+        if when > now:
+            raise MarketDataError(
+                f"as_of {when.isoformat()} is in the future (now is {now.isoformat()})")
+        return when
+
+    def daily_bars(self, ticker: str, start, end) -> pd.DataFrame:
+        """Daily OHLCV of each NYSE session in [start, end] that has closed by now
+        (index = session open, UTC)."""
+        return closed_sessions_only(self._daily_bars(ticker, start, end), self.now())
+
+    def intraday_bars(self, ticker: str, start, end, freq: str = "1min") -> pd.DataFrame:
+        """Regular-session bars of ``freq`` that have ended by now (index = bar start, UTC);
+        see module docstring."""
+        return completed_bars_only(self._intraday_bars(ticker, start, end, freq), freq, self.now())
 
     def _cached_bars(self, kind: str, symbol: str, sessions: pd.DataFrame, fetch) -> pd.DataFrame:
         """Bars of ``sessions`` via the cache when one is configured (sets last_cache_status).
@@ -160,12 +235,12 @@ class MarketDataProvider(abc.ABC):
         """Stable string naming the source and generator version (part of content hashes)."""
 
     @abc.abstractmethod
-    def daily_bars(self, ticker: str, start, end) -> pd.DataFrame:
-        """Daily OHLCV of each NYSE session in [start, end] (index = session open, UTC)."""
+    def _daily_bars(self, ticker: str, start, end) -> pd.DataFrame:
+        """The source's daily bars for [start, end]; ``daily_bars`` clips them to now."""
 
     @abc.abstractmethod
-    def intraday_bars(self, ticker: str, start, end, freq: str = "1min") -> pd.DataFrame:
-        """Regular-session bars of ``freq`` (index = bar start, UTC); see module docstring."""
+    def _intraday_bars(self, ticker: str, start, end, freq: str = "1min") -> pd.DataFrame:
+        """The source's intraday bars; ``intraday_bars`` clips them to now."""
 
     @abc.abstractmethod
     def latest_quote(self, tickers: list[str]) -> dict[str, dict]:

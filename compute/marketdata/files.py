@@ -40,6 +40,7 @@ from compute.marketdata.base import (
     bars_frame,
     check_freq,
     clip_to_times,
+    closed_sessions_only,
     empty_bars,
     regular_session_only,
     resample_minutes,
@@ -165,13 +166,13 @@ class FilesProvider(MarketDataProvider):
         dates = bars.index.tz_convert(calendar.NEW_YORK).tz_localize(None).normalize()
         return bars[(dates >= lo) & (dates <= hi)]
 
-    def daily_bars(self, ticker: str, start, end) -> pd.DataFrame:
+    def _daily_bars(self, ticker: str, start, end) -> pd.DataFrame:
         symbol = normalize_ticker(ticker)
         table = session_range(start, end)
         return self._cached_bars("daily", symbol, table,
                                  lambda lo, hi: self._slice_sessions(self.load("daily", symbol), lo, hi))
 
-    def intraday_bars(self, ticker: str, start, end, freq: str = "1min") -> pd.DataFrame:
+    def _intraday_bars(self, ticker: str, start, end, freq: str = "1min") -> pd.DataFrame:
         check_freq(freq)
         symbol = normalize_ticker(ticker)
         table = session_range(start, end)
@@ -181,12 +182,11 @@ class FilesProvider(MarketDataProvider):
         return clip_to_times(resample_minutes(minutes, freq), start, end)
 
     def latest_quote(self, tickers: list[str]) -> dict[str, dict]:
-        now = pd.Timestamp(self.clock(), unit="s", tz="UTC")
+        now = self.now()
         quotes = {}
         for ticker in tickers:
             symbol = normalize_ticker(ticker)
-            daily = self.load("daily", symbol)
-            daily = daily[daily.index <= now]
+            daily = closed_sessions_only(self.load("daily", symbol), now)
             if len(daily) == 0:
                 raise MarketDataError(f"no daily bars for {symbol} before {now}")
             last_bar = daily.iloc[-1]
@@ -204,12 +204,8 @@ class FilesProvider(MarketDataProvider):
                      strikes: int | None = None) -> pd.DataFrame:
         symbol = normalize_ticker(ticker)
         daily = self.load("daily", symbol)
-        when = pd.Timestamp(self.clock(), unit="s", tz="UTC") if as_of is None else None
-        if when is None:
-            from compute.marketdata.synthetic import _as_of_timestamp
-
-            when = _as_of_timestamp(as_of)
-        history = daily[daily.index <= when]
+        when = self.as_of_instant(as_of)
+        history = closed_sessions_only(daily, when)
         if len(history) < 21:
             raise MarketDataError(f"{symbol}: need 21 daily bars before {when} to price options")
         returns = np.log(history["close"]).diff().dropna()

@@ -214,13 +214,13 @@ class PolygonProvider(MarketDataProvider):
                           [r.get("v", 0.0) for r in rows])
         return regular_session_only(bars[~bars.index.duplicated(keep="last")].sort_index())
 
-    def daily_bars(self, ticker: str, start, end) -> pd.DataFrame:
+    def _daily_bars(self, ticker: str, start, end) -> pd.DataFrame:
         symbol = normalize_ticker(ticker)
         table = session_range(start, end)
         return self._cached_bars("daily", symbol, table,
                                  lambda lo, hi: self._fetch_daily(symbol, lo, hi))
 
-    def intraday_bars(self, ticker: str, start, end, freq: str = "1min") -> pd.DataFrame:
+    def _intraday_bars(self, ticker: str, start, end, freq: str = "1min") -> pd.DataFrame:
         check_freq(freq)
         symbol = normalize_ticker(ticker)
         table = session_range(start, end)

@@ -164,7 +164,7 @@ class SyntheticProvider(MarketDataProvider):
                 int(index.searchsorted(hi_day, side="right")))
 
     # -- bars ------------------------------------------------------------------------------
-    def daily_bars(self, ticker: str, start, end) -> pd.DataFrame:
+    def _daily_bars(self, ticker: str, start, end) -> pd.DataFrame:
         symbol = normalize_ticker(ticker)
         lo, hi = self._positions(start, end)
         if hi <= lo:
@@ -199,7 +199,7 @@ class SyntheticProvider(MarketDataProvider):
         stamps = calendar.utc_ns(calendar.minute_starts(table))
         return bars_frame(stamps, o, h, l, c, v)
 
-    def intraday_bars(self, ticker: str, start, end, freq: str = "1min") -> pd.DataFrame:
+    def _intraday_bars(self, ticker: str, start, end, freq: str = "1min") -> pd.DataFrame:
         check_freq(freq)
         symbol = normalize_ticker(ticker)
         lo, hi = self._positions(start, end)
@@ -207,9 +207,6 @@ class SyntheticProvider(MarketDataProvider):
         return clip_to_times(bars, start, end)
 
     # -- quotes and chains ----------------------------------------------------------------
-    def _now(self) -> pd.Timestamp:
-        return pd.Timestamp(self.clock(), unit="s", tz="UTC")
-
     def _session_minutes_cached(self, symbol: str, session: pd.Timestamp) -> pd.DataFrame:
         key = (symbol, session)
         if key not in self._minute_cache:
@@ -222,8 +219,9 @@ class SyntheticProvider(MarketDataProvider):
     def price_at(self, ticker: str, when) -> dict:
         """Last price, session volume so far and previous close at ``when`` (UTC or naive NY).
 
-        Inside a session the last price is the close of the latest 1-minute bar that started
-        at or before ``when``; outside, the last session's close.
+        Inside a session the last price is the close of the latest 1-minute bar that ended at
+        or before ``when`` (the open in the session's first minute); outside, the last
+        session's close.
         """
         symbol = normalize_ticker(ticker)
         when = pd.Timestamp(when)
@@ -242,7 +240,12 @@ class SyntheticProvider(MarketDataProvider):
                     "prev_close": prev_close, "timestamp": table.at[session, "close"],
                     "session": session, "session_pos": pos}
         minutes = self._session_minutes_cached(symbol, session)
-        upto = minutes[minutes.index <= when]
+        # Only minutes that have ended: a bar's close is known at its end, not its start.
+        upto = minutes[minutes.index + pd.Timedelta(minutes=1) <= when]
+        if len(upto) == 0:          # inside the first minute: the opening print
+            return {"last": float(hist.open[pos]), "volume": 0.0, "prev_close": prev_close,
+                    "timestamp": table.at[session, "open"], "session": session,
+                    "session_pos": pos}
         return {"last": float(upto["close"].iloc[-1]), "volume": float(upto["volume"].sum()),
                 "prev_close": prev_close, "timestamp": upto.index[-1] + pd.Timedelta(minutes=1),
                 "session": session, "session_pos": pos}
@@ -250,7 +253,7 @@ class SyntheticProvider(MarketDataProvider):
     def latest_quote(self, tickers: list[str]) -> dict[str, dict]:
         """Quotes at the clock's "now": last, bid/ask around it (spread by liquidity),
         session volume, change and change_percent (percent) versus the previous close."""
-        now = self._now()
+        now = self.now()
         quotes = {}
         for ticker in tickers:
             symbol = normalize_ticker(ticker)
@@ -281,7 +284,7 @@ class SyntheticProvider(MarketDataProvider):
         prof = profile(symbol)
         if prof.model == "nav":
             raise MarketDataError(f"{symbol} is a mutual fund: it has no listed options")
-        when = self._now() if as_of is None else _as_of_timestamp(as_of)
+        when = self.as_of_instant(as_of)
         snap = self.price_at(symbol, when)
         hist = daily_history(self.seed, symbol)
         annual = np.sqrt(252.0) * VOLATILITY_RISK_PREMIUM
@@ -296,12 +299,3 @@ class SyntheticProvider(MarketDataProvider):
     def reference(self, ticker: str) -> dict:
         return profile(ticker).reference_dict()
 
-
-def _as_of_timestamp(as_of) -> pd.Timestamp:
-    """A date means that session's close; a naive datetime is New York local time."""
-    ts = pd.Timestamp(as_of)
-    is_date_only = (isinstance(as_of, str) and len(as_of.strip()) <= 10) or (
-        not isinstance(as_of, (str, pd.Timestamp)) and not hasattr(as_of, "hour"))
-    if is_date_only:
-        return calendar.session_close(calendar.session_on_or_before(ts))
-    return (ts.tz_localize(calendar.NEW_YORK) if ts.tzinfo is None else ts).tz_convert("UTC")

@@ -84,7 +84,7 @@ def test_unsorted_and_missing_files(tmp_path):
 
 
 class FakeClock:
-    def __init__(self, now=1_700_000_000.0):
+    def __init__(self, now=1_800_000_000.0):     # 2027-01-15: after every bar in the files
         self.now = now
 
     def __call__(self):

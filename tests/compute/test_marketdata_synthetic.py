@@ -135,7 +135,10 @@ def test_volume_profile_is_u_shaped(provider):
     assert first > 1.8 * middle and last > 1.8 * middle
 
 
-def test_bars_are_valid_ohlc(provider):
+def test_bars_are_valid_ohlc():
+    # The whole generated horizon, seen from a clock after it (bars end at "now").
+    after_horizon = pd.Timestamp("2036-01-02", tz="UTC").timestamp()
+    provider = make_provider("synthetic", seed=7, clock=lambda: after_horizon)
     daily = provider.daily_bars("PTON", "2000-01-01", "2035-12-31")
     assert len(daily) > 8000 and daily.index.is_monotonic_increasing
     assert (daily[["open", "high", "low", "close"]] > 0).all().all()
@@ -223,14 +226,16 @@ def test_latest_quote_uses_the_clock():
     assert set(q) == {"AAPL", "SPY"}
     minutes = p.intraday_bars("AAPL", "2024-06-05", "2024-06-05")
     prev_close = p.daily_bars("AAPL", "2024-06-04", "2024-06-04")["close"].iloc[0]
-    upto = minutes[minutes.index <= pd.Timestamp("2024-06-05 15:15", tz="UTC")]
+    # Minutes that ended by 11:15:00 ET: the last is 11:14-11:15 (never a bar still forming).
+    upto = minutes[minutes.index + pd.Timedelta(minutes=1) <= pd.Timestamp("2024-06-05 15:15", tz="UTC")]
+    assert len(upto) == len(minutes) == 105
     a = q["AAPL"]
     assert a["last"] == pytest.approx(upto["close"].iloc[-1], abs=1e-4)
     assert a["volume"] == upto["volume"].sum()
     assert a["bid"] < a["last"] < a["ask"]
     assert a["change"] == pytest.approx(a["last"] - prev_close, abs=1e-3)
     assert a["change_percent"] == pytest.approx(100 * (a["last"] / prev_close - 1), abs=1e-3)
-    assert a["timestamp"] == "2024-06-05T15:16:00Z"
+    assert a["timestamp"] == "2024-06-05T15:15:00Z"      # not after the clock's now
 
 
 def test_option_chain_prices_from_greeks_engine(provider):
