@@ -113,7 +113,7 @@ def main() -> None:
 
         import numpy as np
 
-        from cluster.portfolio.shards import BookArrays, ShardedBook, aggregate_book
+        from services.portfolio.shards import BookArrays, ShardedBook, aggregate_book
 
         n = 2_000_000
         rng = np.random.default_rng(0)

@@ -41,9 +41,9 @@ import pandas as pd
 from compute import indicators as ind
 from compute import indicators_nb as nb
 from compute.packs import LabelDef, Pack, get_pack
+from compute.train import FEATURE_PREFIX
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
-FEATURE_PREFIX = "f_"
 MATRIX_SCHEMA = "sigma.matrix/1"
 TRADING_DAYS_PER_YEAR = 252.0
 HOURLY_BARS_PER_DAY = 6.5  # 09:30-16:00; annualises hourly volatility
@@ -304,11 +304,6 @@ def resolve_features(names) -> list[ResolvedFeature]:
     if not out:
         raise ValueError("features must name at least one feature")
     return out
-
-
-def feature_columns(matrix: pd.DataFrame) -> list[str]:
-    """The feature columns of a matrix (those prefixed ``f_``), in order."""
-    return [c for c in matrix.columns if c.startswith(FEATURE_PREFIX)]
 
 
 def warmup_bars(features) -> int:

@@ -32,6 +32,14 @@ import pandas as pd
 
 from compute import train_nb
 
+#: Feature columns of a matrix carry this prefix (``compute.features`` names them).
+FEATURE_PREFIX = "f_"
+
+
+def feature_columns(matrix: pd.DataFrame) -> list[str]:
+    """The feature columns of a matrix (those prefixed ``f_``), in order."""
+    return [c for c in matrix.columns if c.startswith(FEATURE_PREFIX)]
+
 FORMAT = "sigma.model/1"
 _EPS = 1e-12
 
@@ -459,8 +467,6 @@ def train_from_matrix(matrix: pd.DataFrame, config: TrainConfig | Mapping[str, A
                       features: Sequence[str] | None = None) -> TrainedModel:
     """Train on a ``compute.features.build_matrix`` frame: its ``f_*`` columns (or
     ``features``) against ``label``, rows in time order, optionally only ``allowed_hours``."""
-    from compute.features import feature_columns
-
     cols = list(features) if features is not None else feature_columns(matrix)
     rows = matrix[matrix["label"].notna()]
     if allowed_hours is not None:

@@ -7,7 +7,7 @@ import json
 
 
 def cmd_batch_run(args) -> int:
-    from cluster.batch import run_daily_batch
+    from services.risk.batch import run_daily_batch
     from cluster.catalog import get_catalog, upgrade_schema
     from cluster.config import Settings
     from cluster.runtime import ensure_ray

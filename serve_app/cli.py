@@ -54,7 +54,7 @@ def cmd_serve(args) -> int:
         wait_healthy(settings.api_url, timeout=120)
     except RuntimeError as exc:
         raise SystemExit(str(exc)) from None
-    from cluster.batch import next_scheduled_run, start_scheduler
+    from services.risk.batch import next_scheduled_run, start_scheduler
 
     start_scheduler(settings)
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from cluster.catalog import Catalog, User
 from cluster.config import Settings
-from cluster.lab import service
+from services.lab import service
 
 DEMO_MODELS = {
     "demo_individual": [("swingsigma_default", "AAPL swing", "Balanced", {"ticker": "AAPL"}),

@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from cluster.catalog import Catalog, Portfolio, Position, User
 from cluster.config import Settings
-from cluster.portfolio import service
+from services.portfolio import service
 from compute.greeks import bsm_price
 from compute.instruments import format_occ, next_monthly_expiry
 from compute.marketdata import calendar

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cluster.lab import service
+from services.lab import service
 from serve_app.deps import Caller
 from serve_app.errors import invalid, not_found
 from serve_app.state import AppState

@@ -275,7 +275,7 @@ class SweepArrays:
     def from_lab_inputs(cls, inputs) -> "SweepArrays":
         options = {}
         if inputs.is_options:
-            from cluster.lab.options import matrix_volatility
+            from services.lab.options import matrix_volatility
 
             stamps = pd.DatetimeIndex(inputs.timestamps)
             stamps = stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
@@ -415,7 +415,7 @@ def evaluate_options_chunk(arrays: SweepArrays, grid_chunk):
 def chunk_rows(arrays: SweepArrays, meta: SweepMeta, grid, start: int, result, fold_std) -> list[dict]:
     """Leaderboard rows (column dicts) of an evaluated chunk: metrics, gate, ranking score,
     provisional deflated Sharpe."""
-    from cluster.lab.service import clean_json, metrics_view
+    from services.lab.service import clean_json, metrics_view
     from compute.gates import evaluate_gate, ranking_score, resolve_pack
 
     pack = resolve_pack(meta.pack_id)
@@ -666,7 +666,7 @@ def create_sweep(catalog: Catalog, user_id: int, tier: str, *, model_id: str, sw
     ``LookupError`` for a model that is not the user's, ``SweepInputError``/``LabInputError``
     for bad input, ``SweepQuotaExceeded`` over the daily quota.
     """
-    from cluster.lab import service
+    from services.lab import service
     from compute import packs
 
     model = service.get_model(catalog, user_id, model_id)
@@ -855,7 +855,7 @@ def sweep_inputs(settings_json: str, user_id: int, model_id: str, doc: dict, ris
     trials' actors start."""
     from cluster.artifacts import ArtifactStore
     from cluster.catalog import get_catalog
-    from cluster.lab import service
+    from services.lab import service
 
     started = time.perf_counter()
     settings = Settings.model_validate_json(settings_json)
@@ -904,7 +904,7 @@ def _chunk_plan(catalog: Catalog, sweep_id: str, model_pk: int, doc: dict, total
 def sweep_job(ctx: JobContext, params: dict) -> dict:
     """The ``lab.sweep`` job: the Tune driver. It starts the inputs task and the Tune run together
     (trials wait for the inputs while their actors start), then runs the final pass."""
-    from cluster.lab import service
+    from services.lab import service
 
     sweep_id = params["sweep_id"]
     catalog = ctx.catalog

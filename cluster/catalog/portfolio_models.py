@@ -127,7 +127,7 @@ class BatchResult(Base):
 
 class AlertRule(Base):
     """A user's alert rule: ``condition`` {metric, operator, threshold, sector | tag | ticker}
-    evaluated on the priced book (``cluster.portfolio.alerts``)."""
+    evaluated on the priced book (``services.portfolio.alerts``)."""
 
     __tablename__ = "alert_rules"
 

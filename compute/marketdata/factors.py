@@ -25,6 +25,8 @@ the factors up to the tracking error).  ``rates`` is the daily change of the 10-
 
 from __future__ import annotations
 
+import hashlib
+
 from functools import lru_cache
 
 import numpy as np
@@ -80,10 +82,13 @@ def factor_covariance() -> np.ndarray:
     return CORRELATION * np.outer(DAILY_VOL, DAILY_VOL)
 
 
+def ticker_digest(*parts: object) -> bytes:
+    """SHA-256 of the parts joined by '|': process- and machine-independent randomness."""
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
+
+
 def seed_words(*parts: object) -> np.ndarray:
     """SHA-256 of the parts as uint32 words, for a numpy SeedSequence (not Python's hash())."""
-    from compute.marketdata.reference import ticker_digest
-
     return np.frombuffer(ticker_digest(SEED_NAMESPACE, *parts), dtype=np.uint32)
 
 

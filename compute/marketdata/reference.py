@@ -14,13 +14,12 @@ yield for ``rates`` (so a loading of -17 is a 17-year duration).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
-from compute.marketdata.factors import FACTORS, STYLE_FACTORS, STYLE_PROXIES
+from compute.marketdata.factors import FACTORS, STYLE_FACTORS, STYLE_PROXIES, ticker_digest
 
 ASSET_CLASSES = ("equity", "etf", "mutual_fund", "commodity", "index")
 
@@ -197,11 +196,6 @@ def _known_profiles() -> dict[str, TickerProfile]:
 
 
 KNOWN_PROFILES: dict[str, TickerProfile] = _known_profiles()
-
-
-def ticker_digest(*parts: object) -> bytes:
-    """SHA-256 of the parts joined by '|': process- and machine-independent randomness."""
-    return hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
 
 
 def normalize_ticker(ticker: str) -> str:

@@ -1,5 +1,5 @@
 """Alerts (portfolio spec section 12): active alerts on the priced book and the rules behind
-them. The checks are in ``cluster.portfolio.alerts``."""
+them. The checks are in ``services.portfolio.alerts``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
-from cluster.portfolio import alerts
+from services.portfolio import alerts
 from serve_app.deps import Caller, current_user, get_state
 from serve_app.envelope import envelope
 from serve_app.routes.portfolio import PortfolioId, book_for, service_errors

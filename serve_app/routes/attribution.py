@@ -6,7 +6,7 @@ import datetime as dt
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from cluster.risk import service
+from services.risk import service
 from serve_app.deps import Caller, current_user, get_state
 from serve_app.envelope import envelope
 from serve_app.errors import invalid

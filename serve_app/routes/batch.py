@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from cluster import batch
+from services.risk import batch
 from cluster.catalog.models import new_id
 from compute.marketdata import calendar
 from serve_app.deps import Caller, Offset, get_state, require_admin

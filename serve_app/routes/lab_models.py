@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from cluster.lab import service
+from services.lab import service
 from serve_app.deps import Caller, Offset, current_user, get_state
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import invalid, not_found

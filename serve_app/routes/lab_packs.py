@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from cluster.lab import service
+from services.lab import service
 from serve_app.deps import Caller, current_user
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import not_found

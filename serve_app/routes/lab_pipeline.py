@@ -11,8 +11,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cluster.catalog import Backtest, Training
-from cluster.lab import service
-from cluster.lab.export import backtest_csv
+from services.lab import service
+from services.lab.export import backtest_csv
 from serve_app.deps import Caller, current_user, get_state
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import ApiError, invalid, not_found

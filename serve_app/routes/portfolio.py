@@ -6,8 +6,8 @@ import contextlib
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 
-from cluster.portfolio import service, upload, views
-from cluster.portfolio.alerts import evaluate_alerts
+from services.portfolio import service, upload, views
+from services.portfolio.alerts import evaluate_alerts
 from compute.exposure import DEFAULT_GROSS_LIMIT, DEFAULT_NET_TARGET_RANGE
 from serve_app.deps import Caller, current_user, get_state
 from serve_app.envelope import envelope

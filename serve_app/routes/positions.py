@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
 
-from cluster.portfolio import service, views
+from services.portfolio import service, views
 from serve_app.deps import Caller, MAX_OFFSET, current_user, get_state
 from serve_app.envelope import envelope
 from serve_app.errors import invalid

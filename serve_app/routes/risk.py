@@ -2,7 +2,7 @@
 
 Figures come from the daily batch when it is fresh for the current holdings (``meta.source``
 ``batch`` with ``as_of`` and ``age_seconds``), otherwise they are computed live
-(``meta.source`` ``live``). Service logic lives in :mod:`cluster.risk.service`.
+(``meta.source`` ``live``). Service logic lives in :mod:`services.risk.service`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from cluster.risk import service
+from services.risk import service
 from compute.marketdata import MarketDataError
 from serve_app.deps import Caller, current_user, get_state
 from serve_app.envelope import async_accepted, envelope

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
-from cluster.portfolio import service, views
+from services.portfolio import service, views
 from serve_app.deps import Caller, current_user, get_state
 from serve_app.envelope import SigmaJSONResponse, async_accepted, envelope
 from serve_app.errors import invalid

@@ -1,6 +1,6 @@
 """Live signals (Lab spec "Signals API"): generate one from a trained model's newest bar, list,
 read and cancel them, rank models by their settled signals. The rules are in
-``cluster.lab.signals``."""
+``services.lab.signals``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import datetime as dt
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from cluster.lab import signals
-from cluster.lab.service import LabInputError
+from services.lab import signals
+from services.lab.service import LabInputError
 from serve_app.deps import Caller, Offset, current_user, get_state
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import ApiError, invalid, not_found

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 
-from cluster.portfolio import service
+from services.portfolio import service
 from serve_app.deps import Caller, current_user, get_state
 from serve_app.envelope import envelope
 from serve_app.errors import invalid

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from cluster.risk import service
+from services.risk import service
 from compute.marketdata import calendar
 from serve_app.deps import Caller, current_user, get_state
 from serve_app.envelope import async_accepted, envelope

@@ -6,6 +6,7 @@ import pytest
 
 from compute import features as F
 from compute import indicators as ind
+from compute.train import feature_columns
 from compute.packs import get_pack, list_packs
 
 
@@ -77,7 +78,7 @@ def test_swing_matrix_label_by_hand_and_tail_flagged():
     assert set(m["label"].dropna().unique()) <= {-1.0, 0.0, 1.0}
     # warm-up dropped: first row is where MACD's signal line (bar 33) becomes valid
     assert m["timestamp"].iloc[0] == bars.index[33]
-    assert not m[F.feature_columns(m)].isna().any().any()
+    assert not m[feature_columns(m)].isna().any().any()
     np.testing.assert_allclose(m["f_close"], m["close"])
     np.testing.assert_allclose(m["f_RSI14"], ind.rsi(close, 14).loc[m["timestamp"]])
     assert {"timestamp", "ticker", "open", "close", "hour", "fwd_ret", "label"} <= set(m.columns)
@@ -175,7 +176,7 @@ def test_no_look_ahead_appending_future_bars(pack_id):
     past = F.build_matrix({"X": bars[bars.index <= cut]}, pack, implied_vol=iv)
     assert len(past) > 20
     common = full[full["timestamp"].isin(past["timestamp"])].reset_index(drop=True)
-    cols = F.feature_columns(past)
+    cols = feature_columns(past)
     pd.testing.assert_frame_equal(common[cols], past[cols])
     # labels known in the truncated history agree; its tail is NaN rather than guessed
     known = past["label"].notna().to_numpy()

@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 
+from compute import pack_config as PC
 from compute import packs as P
 from compute.features import resolve_features
 
@@ -124,16 +125,16 @@ def test_templates():
 
 def test_validate_template_config_accepts_spec_example():
     config = {"ticker": "TSLA", "indicators": ["RSI", "MACD", "BB"]}
-    assert P.validate_template_config("zerosigma_default", config) == []
-    merged = P.merged_config("zerosigma_default", {**config, "risk_profile": "Conservative"})
+    assert PC.validate_template_config("zerosigma_default", config) == []
+    merged = PC.merged_config("zerosigma_default", {**config, "risk_profile": "Conservative"})
     assert merged["model_id"] == "TSLA_options_0d_intraday"
     assert merged["indicators"] == ["RSI", "MACD", "BB"] and merged["pack_id"] == "zerosigma"
     assert merged["risk_profile"] == "Conservative"
-    assert P.validate_template_config("swingsigma_default", None) == []
+    assert PC.validate_template_config("swingsigma_default", None) == []
 
 
 def test_validate_template_config_names_each_bad_field():
-    errors = P.validate_template_config("zerosigma_default", {
+    errors = PC.validate_template_config("zerosigma_default", {
         "ticker": "tsla!", "indicators": ["RSI", "FOO"], "risk_profile": "YOLO",
         "allowed_hours": [13, 17], "thresholds": {"entry": 1.5, "exit": 0.3},
         "trainer": {"learning_rate": -1, "epochs": 10, "colour": "red"}, "extra": 1})
@@ -142,6 +143,6 @@ def test_validate_template_config_names_each_bad_field():
                       "config.allowed_hours[1]", "config.thresholds.entry",
                       "config.trainer.learning_rate", "config.trainer.colour", "config.extra"}
     assert all(e["message"] for e in errors)
-    assert P.validate_template_config("nope", {})[0]["field"] == "template_id"
+    assert PC.validate_template_config("nope", {})[0]["field"] == "template_id"
     with pytest.raises(ValueError, match="config.ticker"):
-        P.merged_config("swingsigma_default", {"ticker": ""})
+        PC.merged_config("swingsigma_default", {"ticker": ""})
