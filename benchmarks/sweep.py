@@ -150,11 +150,12 @@ def tune_vs_raw(home: Path):
 
     from cluster.catalog import LabModel, Sweep, User, get_catalog, upgrade_schema
     from cluster.config import Settings
-    from compute.sweep import run_sweep
-    from tuning import sweep as sw
+    from compute.sweep import SweepArrays, run_sweep
+    from services.lab import sweeps as sw
+    from tuning.sweep import run_chunks_on_tune
 
     open_, close, score = market(N_BARS)
-    arrays = sw.SweepArrays(open_, close, score, np.full(N_BARS, 9, dtype=np.int64), np.zeros(N_BARS, dtype=np.int64),
+    arrays = SweepArrays(open_, close, score, np.full(N_BARS, 9, dtype=np.int64), np.zeros(N_BARS, dtype=np.int64),
                             [score[:500]], 252.0, 1.0, 2.0, "swingsigma", "daily")
     spec = sw.parse_sweep_spec(GRID_10K)
     grid = sw.build_grid(spec, arrays.base_config())
@@ -196,7 +197,7 @@ def tune_vs_raw(home: Path):
         # 4 chunks of 2,500 so that warm trials (a reused actor) are measured too
         bounds = sw.chunk_bounds(n_cfg, 2500)
         t0 = time.perf_counter()
-        reports = sw.run_chunks_on_tune(ray.put({"arrays": arrays, "grid": grid}), list(range(len(bounds))), bounds, meta,
+        reports = run_chunks_on_tune(ray.put({"arrays": arrays, "grid": grid}), list(range(len(bounds))), bounds, meta,
                                         storage_path=str(home / "tune"), max_concurrent=1)
         wall = time.perf_counter() - t0
         ordered = sorted(reports, key=lambda r: r["chunk"])

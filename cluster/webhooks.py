@@ -40,6 +40,7 @@ from sqlalchemy import delete, select, update
 from cluster.catalog import Catalog, Webhook, WebhookDelivery
 from cluster.catalog.models import utcnow
 from cluster.config import Settings
+from cluster.errors import InputError
 
 log = logging.getLogger("sigma.webhooks")
 
@@ -58,13 +59,8 @@ MAX_WEBHOOKS_PER_USER = 20
 DISPATCHER_NAME = "sigma_webhook_dispatcher"
 
 
-class WebhookError(ValueError):
-    """Bad webhook input; ``field`` names the request field."""
-
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+class WebhookError(InputError):
+    """Bad webhook input."""
 
 
 # ----------------------------------------------------------------- signing

@@ -11,8 +11,7 @@ turns it into score cut-offs (``top_pct`` cut-offs come from *training* scores o
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np

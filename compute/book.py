@@ -67,16 +67,18 @@ def empty_positions() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in INPUT_COLUMNS})
 
 
-def pricing_instant(as_of) -> tuple[pd.Timestamp, pd.Timestamp | None]:
-    """(instant in UTC, session date or None): now for None, else the last close at or before."""
+def pricing_instant(as_of, now: pd.Timestamp | None = None) -> tuple[pd.Timestamp, pd.Timestamp | None]:
+    """(instant in UTC, session date or None): ``now`` for None, else the last close at or
+    before ``as_of`` that has happened by ``now`` (a session still trading has no close yet)."""
+    now = pd.Timestamp.now(tz="UTC") if now is None else now
     if as_of is None:
-        return pd.Timestamp.now(tz="UTC"), None
+        return now, None
     ts = pd.Timestamp(as_of)
     if ts.tzinfo is None and isinstance(as_of, dt.datetime):
         ts = ts.tz_localize("UTC")
     session = calendar.session_on_or_before(ts if ts.tzinfo is None else ts.tz_convert(calendar.NEW_YORK))
     close = calendar.session_close(session)
-    if ts.tzinfo is not None and close > ts:
+    while close > now or (ts.tzinfo is not None and close > ts):
         session = calendar.previous_session(session)
         close = calendar.session_close(session)
     return close, session
@@ -181,7 +183,7 @@ def price_positions(positions: pd.DataFrame, provider, as_of: dt.datetime | None
         if column not in frame.columns:
             frame[column] = None
     n = len(frame)
-    instant, session = pricing_instant(as_of)
+    instant, session = pricing_instant(as_of, provider.now())
     underlyings = sorted({str(u) for u in frame["underlying"]})
     snap = _underlying_snapshot(provider, underlyings, session)
 

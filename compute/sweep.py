@@ -18,7 +18,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from compute import backtest_nb, stats
+from compute import stats
 from compute.backtest import (
     BacktestConfig,
     _as_fraction,
@@ -345,3 +345,113 @@ def run_sweep(
         float(base.periods_per_year), float(base.es_level), numba.get_num_threads(),
     )
     return SweepResult(grid=grid, metrics={name: out[:, i] for i, name in enumerate(METRIC_NAMES)})
+
+
+# ----------------------------------------------------------------- chunks of a sweep
+
+@dataclass
+class SweepArrays:
+    """The read-only inputs every chunk shares (put in the Ray object store once)."""
+
+    open: np.ndarray
+    close: np.ndarray
+    score: np.ndarray
+    hours: np.ndarray
+    segments: np.ndarray
+    train_scores: list
+    periods_per_year: float
+    fees_bps: float
+    slippage_bps: float
+    pack_id: str
+    cadence: str
+    #: Options packs: bar starts (int64 ns, UTC), the implied vol known at each bar and the
+    #: underlying's ticker (its listed strike grid); None for equity packs.
+    timestamps: Optional[np.ndarray] = None
+    implied_vol: Optional[np.ndarray] = None
+    ticker: Optional[str] = None
+
+    @property
+    def n_bars(self) -> int:
+        return int(self.close.shape[0])
+
+    def local_copy(self) -> "SweepArrays":
+        """Writable copies of the bars. Arrays fetched from the Ray object store are read-only
+        views, a different numba type: kernels would compile (and cache) a second
+        specialisation. A copy costs 40 bytes per bar, once per trial."""
+        def copy(a):
+            return None if a is None else a.copy()
+
+        return SweepArrays(self.open.copy(), self.close.copy(), self.score.copy(), self.hours.copy(),
+                           self.segments.copy(), [t.copy() for t in self.train_scores], self.periods_per_year,
+                           self.fees_bps, self.slippage_bps, self.pack_id, self.cadence,
+                           copy(self.timestamps), copy(self.implied_vol), self.ticker)
+
+    def base_config(self) -> BacktestConfig:
+        return BacktestConfig(fees_bps=self.fees_bps, slippage_bps=self.slippage_bps,
+                              periods_per_year=self.periods_per_year)
+
+
+def evaluate_chunk(arrays: SweepArrays, grid_chunk):
+    """Metrics of a chunk of configurations (one numba call) plus, when the pack's ranking
+    needs it, every configuration's standard deviation of per-fold Sharpe ratios."""
+    from compute.gates import resolve_pack
+
+    if arrays.implied_vol is not None:
+        return evaluate_options_chunk(arrays, grid_chunk)
+
+    result = run_sweep(arrays.open, arrays.close, arrays.score, grid_chunk, hours=arrays.hours,
+                       segments=arrays.segments, train_scores=arrays.train_scores)
+    fold_std = None
+    if resolve_pack(arrays.pack_id).ranking.name == "sortino_trades_dd_foldstd":
+        # Each fold on its own (positions start flat at the fold's first bar): same total
+        # bar-configurations as the stitched run.
+        sharpes = []
+        for k, train in enumerate(arrays.train_scores):
+            rows = np.flatnonzero(arrays.segments == k)
+            if rows.size < 2:
+                continue
+            sl = slice(int(rows[0]), int(rows[-1]) + 1)
+            fold = run_sweep(arrays.open[sl], arrays.close[sl], arrays.score[sl], grid_chunk,
+                             hours=arrays.hours[sl], train_scores=train)
+            sharpes.append(fold.metrics["sharpe"])
+        if len(sharpes) >= 2:
+            import warnings
+
+            with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)
+                fold_std = np.nanstd(np.vstack(sharpes), axis=0, ddof=1)
+    return result, fold_std
+
+
+def evaluate_options_chunk(arrays: SweepArrays, grid_chunk):
+    """Options packs: every configuration executed with 0DTE contracts priced along the path
+    (``compute.backtest.run_options_backtest``, what ``POST /backtest`` runs for these packs), so
+    the leaderboard ranks and gates the options P&L, not the underlying's. The options engine
+    runs one configuration at a time (it picks and prices contracts per bar): a few ms per
+    configuration per thousand bars instead of the equity kernel's microseconds.
+    ``fold_std``: the standard deviation of the per-fold Sharpe ratios of the stitched run,
+    as the single backtest reports ``fold_sharpe_std``."""
+    from functools import partial
+
+    from compute.backtest import run_options_backtest
+    from compute.marketdata.options import strike_step
+
+    index = pd.to_datetime(arrays.timestamps, utc=True)
+    n_segments = int(arrays.segments.max()) + 1 if arrays.n_bars else 1
+    cuts = grid_cutoffs(grid_chunk, arrays.train_scores, n_segments)
+    fold_of = [arrays.segments == k for k in range(n_segments)]
+    metrics = {name: np.empty(len(grid_chunk)) for name in METRIC_NAMES}
+    fold_std = np.full(len(grid_chunk), np.nan)
+    for j in range(len(grid_chunk)):
+        bt = run_options_backtest(arrays.open, arrays.close, arrays.score, grid_chunk.config(j), index=index,
+                                  hours=arrays.hours, implied_vol=arrays.implied_vol,
+                                  strike_step=partial(strike_step, arrays.ticker), segments=arrays.segments,
+                                  segment_cutoffs=cuts[j])
+        for name in METRIC_NAMES:
+            metrics[name][j] = bt.metrics[name]
+        returns = bt.returns.to_numpy()
+        sharpes = np.array([stats.sharpe(returns[mask], arrays.periods_per_year) for mask in fold_of if mask.any()])
+        finite = sharpes[np.isfinite(sharpes)]
+        if finite.size >= 2:
+            fold_std[j] = float(finite.std(ddof=1))
+    return SweepResult(grid=grid_chunk, metrics=metrics), fold_std

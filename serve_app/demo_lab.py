@@ -8,8 +8,7 @@ from sqlalchemy import select
 
 from cluster.catalog import Catalog, User
 from cluster.config import Settings
-from services.lab import service
-
+from services.lab import common, models
 DEMO_MODELS = {
     "demo_individual": [("swingsigma_default", "AAPL swing", "Balanced", {"ticker": "AAPL"}),
                         ("zerosigma_default", "SPY 0DTE", "Conservative", {"ticker": "SPY", "allowed_hours": [13, 14, 15]})],
@@ -24,13 +23,13 @@ DEMO_MODELS = {
 def seed(catalog: Catalog, settings: Settings) -> None:
     with catalog.session() as s:
         users = {u.username: u.id for u in s.scalars(select(User).where(User.username.in_(list(DEMO_MODELS))))}
-    for username, models in DEMO_MODELS.items():
+    for username, specs in DEMO_MODELS.items():
         user_id = users.get(username)
         if user_id is None:
             continue
-        for template_id, name, profile, config in models:
+        for template_id, name, profile, config in specs:
             try:
-                service.create_model(catalog, user_id, template_id, name=name, risk_profile=profile, config=config)
-            except service.LabInputError as exc:
+                models.create_model(catalog, user_id, template_id, name=name, risk_profile=profile, config=config)
+            except common.LabInputError as exc:
                 if exc.field != "config.variant":  # already seeded
                     raise

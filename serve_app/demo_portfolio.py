@@ -24,6 +24,7 @@ from sqlalchemy import select
 from cluster.catalog import Catalog, Portfolio, Position, User
 from cluster.config import Settings
 from services.portfolio import service
+from compute.book import pricing_instant
 from compute.greeks import bsm_price
 from compute.instruments import format_occ, next_monthly_expiry
 from compute.marketdata import calendar
@@ -66,7 +67,9 @@ def _closes(provider, ticker: str, today: dt.date) -> pd.Series:
 
 def _option_position(provider, underlying: str, right: str, strike: float, contracts: int, today: dt.date) -> dict:
     expiry = next_monthly_expiry(today, OPTION_ROLL_MONTHS.get(underlying, 1))
-    chain = provider.option_chain(underlying, as_of=today, expiries=[expiry])
+    # Today's chain at the last close that has happened (before today's close: the previous one).
+    instant, _ = pricing_instant(today, provider.now())
+    chain = provider.option_chain(underlying, as_of=instant, expiries=[expiry])
     spot = float(chain["underlying_price"].iloc[0])
     listed = chain[chain["right"] == right]
     strikes = listed["strike"].to_numpy(float)

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.lab import service
+from services.lab import common, models
 from serve_app.deps import Caller, get_state, require_admin
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import ApiError, invalid, not_found
@@ -29,7 +29,7 @@ class PatchModel(BaseModel):
 
 
 def _one(state: AppState, model_id: str, user: str | None):
-    found = service.find_models_admin(state.catalog, model_id, user)
+    found = models.find_models_admin(state.catalog, model_id, user)
     if not found:
         raise not_found("model", model_id)
     if len(found) > 1:
@@ -46,16 +46,16 @@ def patch_model(model_id: str, body: PatchModel, user: str | None = Query(None, 
     if body.config is None and body.name is None and body.risk_profile is None:
         raise invalid("config", "give config, name or risk_profile to change")
     try:
-        updated = service.update_model_admin(state.catalog, model.id, config=body.config, name=body.name,
+        updated = models.update_model_admin(state.catalog, model.id, config=body.config, name=body.name,
                                              risk_profile=body.risk_profile)
-    except service.LabInputError as exc:
+    except common.LabInputError as exc:
         raise invalid(exc.field, exc.reason) from None
-    return SigmaJSONResponse({**service.model_detail(updated, owner), "status": "updated"})
+    return SigmaJSONResponse({**models.model_detail(updated, owner), "status": "updated"})
 
 
 @router.delete("/models/{model_id}", summary="Delete a model, its rows and its artifacts (admin)")
 def delete_model(model_id: str, user: str | None = Query(None, max_length=64),
                  admin: Caller = Depends(require_admin), state: AppState = Depends(get_state)):
     model, owner = _one(state, model_id, user)
-    report = service.delete_model_admin(state.catalog, state.store, model.id)
+    report = models.delete_model_admin(state.catalog, state.store, model.id)
     return SigmaJSONResponse({"model_id": model_id, "user": owner, "status": "deleted", **report})

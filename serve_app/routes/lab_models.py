@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.lab import service
+from services.lab import common, models
 from serve_app.deps import Caller, Offset, current_user, get_state
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import invalid, not_found
@@ -28,9 +28,9 @@ class CreateModel(BaseModel):
 @router.post("/models", status_code=201, summary="Create a model from a template")
 def create_model(body: CreateModel, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
     try:
-        model = service.create_model(state.catalog, caller.id, body.template_id, name=body.name,
+        model = models.create_model(state.catalog, caller.id, body.template_id, name=body.name,
                                      risk_profile=body.risk_profile, config=body.config)
-    except service.LabInputError as exc:
+    except common.LabInputError as exc:
         raise invalid(exc.field, exc.reason) from None
     return SigmaJSONResponse({"model_id": model.model_id, "pack_id": model.pack_id,
                               "created_at": model.created_at.isoformat(), "status": "created",
@@ -46,15 +46,15 @@ def list_models(
     caller: Caller = Depends(current_user),
     state: AppState = Depends(get_state),
 ):
-    rows, total = service.list_models(state.catalog, caller.id, model_id=model_id, pack_id=pack_id, limit=limit, offset=offset)
-    return SigmaJSONResponse({"items": [service.model_summary(m) for m in rows], "total": total,
+    rows, total = models.list_models(state.catalog, caller.id, model_id=model_id, pack_id=pack_id, limit=limit, offset=offset)
+    return SigmaJSONResponse({"items": [models.model_summary(m) for m in rows], "total": total,
                               "limit": limit, "offset": offset})
 
 
 @router.get("/models/{model_id}", summary="Model config, latest metrics and lineage")
 def get_model(model_id: str, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
     try:
-        model = service.get_model(state.catalog, caller.id, model_id)
+        model = models.get_model(state.catalog, caller.id, model_id)
     except LookupError:
         raise not_found("model", model_id) from None
-    return SigmaJSONResponse(service.model_detail(model, caller.username))
+    return SigmaJSONResponse(models.model_detail(model, caller.username))

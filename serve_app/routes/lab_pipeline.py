@@ -11,7 +11,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cluster.catalog import Backtest, Training
-from services.lab import service
+from services.lab import backtests, common, matrices
+from services.lab.training import create_training, estimate_train_seconds, train_quota, trainings_last_day
 from services.lab.export import backtest_csv
 from serve_app.deps import Caller, current_user, get_state
 from serve_app.envelope import SigmaJSONResponse
@@ -23,7 +24,7 @@ from serve_app.state import AppState
 router = APIRouter(tags=["lab"])
 
 
-def _input_error(exc: service.LabInputError) -> ApiError:
+def _input_error(exc: common.LabInputError) -> ApiError:
     return invalid(exc.field, exc.reason)
 
 
@@ -39,11 +40,11 @@ class BuildMatrix(BaseModel):
 @router.post("/build_matrix", summary="Build (or find) a model's feature matrix; idempotent by matrix_sha")
 def build_matrix(body: BuildMatrix, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
     try:
-        data, created = service.build_matrix(state.catalog, state.store, get_provider(state), caller.id, body.model_id,
+        data, created = matrices.build_matrix(state.catalog, state.store, get_provider(state), caller.id, body.model_id,
                                              body.start_date, body.end_date, body.features)
     except LookupError:
         raise not_found("model", body.model_id) from None
-    except service.LabInputError as exc:
+    except common.LabInputError as exc:
         raise _input_error(exc) from None
     return SigmaJSONResponse({**data, "created": created})
 
@@ -59,19 +60,19 @@ class TrainRequest(BaseModel):
 
 @router.post("/train", status_code=202, summary="Train a model on a matrix (a job; quotas per user)")
 async def train(body: TrainRequest, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
-    per_day, at_once = service.train_quota(caller.tier)
-    if service.trainings_last_day(state.catalog, caller.id) >= per_day:
+    per_day, at_once = train_quota(caller.tier)
+    if trainings_last_day(state.catalog, caller.id) >= per_day:
         raise ApiError(429, "RATE_LIMITED", f"training quota reached: {per_day} trainings in 24 hours for tier "
                        f"{caller.tier}", field="model_id")
     try:
-        training, model = service.create_training(state.catalog, caller.id, body.model_id, body.matrix_sha,
+        training, model = create_training(state.catalog, caller.id, body.model_id, body.matrix_sha,
                                                   body.allowed_hours, body.config)
     except LookupError:
         raise not_found("model", body.model_id) from None
-    except service.LabInputError as exc:
+    except common.LabInputError as exc:
         raise _input_error(exc) from None
-    matrix = service.get_matrix(state.catalog, model.id, training.matrix_sha)
-    seconds = service.estimate_train_seconds(matrix.rows, training.config)
+    matrix = matrices.get_matrix(state.catalog, model.id, training.matrix_sha)
+    seconds = estimate_train_seconds(matrix.rows, training.config)
     job, position = await start_job(state, caller, "lab.train", {"training_id": training.id, "model_id": model.model_id},
                                     estimated_duration_ms=seconds * 1000, queue_group="lab.train", queue_limit=at_once)
     with state.catalog.session() as s:
@@ -95,11 +96,11 @@ class BacktestRequest(BaseModel):
 @router.post("/backtest", status_code=202, summary="Walk-forward backtest of a model (a job)")
 async def backtest(body: BacktestRequest, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
     try:
-        bt, model = service.create_backtest(state.catalog, caller.id, body.model_id, body.config, body.matrix_sha,
+        bt, model = backtests.create_backtest(state.catalog, caller.id, body.model_id, body.config, body.matrix_sha,
                                             body.start_date, body.end_date, body.risk_profile)
     except LookupError:
         raise not_found("model", body.model_id) from None
-    except service.LabInputError as exc:
+    except common.LabInputError as exc:
         raise _input_error(exc) from None
     limit = state.settings.tier_limits().get(caller.tier, {}).get("concurrent_backtests", 1)
     estimated_ms = 3000 if model.pack_id != "zerosigma" else 6000
@@ -115,7 +116,7 @@ async def backtest(body: BacktestRequest, caller: Caller = Depends(current_user)
 
 def _own_backtest(state: AppState, caller: Caller, backtest_id: str):
     try:
-        return service.get_backtest(state.catalog, caller.id, backtest_id)
+        return backtests.get_backtest(state.catalog, caller.id, backtest_id)
     except LookupError:
         raise not_found("backtest", backtest_id) from None
 
@@ -131,12 +132,12 @@ def get_backtest(backtest_id: str, caller: Caller = Depends(current_user), state
             job = s.get(Job, bt.job_id)
             if job is not None and job.status in ("failed", "cancelled"):
                 # the worker died before the job body could record it
-                service.fail_backtest(state.catalog, bt.id, (job.error or {}).get("message") or f"job {job.status}")
+                backtests.fail_backtest(state.catalog, bt.id, (job.error or {}).get("message") or f"job {job.status}")
                 bt, model_id = _own_backtest(state, caller, backtest_id)
             elif job is not None and job.estimated_duration_ms:
                 start = job.started_at or job.created_at
                 eta = (start + dt.timedelta(milliseconds=job.estimated_duration_ms)).isoformat()
-    return SigmaJSONResponse(service.backtest_view(bt, model_id, eta))
+    return SigmaJSONResponse(backtests.backtest_view(bt, model_id, eta))
 
 
 @router.get("/export/backtest/{backtest_id}", summary="A backtest's fills as CSV")

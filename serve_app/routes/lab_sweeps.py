@@ -14,13 +14,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.lab.service import LabInputError
+from services.lab.common import LabInputError
 from serve_app.deps import Caller, Offset, current_user, get_state
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import ApiError, invalid, not_found
 from serve_app.jobrunner import start_job
 from serve_app.state import AppState
-from tuning import sweep as sweeps
+from services.lab import sweeps
 
 router = APIRouter(tags=["lab sweeps"])
 
@@ -63,7 +63,7 @@ async def create_sweep(body: SweepRequest, caller: Caller = Depends(current_user
             end_date=body.end_date, chunk_size=body.chunk_size)
     except LookupError:
         raise not_found("model", body.model_id) from None
-    except (sweeps.SweepInputError, LabInputError) as exc:
+    except (LabInputError, LabInputError) as exc:
         raise invalid(exc.field, exc.reason) from None
     except sweeps.SweepQuotaExceeded as exc:
         raise ApiError(429, "RATE_LIMITED", str(exc), field="model_id") from None

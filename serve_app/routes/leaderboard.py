@@ -11,7 +11,8 @@ from serve_app.deps import Caller, Offset, current_user, get_state
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import invalid
 from serve_app.state import AppState
-from tuning import sweep as sweeps
+from services.lab import leaderboard
+from services.lab.common import LabInputError
 
 router = APIRouter(tags=["lab leaderboard"])
 
@@ -38,9 +39,9 @@ def get_leaderboard(
     state: AppState = Depends(get_state),
 ):
     try:
-        data = sweeps.leaderboard(state.catalog, caller.id, limit=limit, offset=offset,
+        data = leaderboard.leaderboard(state.catalog, caller.id, limit=limit, offset=offset,
                                   **_filters(model_id, pack_id, tag, risk_profile, pass_gate, sweep_id, sort_by, order))
-    except sweeps.SweepInputError as exc:
+    except LabInputError as exc:
         raise invalid(exc.field, exc.reason) from None
     return SigmaJSONResponse(data)
 
@@ -62,9 +63,9 @@ def export_leaderboard(
     if format.lower() != "csv":
         raise invalid("format", "only csv is supported")
     try:
-        text = sweeps.leaderboard_csv(state.catalog, caller.id,
+        text = leaderboard.leaderboard_csv(state.catalog, caller.id,
                                       **_filters(model_id, pack_id, tag, risk_profile, pass_gate, sweep_id, sort_by, order))
-    except sweeps.SweepInputError as exc:
+    except LabInputError as exc:
         raise invalid(exc.field, exc.reason) from None
     name = f"leaderboard_{tag or 'all'}.csv".replace('"', "")
     return Response(text.encode(), media_type="text/csv; charset=utf-8",

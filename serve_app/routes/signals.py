@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.lab import signals
-from services.lab.service import LabInputError
+from services.lab.common import LabInputError
 from serve_app.deps import Caller, Offset, current_user, get_state
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import ApiError, invalid, not_found

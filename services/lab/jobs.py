@@ -21,31 +21,29 @@ def _store(ctx: JobContext) -> ArtifactStore:
 
 
 def train_job(ctx: JobContext, params: dict) -> dict:
-    from services.lab import service
-
+    from services.lab import common, training  # lazy: the job manager imports job kinds at start
     ctx.progress(0.05, "loading matrix", force=True)
     try:
-        return service.run_training(ctx.catalog, _store(ctx), params["training_id"], progress=ctx.progress)
-    except service.LabInputError as exc:
+        return training.run_training(ctx.catalog, _store(ctx), params["training_id"], progress=ctx.progress)
+    except common.LabInputError as exc:
         raise JobFailed(str(exc), code="INVALID_PARAMETER", details={"field": exc.field, "reason": exc.reason}) from None
     except LookupError as exc:
         raise JobFailed(str(exc), code="NOT_FOUND") from None
 
 
 def backtest_job(ctx: JobContext, params: dict) -> dict:
-    from services.lab import service
-
+    from services.lab import backtests, common  # lazy: the job manager imports job kinds at start
     backtest_id = params["backtest_id"]
     ctx.progress(0.02, "walk-forward training", force=True)
     try:
-        return service.run_backtest_job(ctx.catalog, _store(ctx), backtest_id, progress=ctx.progress)
-    except service.LabInputError as exc:
-        service.fail_backtest(ctx.catalog, backtest_id, str(exc))
+        return backtests.run_backtest_job(ctx.catalog, _store(ctx), backtest_id, progress=ctx.progress)
+    except common.LabInputError as exc:
+        backtests.fail_backtest(ctx.catalog, backtest_id, str(exc))
         raise JobFailed(str(exc), code="INVALID_PARAMETER", details={"field": exc.field, "reason": exc.reason}) from None
     except LookupError as exc:
-        service.fail_backtest(ctx.catalog, backtest_id, str(exc))
+        backtests.fail_backtest(ctx.catalog, backtest_id, str(exc))
         raise JobFailed(str(exc), code="NOT_FOUND") from None
     except BaseException as exc:
-        service.fail_backtest(ctx.catalog, backtest_id, f"{type(exc).__name__}: {exc}")
+        backtests.fail_backtest(ctx.catalog, backtest_id, f"{type(exc).__name__}: {exc}")
         raise
 

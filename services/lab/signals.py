@@ -44,8 +44,9 @@ from sqlalchemy.exc import IntegrityError
 from cluster.artifacts import ArtifactStore
 from cluster.catalog import Catalog, Signal
 from cluster.catalog.models import utcnow
-from services.lab import service
-from services.lab.service import LabInputError
+from services.lab import common, events, models
+from services.lab.training import latest_training, load_weights
+from services.lab.common import LabInputError
 from compute import packs as packs_mod
 
 CONFIDENCE_MIN = 0.60
@@ -114,16 +115,16 @@ def generate_signal(catalog: Catalog, store: ArtifactStore, provider, user_id: i
     from compute.features import build_matrix_from_provider
     from compute.indicators import atr
 
-    model = service.get_model(catalog, user_id, model_id)
+    model = models.get_model(catalog, user_id, model_id)
     pack = packs_mod.get_pack(model.pack_id)
-    training = service.latest_training(catalog, model.id)
+    training = latest_training(catalog, model.id)
     if training is None:
         raise LabInputError("model_id", f"{model_id} has no completed training; POST /train first")
     today = dt.datetime.now(dt.timezone.utc).date()
-    end = service.parse_date(as_of, "as_of") if as_of is not None else today
+    end = common.parse_date(as_of, "as_of") if as_of is not None else today
     if end > today:
         raise LabInputError("as_of", "must not be in the future")
-    weights = service.load_weights(store, training)
+    weights = load_weights(store, training)
     names = list((model.config or {}).get("indicators") or pack.default_features)
     ticker = str((model.config or {}).get("ticker") or pack.default_ticker)
     start = end - dt.timedelta(days=LOOKBACK_DAYS[pack.cadence])
@@ -192,7 +193,7 @@ def generate_signal(catalog: Catalog, store: ArtifactStore, provider, user_id: i
                  bar_time=bar_time.to_pydatetime(), entry_at=entry_at.to_pydatetime(),
                  expires_at=(entry_at + pd.Timedelta(minutes=TIME_STOP_MINUTES)).to_pydatetime(),
                  status="active", score=score, confidence=confidence, expected_return=expected, stop=stop,
-                 target=target, details=service.clean_json({"direction": "long" if direction > 0 else "short",
+                 target=target, details=common.clean_json({"direction": "long" if direction > 0 else "short",
                                                             **details}))
     try:
         with catalog.session() as s:
@@ -201,7 +202,7 @@ def generate_signal(catalog: Catalog, store: ArtifactStore, provider, user_id: i
             view = signal_view(row)
     except IntegrityError:  # the same bar raced us: the other request stored it
         return signal_view(_stored(catalog, model.id, bar_time)), False, decision
-    service.emit_event(catalog, user_id, "signal.generated", view)
+    events.emit_event(catalog, user_id, "signal.generated", view)
     return view, True, decision
 
 

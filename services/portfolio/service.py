@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cluster.catalog import Catalog, Portfolio, Position, PositionTag, Tag
 from cluster.catalog.models import utcnow
+from cluster.errors import InputError
 from compute.book import INPUT_COLUMNS, empty_positions, price_positions
 from compute.instruments import (
     OPTION_MULTIPLIER,
@@ -39,13 +40,8 @@ MAX_TAG_NAME = 80
 _TICKER_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
 
 
-class PortfolioInputError(ValueError):
-    """Bad input for a portfolio change: ``field`` names the parameter, ``reason`` says why."""
-
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+class PortfolioInputError(InputError):
+    """Bad input for a portfolio change (positions, tags, uploads, alerts)."""
 
 
 class PortfolioConflict(Exception):

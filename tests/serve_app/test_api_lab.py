@@ -204,7 +204,7 @@ def test_admin_routes_and_training_quota(api):
 
     # a training quota: 20 a day
     from cluster.catalog import Training
-    from services.lab.service import get_model
+    from services.lab.models import get_model
 
     keep_pk = get_model(api.catalog, _user_id(api, owner), keep).id
     with api.catalog.session() as s:

@@ -74,7 +74,7 @@ def test_signals_from_a_trained_model(api):
     # the score is the stored weights' on the features the signal records
     from cluster.artifacts import ArtifactStore
     from cluster.catalog import Training
-    from services.lab.service import load_weights
+    from services.lab.training import load_weights
 
     with api.catalog.session() as ses:
         training = ses.get(Training, s["training_id"])

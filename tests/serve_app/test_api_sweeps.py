@@ -100,14 +100,14 @@ def test_spec_sweep_matches_single_backtests_and_ranks(api):
 
     # independent check: each configuration equals the single walk-forward backtest of it
     from cluster.artifacts import ArtifactStore
-    from services.lab import service
-
-    inputs = service.model_inputs(api.catalog, ArtifactStore(api.settings.resolved_storage_url), _user_id(api, user), mid, sha,
+    from services.lab import backtests
+    from services.lab.inputs import model_inputs
+    inputs = model_inputs(api.catalog, ArtifactStore(api.settings.resolved_storage_url), _user_id(api, user), mid, sha,
                                   risk_profile="Balanced")
     traded = [i for i in items if i["metrics"]["trades"]]
     assert len(traded) >= 6
     for item in traded[:3] + traded[-2:]:
-        single = service.walk_forward_from_inputs(inputs, item["config"]).metrics
+        single = backtests.walk_forward_from_inputs(inputs, item["config"]).metrics
         for key in ("sharpe", "cum_return", "max_drawdown", "trades", "win_rate", "turnover"):
             assert item["metrics"][key] == pytest.approx(single[key], rel=1e-9, abs=1e-12), key
 
@@ -186,13 +186,13 @@ def test_options_pack_sweep_ranks_priced_0dte_pnl(api):
     traded = [i for i in items if i["metrics"]["trades"]]
     assert len(traded) >= 2
     from cluster.artifacts import ArtifactStore
-    from services.lab import service
-
-    inputs = service.model_inputs(api.catalog, ArtifactStore(api.settings.resolved_storage_url), _user_id(api, user), mid,
+    from services.lab import backtests
+    from services.lab.inputs import model_inputs
+    inputs = model_inputs(api.catalog, ArtifactStore(api.settings.resolved_storage_url), _user_id(api, user), mid,
                                   n_splits=4, risk_profile=items[0]["risk_profile"])
     assert inputs.is_options
     for item in traded[:2]:
-        single = service.walk_forward_from_inputs(inputs, item["config"]).metrics
+        single = backtests.walk_forward_from_inputs(inputs, item["config"]).metrics
         assert single["sharpe"] != pytest.approx(single["underlying_sharpe"])  # options P&L differs
         for key in ("sharpe", "cum_return", "max_drawdown", "trades", "win_rate", "es_95", "fold_sharpe_std"):
             assert item["metrics"][key] == pytest.approx(single[key], rel=1e-9, abs=1e-12), key

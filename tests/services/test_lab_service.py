@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import select
 
 from cluster.artifacts import ArtifactCorrupted, ArtifactStore
 from cluster.catalog import LeaderboardEntry
-from services.lab import service as svc
+from services.lab import backtests, common, health, matrices, models
+from services.lab.inputs import model_inputs
 from compute.greeks import bsm_price
 from compute.marketdata import make_provider
 from compute.marketdata.options import RISK_FREE_RATE
@@ -54,27 +54,27 @@ def lab(catalog, tmp_path):
 def test_matrix_idempotent_sensitive_and_verified(lab):
     catalog, store, (ann, ben) = lab
     provider = CountingProvider()
-    mid = svc.create_model(catalog, ann, "swingsigma_default", config={"ticker": "AAPL"}).model_id
-    first, created = svc.build_matrix(catalog, store, provider, ann, mid, "2023-01-01", "2023-06-30")
+    mid = models.create_model(catalog, ann, "swingsigma_default", config={"ticker": "AAPL"}).model_id
+    first, created = matrices.build_matrix(catalog, store, provider, ann, mid, "2023-01-01", "2023-06-30")
     assert created and provider.calls > 0 and first["path"] == f"matrices/{mid}_{first['matrix_sha'][:8]}.parquet"
     provider.calls = 0
-    again, created = svc.build_matrix(catalog, store, provider, ann, mid, "2023-01-01", "2023-06-30")
+    again, created = matrices.build_matrix(catalog, store, provider, ann, mid, "2023-01-01", "2023-06-30")
     assert again == first and not created and provider.calls == 0  # same sha, nothing fetched
 
     shas = {first["matrix_sha"]}
     for args in (("2023-01-02", "2023-06-30", None), ("2023-01-01", "2023-06-29", None),
                  ("2023-01-01", "2023-06-30", ["RSI14", "EMA20"]), ("2023-01-01", "2023-06-30", ["RSI10", "EMA20"]),
                  ("2023-01-01", "2023-06-30", ["EMA20", "RSI10"])):
-        shas.add(svc.build_matrix(catalog, store, provider, ann, mid, args[0], args[1], args[2])[0]["matrix_sha"])
-    other_data = svc.build_matrix(catalog, store, CountingProvider(seed=8), ann, mid, "2023-01-01", "2023-06-30")[0]
+        shas.add(matrices.build_matrix(catalog, store, provider, ann, mid, args[0], args[1], args[2])[0]["matrix_sha"])
+    other_data = matrices.build_matrix(catalog, store, CountingProvider(seed=8), ann, mid, "2023-01-01", "2023-06-30")[0]
     shas.add(other_data["matrix_sha"])
-    msft = svc.create_model(catalog, ann, "swingsigma_default", config={"ticker": "MSFT"}).model_id
-    shas.add(svc.build_matrix(catalog, store, provider, ann, msft, "2023-01-01", "2023-06-30")[0]["matrix_sha"])
+    msft = models.create_model(catalog, ann, "swingsigma_default", config={"ticker": "MSFT"}).model_id
+    shas.add(matrices.build_matrix(catalog, store, provider, ann, msft, "2023-01-01", "2023-06-30")[0]["matrix_sha"])
     assert len(shas) == 8  # every input change changes the sha
 
-    model = svc.get_model(catalog, ann, mid)
-    row = svc.get_matrix(catalog, model.id, first["matrix_sha"][:12])
-    frame = svc.load_matrix(store, row)
+    model = models.get_model(catalog, ann, mid)
+    row = matrices.get_matrix(catalog, model.id, first["matrix_sha"][:12])
+    frame = matrices.load_matrix(store, row)
     assert len(frame) == first["rows"] and frame["ticker"].eq("AAPL").all()
     assert pd.Timestamp(frame["session_date"].min()) >= pd.Timestamp("2023-01-01")
     # a byte flipped on disk is caught on read
@@ -87,20 +87,20 @@ def test_matrix_idempotent_sensitive_and_verified(lab):
     with open(full, "wb") as handle:
         handle.write(bytes(data))
     with pytest.raises(ArtifactCorrupted):
-        svc.load_matrix(store, row)
+        matrices.load_matrix(store, row)
     with pytest.raises(LookupError):
-        svc.get_model(catalog, ben, mid)  # another user's model does not exist for ben
-    with pytest.raises(svc.LabInputError) as err:
-        svc.build_matrix(catalog, store, provider, ann, mid, "2023-06-30", "2023-01-01")
+        models.get_model(catalog, ben, mid)  # another user's model does not exist for ben
+    with pytest.raises(common.LabInputError) as err:
+        matrices.build_matrix(catalog, store, provider, ann, mid, "2023-06-30", "2023-01-01")
     assert err.value.field == "end_date"
 
 
 def test_model_inputs_walk_forward_and_results(lab):
     catalog, store, (ann, _) = lab
     provider = make_provider("synthetic", seed=7)
-    mid = svc.create_model(catalog, ann, "swingsigma_default", config={"ticker": "AAPL"}).model_id
-    svc.build_matrix(catalog, store, provider, ann, mid, "2022-01-01", "2023-12-31")
-    inputs = svc.model_inputs(catalog, store, ann, mid, n_splits=4)
+    mid = models.create_model(catalog, ann, "swingsigma_default", config={"ticker": "AAPL"}).model_id
+    matrices.build_matrix(catalog, store, provider, ann, mid, "2022-01-01", "2023-12-31")
+    inputs = model_inputs(catalog, store, ann, mid, n_splits=4)
     n_oos = len(inputs.matrix) - inputs.first
     assert inputs.scores.shape == inputs.segments.shape == inputs.open.shape == (n_oos,)
     assert np.all((inputs.scores >= 0) & (inputs.scores <= 1))
@@ -110,13 +110,12 @@ def test_model_inputs_walk_forward_and_results(lab):
         assert int(fold.train[-1]) + 1 == fold.test_start - 10
         assert len(inputs.train_scores[fold.index]) == len(fold.train)
     # replaying the stored fold scores reproduces a fresh walk-forward run
-    from compute.walkforward import run_walk_forward
 
-    res = svc.walk_forward_from_inputs(inputs, {"kind": "top_pct", "value": 0.2})
+    res = backtests.walk_forward_from_inputs(inputs, {"kind": "top_pct", "value": 0.2})
     assert res.metrics["n_folds"] == 4 and np.allclose(res.oos_scores.to_numpy(), inputs.scores)
 
-    metrics = svc.metrics_view(res.metrics)
-    bt_id, entry_id = svc.record_backtest_result(
+    metrics = backtests.metrics_view(res.metrics)
+    bt_id, entry_id = backtests.record_backtest_result(
         catalog, user_id=ann, model_pk=inputs.model_pk, model_id=mid, pack_id="swingsigma", risk_profile="Balanced",
         config={"kind": "top_pct", "value": 0.2}, metrics=metrics, gate={"pass": False, "reasons": ["x"]}, score=float("-inf"),
         folds=res.folds)
@@ -125,9 +124,9 @@ def test_model_inputs_walk_forward_and_results(lab):
         assert entry.backtest_id == bt_id and entry.score is None and entry.gate_reasons == ["x"]
         assert entry.sharpe == pytest.approx(res.metrics["sharpe"]) and entry.trades == res.metrics["trades"]
         assert entry.cum_ret == pytest.approx(res.metrics["cum_return"])
-    assert svc.get_model(catalog, ann, mid).metrics["backtest_id"] == bt_id
-    assert svc.model_health(catalog, ann, mid)["performance"] == "below_target"
-    assert svc.pack_health(catalog, ann, "swingsigma")["models_count"] == 1
+    assert models.get_model(catalog, ann, mid).metrics["backtest_id"] == bt_id
+    assert health.model_health(catalog, ann, mid)["performance"] == "below_target"
+    assert health.pack_health(catalog, ann, "swingsigma")["models_count"] == 1
 
 
 def test_delete_removes_only_unshared_artifacts(lab):
@@ -135,17 +134,17 @@ def test_delete_removes_only_unshared_artifacts(lab):
     provider = make_provider("synthetic", seed=7)
     paths = []
     for user in (ann, ben):
-        mid = svc.create_model(catalog, user, "swingsigma_default", config={"ticker": "AAPL"}).model_id
-        paths.append(svc.build_matrix(catalog, store, provider, user, mid, "2023-01-01", "2023-03-31")[0]["path"])
+        mid = models.create_model(catalog, user, "swingsigma_default", config={"ticker": "AAPL"}).model_id
+        paths.append(matrices.build_matrix(catalog, store, provider, user, mid, "2023-01-01", "2023-03-31")[0]["path"])
     assert paths[0] == paths[1]  # same request, same content-addressed file
-    ann_pk = svc.get_model(catalog, ann, "AAPL_equity_5d_daily").id
-    report = svc.delete_model_admin(catalog, store, ann_pk)
+    ann_pk = models.get_model(catalog, ann, "AAPL_equity_5d_daily").id
+    report = models.delete_model_admin(catalog, store, ann_pk)
     assert report["deleted_artifacts"] == [] and report["kept_shared_artifacts"] == [paths[0]]
-    assert store.exists(paths[0]) and svc.get_model(catalog, ben, "AAPL_equity_5d_daily")
-    report = svc.delete_model_admin(catalog, store, svc.get_model(catalog, ben, "AAPL_equity_5d_daily").id)
+    assert store.exists(paths[0]) and models.get_model(catalog, ben, "AAPL_equity_5d_daily")
+    report = models.delete_model_admin(catalog, store, models.get_model(catalog, ben, "AAPL_equity_5d_daily").id)
     assert report["deleted_artifacts"] == [paths[0]] and not store.exists(paths[0])
     with pytest.raises(LookupError):
-        svc.get_model(catalog, ann, "AAPL_equity_5d_daily")
+        models.get_model(catalog, ann, "AAPL_equity_5d_daily")
 
 
 def test_zero_dte_trade_worked_by_hand():

@@ -1,0 +1,252 @@
+"""Single walk-forward backtests: config, the job's work, stored results and their views."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+from sqlalchemy import select
+
+from cluster.artifacts import ArtifactStore
+from cluster.catalog import Backtest, Catalog, LabModel, LeaderboardEntry
+from cluster.catalog.models import utcnow
+from compute import packs as packs_mod
+from services.lab.common import DEFAULT_SPLITS, LabInputError, finite_or_none, clean_json, parse_date
+from services.lab.events import emit_event
+from services.lab.inputs import LabInputs, model_inputs
+from services.lab.matrices import get_matrix
+from services.lab.models import get_model
+from services.lab.training import check_allowed_hours
+
+from services.lab.export import fills_csv
+from services.lab.options import options_walk_forward
+
+log = logging.getLogger("sigma.lab")
+
+BACKTEST_KEYS = ("kind", "value", "exit_value", "top_pct", "long_only", "allowed_hours", "splits", "embargo")
+
+
+def backtest_config(pack_id: str, config: Mapping[str, Any] | None) -> dict:
+    """Validate the spec's backtest ``config`` body; returns the normalised dict."""
+    from compute.backtest import BacktestConfig
+
+    config = dict(config or {})
+    for key in config:
+        if key not in BACKTEST_KEYS:
+            raise LabInputError(f"config.{key}", f"unknown setting; expected one of {list(BACKTEST_KEYS)}")
+    kind = config.get("kind", "thresholds")
+    if kind not in ("thresholds", "top_pct"):
+        raise LabInputError("config.kind", "must be thresholds or top_pct")
+    default_value = 0.55 if kind == "thresholds" else 0.10
+    value = config.get("value", default_value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise LabInputError("config.value", "must be a number")
+    hours = check_allowed_hours(pack_id, config.get("allowed_hours"), "config.allowed_hours")
+    splits = config.get("splits", DEFAULT_SPLITS)
+    if isinstance(splits, bool) or not isinstance(splits, int) or not 1 <= splits <= 20:
+        raise LabInputError("config.splits", "must be an integer between 1 and 20")
+    embargo = config.get("embargo")
+    if embargo is not None and (isinstance(embargo, bool) or not isinstance(embargo, int) or not 0 <= embargo <= 500):
+        raise LabInputError("config.embargo", "must be an integer between 0 and 500")
+    long_only = config.get("long_only", False)
+    if not isinstance(long_only, bool):
+        raise LabInputError("config.long_only", "must be true or false")
+    out = {"kind": kind, "value": float(value), "exit_value": config.get("exit_value"),
+           "top_pct": config.get("top_pct"), "long_only": long_only, "allowed_hours": hours,
+           "splits": splits, "embargo": embargo}
+    try:
+        BacktestConfig(kind=kind, value=float(value), exit_value=out["exit_value"], top_pct=out["top_pct"],
+                       long_only=long_only, allowed_hours=None if hours is None else tuple(hours))
+    except (ValueError, TypeError) as exc:
+        text = str(exc)
+        name = "config.exit_value" if "exit" in text else "config.top_pct" if "top_pct" in text and kind == "thresholds" else "config.value"
+        raise LabInputError(name, text) from None
+    return out
+
+
+def create_backtest(catalog: Catalog, user_id: int, model_id: str, config: Mapping[str, Any] | None,
+                    matrix_sha: str | None, start_date=None, end_date=None,
+                    risk_profile: str | None = None) -> tuple[Backtest, LabModel]:
+    """Validate a backtest request and record it (status queued)."""
+    model = get_model(catalog, user_id, model_id)
+    cfg = backtest_config(model.pack_id, config)
+    try:
+        matrix = get_matrix(catalog, model.id, matrix_sha)
+    except LookupError as exc:
+        raise LabInputError("matrix_sha", str(exc)) from None
+    start = parse_date(start_date, "start_date") if start_date else None
+    end = parse_date(end_date, "end_date") if end_date else None
+    if start and end and start > end:
+        raise LabInputError("end_date", "must not be before start_date")
+    profile = risk_profile or model.risk_profile
+    if profile not in packs_mod.RISK_PROFILES:
+        raise LabInputError("risk_profile", f"must be one of {list(packs_mod.RISK_PROFILES)}")
+    cfg["start_date"] = start.isoformat() if start else None
+    cfg["end_date"] = end.isoformat() if end else None
+    with catalog.session() as s:
+        bt = Backtest(user_id=user_id, model_pk=model.id, matrix_sha=matrix.matrix_sha, config=cfg,
+                      risk_profile=profile, status="queued")
+        s.add(bt)
+        s.flush()
+        return bt, model
+
+
+def walk_forward_from_inputs(inputs: LabInputs, bt: Mapping[str, Any]):
+    """The walk-forward backtest of one configuration on precomputed inputs
+    (``compute.walkforward.run_walk_forward`` replaying the fold scores), plus, for options
+    packs, the 0DTE contract P&L along the same decisions."""
+    from compute.backtest import BacktestConfig
+    from compute.walkforward import WalkForwardConfig, run_walk_forward
+
+    config = BacktestConfig(
+        kind=bt.get("kind", "thresholds"), value=float(bt.get("value", 0.55)), exit_value=bt.get("exit_value"),
+        top_pct=bt.get("top_pct"), long_only=bool(bt.get("long_only", False)),
+        allowed_hours=None if bt.get("allowed_hours") is None else tuple(bt["allowed_hours"]),
+        fees_bps=inputs.fees_bps, slippage_bps=inputs.slippage_bps, periods_per_year=inputs.periods_per_year)
+    wf = WalkForwardConfig(backtest=config, n_splits=inputs.n_splits, label_horizon=inputs.label_horizon,
+                           embargo=inputs.embargo)
+    replay = iter(zip(inputs.train_scores, inputs.extras["test_scores"]))
+
+    def fit_predict(train_df, test_df):
+        return next(replay)
+
+    frame = inputs.matrix.set_index(pd.DatetimeIndex(inputs.matrix["timestamp"]))
+    if inputs.is_options:
+
+        return options_walk_forward(frame, fit_predict, wf, inputs)
+    return run_walk_forward(frame, fit_predict, wf)
+
+
+def metrics_view(metrics: Mapping[str, Any]) -> dict:
+    """Backtest metrics under the Lab spec's names (``cum_ret``) plus every engine figure."""
+    out = clean_json(dict(metrics))
+    out["cum_ret"] = out.get("cum_return")
+    out["es95"] = out.get("es_95")
+    return out
+
+
+def run_backtest_job(catalog: Catalog, store: ArtifactStore, backtest_id: str, progress: Callable | None = None) -> dict:
+    """The ``lab.backtest`` job body: inputs, walk-forward run, gate, fills, result rows."""
+    from compute.gates import evaluate_gate, ranking_score
+
+    with catalog.session() as s:
+        bt = s.get(Backtest, backtest_id)
+        if bt is None:
+            raise LookupError(f"backtest {backtest_id} not found")
+        bt.status = "running"
+        model = s.get(LabModel, bt.model_pk)
+        cfg, matrix_sha, profile, user_id = dict(bt.config), bt.matrix_sha, bt.risk_profile, bt.user_id
+    try:
+        inputs = model_inputs(catalog, store, user_id, model.model_id, matrix_sha, start_date=cfg.get("start_date"),
+                              end_date=cfg.get("end_date"), n_splits=cfg.get("splits") or DEFAULT_SPLITS,
+                              embargo=cfg.get("embargo"), risk_profile=profile,
+                              progress=(lambda f, m: progress(0.8 * f, m)) if progress else None)
+        result = walk_forward_from_inputs(inputs, cfg)
+    except (LabInputError, LookupError) as exc:
+        with catalog.session() as s:
+            row = s.get(Backtest, backtest_id)
+            row.status, row.error, row.finished_at = "failed", str(exc), utcnow()
+        raise
+    metrics = metrics_view(result.metrics)
+    gate = evaluate_gate(inputs.pack, profile, result.metrics, cfg)
+    score = ranking_score(inputs.pack, result.metrics)
+    fills = result.backtest.fills
+
+    ref = store.put(fills_csv(fills).encode(), prefix="fills", ext="csv")
+    folds = clean_json(result.folds)
+    record_backtest_result(
+        catalog, user_id=user_id, model_pk=model.id, model_id=model.model_id, pack_id=model.pack_id,
+        risk_profile=profile, config=cfg, metrics=metrics, gate=gate, score=score, folds=folds,
+        matrix_sha=inputs.matrix_sha, backtest_id=backtest_id, fills_sha=ref.sha, fills_path=ref.path)
+    return {"backtest_id": backtest_id, "model_id": model.model_id, "status": "completed", "metrics": metrics,
+            "gate": gate, "score": finite_or_none(score), "fills": int(len(fills))}
+
+
+def record_backtest_result(catalog: Catalog, *, user_id: int, model_pk: int, model_id: str, pack_id: str,
+                           risk_profile: str, config: Mapping[str, Any], metrics: Mapping[str, Any],
+                           gate: Mapping[str, Any], score: float | None = None, folds: list | None = None,
+                           matrix_sha: str | None = None, backtest_id: str | None = None, job_id: str | None = None,
+                           fills_sha: str | None = None, fills_path: str | None = None,
+                           sweep_id: str | None = None, config_index: int | None = None, tag: str | None = None,
+                           update_model: bool = True, emit: bool = True) -> tuple[str, str]:
+    """Write (or complete) a ``Backtest`` row and its ``LeaderboardEntry``; returns their ids.
+
+    ``metrics`` use engine names plus ``cum_ret``; the leaderboard's headline columns (sharpe,
+    cum_ret, max_drawdown, win_rate, trades, deflated_sharpe, score, gate_pass, gate_reasons)
+    are filled from them. The model's latest metrics are updated and ``backtest.completed``
+    is emitted (webhooks) after the commit.
+    """
+    metrics = clean_json(dict(metrics))
+    metrics.setdefault("cum_ret", metrics.get("cum_return"))
+    gate = {"pass": bool(gate.get("pass")), "reasons": list(gate.get("reasons") or [])}
+    now = utcnow()
+    with catalog.session() as s:
+        bt = s.get(Backtest, backtest_id) if backtest_id else None
+        if bt is None:
+            bt = Backtest(user_id=user_id, model_pk=model_pk, config=clean_json(dict(config)), risk_profile=risk_profile)
+            if backtest_id:
+                bt.id = backtest_id
+            s.add(bt)
+        bt.job_id = job_id or bt.job_id
+        bt.matrix_sha = matrix_sha or bt.matrix_sha
+        bt.status, bt.metrics, bt.folds, bt.gate = "completed", metrics, clean_json(folds or []), gate
+        bt.fills_sha, bt.fills_path, bt.finished_at, bt.error = fills_sha, fills_path, now, None
+        s.flush()
+        entry = LeaderboardEntry(
+            user_id=user_id, model_pk=model_pk, model_id=model_id, pack_id=pack_id, backtest_id=bt.id,
+            sweep_id=sweep_id, config_index=config_index, tag=tag, risk_profile=risk_profile,
+            config=clean_json(dict(config)), metrics=metrics, gate_pass=gate["pass"], gate_reasons=gate["reasons"],
+            score=finite_or_none(score), sharpe=finite_or_none(metrics.get("sharpe")),
+            deflated_sharpe=finite_or_none(metrics.get("deflated_sharpe")), cum_ret=finite_or_none(metrics.get("cum_ret")),
+            max_drawdown=finite_or_none(metrics.get("max_drawdown")), win_rate=finite_or_none(metrics.get("win_rate")),
+            trades=int(metrics["trades"]) if metrics.get("trades") is not None else None)
+        s.add(entry)
+        if update_model:
+            m = s.get(LabModel, model_pk)
+            if m is not None:
+                m.metrics = {**metrics, "backtest_id": bt.id, "gate": gate}
+                m.updated_at = now
+        s.flush()
+        ids = (bt.id, entry.id)
+    if emit:
+        emit_event(catalog, user_id, "backtest.completed",
+                   {"backtest_id": ids[0], "model_id": model_id, "status": "success", "metrics": metrics})
+    return ids
+
+
+def fail_backtest(catalog: Catalog, backtest_id: str, message: str) -> None:
+    with catalog.session() as s:
+        bt = s.get(Backtest, backtest_id)
+        if bt is not None and bt.status not in ("completed",):
+            bt.status, bt.error, bt.finished_at = "failed", message, utcnow()
+
+
+def get_backtest(catalog: Catalog, user_id: int, backtest_id: str) -> tuple[Backtest, str]:
+    """The user's backtest and its model id; ``LookupError`` otherwise."""
+    with catalog.session() as s:
+        row = s.execute(select(Backtest, LabModel.model_id).join(LabModel, LabModel.id == Backtest.model_pk)
+                        .where(Backtest.id == backtest_id, Backtest.user_id == user_id)).first()
+        if row is None:
+            raise LookupError(f"backtest {backtest_id} not found")
+        return row[0], row[1]
+
+
+def backtest_view(bt: Backtest, model_id: str, estimated_completion: str | None = None) -> dict:
+    return {
+        "backtest_id": bt.id,
+        "model_id": model_id,
+        "status": bt.status,
+        "risk_profile": bt.risk_profile,
+        "matrix_sha": bt.matrix_sha,
+        "config": bt.config,
+        "metrics": bt.metrics,
+        "folds": bt.folds,
+        "gate": bt.gate,
+        "error": bt.error,
+        "created_at": bt.created_at.isoformat() if bt.created_at else None,
+        "finished_at": bt.finished_at.isoformat() if bt.finished_at else None,
+        "estimated_completion": estimated_completion,
+        "export_url": f"/api/v1/export/backtest/{bt.id}?format=csv" if bt.fills_path else None,
+    }
