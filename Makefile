@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench clean
+.PHONY: run test install bench docs clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install -c constraints.txt -e '.[test,bench]'
 	for f in benchmarks/*.py; do echo "# $$f"; $(BIN)/python $$f || exit 1; done
+
+# The documentation site (docs/, mkdocs.yml): the API reference is generated from the app's
+# OpenAPI schema offline (no Ray, no server); --strict fails on any broken link.
+docs: $(STAMP)
+	$(BIN)/pip install -c constraints.txt -e '.[test,docs]'
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
 
 clean:
 	rm -rf $(VENV)

@@ -1,4 +1,4 @@
-"""Synthetic market-data generation speed (JSON lines, see DESIGN.md).
+"""Synthetic market-data generation speed (JSON lines, see docs/spec/design.md).
 
 daily: 10 years of daily bars for one ticker, cold (full-history generation of a ticker not
 seen before) and warm (memoised slice).  minute: one year of 1-minute bars (98k bars, exact

@@ -24,7 +24,7 @@ N_DAYS = 252
 EMPYRICAL_SAMPLE = 300
 MC_PATHS = 100_000
 
-# REFERENCE.md hedge-fund-style demo: stocks (signed shares) and options (contracts).
+# docs/spec/reference.md hedge-fund-style demo: stocks (signed shares) and options (contracts).
 HEDGE_FUND_STOCKS = {
     "NVDA": 800, "MSFT": 1000, "AAPL": 1500, "GOOGL": 1800, "META": 1000, "AMZN": 1400,
     "TSLA": 800, "AMD": 1200, "BRK-B": 600, "JPM": 1000, "JNJ": 800, "UNH": 200, "V": 350,

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Requests per minute, requests per hour and concurrent backtests per tier
-#: (REFERENCE.md "Rate limits"). ``None`` means unlimited.
+#: (docs/spec/reference.md "Rate limits"). ``None`` means unlimited.
 DEFAULT_TIER_LIMITS: dict[str, dict[str, int | None]] = {
     "free": {"per_minute": 60, "per_hour": 1000, "concurrent_backtests": 1},
     "basic": {"per_minute": 300, "per_hour": 10000, "concurrent_backtests": 5},

@@ -328,7 +328,7 @@ PREMIUM_FRACTION = 0.05  # of cash spent on premium per 0DTE entry: a lost premi
 
 def select_contract(abs_deltas: np.ndarray, implied_vols: np.ndarray, target_delta: float = 0.35) -> int:
     """Position of the contract whose |delta| is nearest ``target_delta``; ties go to the
-    lower implied volatility (REFERENCE.md "Options overlay")."""
+    lower implied volatility (docs/spec/reference.md "Options overlay")."""
     dist = np.abs(np.asarray(abs_deltas, dtype=np.float64) - target_delta)
     dist = np.where(np.isnan(dist), np.inf, dist)
     best = dist.min()

@@ -1,6 +1,6 @@
 """Numba kernel of the signal backtest: one configuration over one bar series.
 
-Trading rules (DESIGN.md "Backtests"):
+Trading rules (docs/spec/design.md "Backtests"):
 
 - The score of bar t (a model probability in [0, 1], known at bar t's close) sets the
   desired position; it is executed at bar t + 1's open (next-bar fills), and only if bar

@@ -1,6 +1,6 @@
 """Portfolio exposures: long, short, gross and net, notional and delta-adjusted, grouped.
 
-Definitions (DESIGN.md domain rules), for signed per-position values x:
+Definitions (docs/spec/design.md domain rules), for signed per-position values x:
   long  = sum of positive x,   short = sum of negative x (reported negative),
   gross = sum of |x| = long - short,   net = sum of x = long + short.
 Two measures are aggregated side by side:

@@ -1,10 +1,10 @@
 """Pass/fail gates per pack and risk profile, and the post-gate ranking score.
 
 Thresholds live in ``compute.packs`` (``Pack.policy(risk_profile).gate``), which encodes
-DESIGN.md "Gates" (swing: max drawdown 20/25/30 %, trades per year >= 40/30/25, Sharpe >=
+docs/spec/design.md "Gates" (swing: max drawdown 20/25/30 %, trades per year >= 40/30/25, Sharpe >=
 1.2/1.0/0.8; 0DTE: max drawdown 15/20/25 %, allowed hours within 13-15/13-15/12-15; long:
 Calmar >= 0.8/0.6/0.4 with max drawdown 30/35/40 %) plus the packs' documented extras.
-Ranking formulas are REFERENCE.md's, with the constants of ``Pack.ranking``.
+Ranking formulas are docs/spec/reference.md's, with the constants of ``Pack.ranking``.
 
 Metrics use ``compute.backtest`` names: ``max_drawdown`` negative (-0.25 = 25 %), ``sharpe``,
 ``sortino``, ``calmar`` annualised, ``trades``, ``trades_per_year``; walk-forward results add
@@ -134,7 +134,7 @@ def _allowed_hours(config) -> Optional[list[int]]:
 
 
 def ranking_score(pack_kind: str | Pack, metrics: Mapping[str, Any]) -> float:
-    """Post-gate ranking score (REFERENCE.md), higher is better; -inf when undefined.
+    """Post-gate ranking score (docs/spec/reference.md), higher is better; -inf when undefined.
 
     - 0DTE: sortino x sqrt(trades / 100) - 0.5 x maxDD - 0.2 x std(fold Sharpe)
     - swing-like: Sharpe x sqrt(trades / N) - 0.3 x maxDD (N = the pack's ``trades_norm``)

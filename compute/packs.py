@@ -6,7 +6,7 @@ defaults, post-gate ranking). A *template* is a named starting configuration ins
 (``<pack>_default``) holding the default ticker. Users create models from a template with a
 config override, validated by ``compute.pack_config.validate_template_config``.
 
-Policies chosen here beyond DESIGN.md "Gates" (documented so they can be argued with):
+Policies chosen here beyond docs/spec/design.md "Gates" (documented so they can be argued with):
 
 - Costs: one-way fees and slippage in basis points of traded notional (of the option premium
   for options packs). Conservative assumes the worst fills, Aggressive the best.

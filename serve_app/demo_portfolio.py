@@ -1,4 +1,4 @@
-"""The three demo portfolios of REFERENCE.md, seeded by ``sigma serve --demo`` (idempotent).
+"""The three demo portfolios of docs/spec/reference.md, seeded by ``sigma serve --demo`` (idempotent).
 
 - Prices come from the configured market data (synthetic by default): each holding's entry
   price is its close ``ENTRY_SESSIONS_AGO`` sessions before today.

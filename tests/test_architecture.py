@@ -1,6 +1,6 @@
 """The layers hold: arrows point one way and no module imports itself in a circle.
 
-serve_app -> services -> cluster -> compute, and tuning -> services (DESIGN.md "Shape",
+serve_app -> services -> cluster -> compute, and tuning -> services (docs/spec/design.md "Shape",
 docs/layout.md). Every import counts, also one inside a function: a lazy import is fine for
 start-up speed, but it must not hide a circle. compute imports neither Ray, nor FastAPI or
 Starlette, nor SQLAlchemy.

@@ -146,7 +146,7 @@ def _tune_hooks():
 
 def trial_concurrency(tier_limit: Optional[int], nodes: int) -> int:
     """Trials of one sweep at once: one per alive node (a trial's kernel uses every core of its
-    node), never more than the tier's concurrent backtests (REFERENCE.md: free 1, basic 5, pro
+    node), never more than the tier's concurrent backtests (docs/spec/reference.md: free 1, basic 5, pro
     20, enterprise unlimited = None)."""
     n = max(1, int(nodes))
     return n if tier_limit is None else max(1, min(n, int(tier_limit)))

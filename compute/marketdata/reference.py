@@ -3,7 +3,7 @@
 Every ticker gets a :class:`TickerProfile`: display data (name, sector, asset class, ETF flag)
 and the parameters the synthetic provider draws its prices from (price level on the anchor
 date, idiosyncratic daily volatility, average daily volume, dividend yield, factor loadings).
-Known names (the demo portfolios of REFERENCE.md, the factor ETFs, a few index products) are
+Known names (the demo portfolios of docs/spec/reference.md, the factor ETFs, a few index products) are
 listed explicitly with sector-aware loadings; any other ticker gets a deterministic profile
 derived from the SHA-256 of its symbol, so every ticker works and always looks the same.
 

@@ -1,4 +1,4 @@
-"""Lab packs and their templates (REFERENCE.md "Lab packs")."""
+"""Lab packs and their templates (docs/spec/reference.md "Lab packs")."""
 
 from __future__ import annotations
 

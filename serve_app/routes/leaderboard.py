@@ -1,6 +1,6 @@
 """Leaderboard (Lab spec "Leaderboard API" and "Export Leaderboard"): every backtest and every
 sweep configuration of the caller, ranked: gate passes first, then the pack's post-gate
-ranking score (REFERENCE.md), then Sharpe; or by any metric with ``sort_by``."""
+ranking score (docs/spec/reference.md), then Sharpe; or by any metric with ``sort_by``."""
 
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ from cluster.artifacts import ArtifactStore
 from cluster.catalog import Backtest, Catalog, LabModel, LeaderboardEntry
 from cluster.catalog.models import utcnow
 from compute import packs as packs_mod
-from services.lab.common import DEFAULT_SPLITS, LabInputError, finite_or_none, clean_json, parse_date
+from services.lab.common import DEFAULT_SPLITS, LabInputError, parse_date
+from compute.jsonsafe import finite_or_none, json_safe
 from services.lab.events import emit_event
 from services.lab.inputs import LabInputs, model_inputs
 from services.lab.matrices import get_matrix
@@ -121,7 +122,7 @@ def walk_forward_from_inputs(inputs: LabInputs, bt: Mapping[str, Any]):
 
 def metrics_view(metrics: Mapping[str, Any]) -> dict:
     """Backtest metrics under the Lab spec's names (``cum_ret``) plus every engine figure."""
-    out = clean_json(dict(metrics))
+    out = json_safe(dict(metrics))
     out["cum_ret"] = out.get("cum_return")
     out["es95"] = out.get("es_95")
     return out
@@ -155,7 +156,7 @@ def run_backtest_job(catalog: Catalog, store: ArtifactStore, backtest_id: str, p
     fills = result.backtest.fills
 
     ref = store.put(fills_csv(fills).encode(), prefix="fills", ext="csv")
-    folds = clean_json(result.folds)
+    folds = json_safe(result.folds)
     record_backtest_result(
         catalog, user_id=user_id, model_pk=model.id, model_id=model.model_id, pack_id=model.pack_id,
         risk_profile=profile, config=cfg, metrics=metrics, gate=gate, score=score, folds=folds,
@@ -178,26 +179,26 @@ def record_backtest_result(catalog: Catalog, *, user_id: int, model_pk: int, mod
     are filled from them. The model's latest metrics are updated and ``backtest.completed``
     is emitted (webhooks) after the commit.
     """
-    metrics = clean_json(dict(metrics))
+    metrics = json_safe(dict(metrics))
     metrics.setdefault("cum_ret", metrics.get("cum_return"))
     gate = {"pass": bool(gate.get("pass")), "reasons": list(gate.get("reasons") or [])}
     now = utcnow()
     with catalog.session() as s:
         bt = s.get(Backtest, backtest_id) if backtest_id else None
         if bt is None:
-            bt = Backtest(user_id=user_id, model_pk=model_pk, config=clean_json(dict(config)), risk_profile=risk_profile)
+            bt = Backtest(user_id=user_id, model_pk=model_pk, config=json_safe(dict(config)), risk_profile=risk_profile)
             if backtest_id:
                 bt.id = backtest_id
             s.add(bt)
         bt.job_id = job_id or bt.job_id
         bt.matrix_sha = matrix_sha or bt.matrix_sha
-        bt.status, bt.metrics, bt.folds, bt.gate = "completed", metrics, clean_json(folds or []), gate
+        bt.status, bt.metrics, bt.folds, bt.gate = "completed", metrics, json_safe(folds or []), gate
         bt.fills_sha, bt.fills_path, bt.finished_at, bt.error = fills_sha, fills_path, now, None
         s.flush()
         entry = LeaderboardEntry(
             user_id=user_id, model_pk=model_pk, model_id=model_id, pack_id=pack_id, backtest_id=bt.id,
             sweep_id=sweep_id, config_index=config_index, tag=tag, risk_profile=risk_profile,
-            config=clean_json(dict(config)), metrics=metrics, gate_pass=gate["pass"], gate_reasons=gate["reasons"],
+            config=json_safe(dict(config)), metrics=metrics, gate_pass=gate["pass"], gate_reasons=gate["reasons"],
             score=finite_or_none(score), sharpe=finite_or_none(metrics.get("sharpe")),
             deflated_sharpe=finite_or_none(metrics.get("deflated_sharpe")), cum_ret=finite_or_none(metrics.get("cum_ret")),
             max_drawdown=finite_or_none(metrics.get("max_drawdown")), win_rate=finite_or_none(metrics.get("win_rate")),

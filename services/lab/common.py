@@ -5,12 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import math
 from pathlib import Path
-from typing import Any, Mapping
 
-import numpy as np
-import pandas as pd
 from cluster.errors import InputError
 
 
@@ -32,38 +28,6 @@ class LabInputError(InputError):
 
 # ----------------------------------------------------------------- helpers
 
-def clean_json(value: Any) -> Any:
-    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python (PostgreSQL JSON has no NaN)."""
-    # exact-type fast paths first: a sweep cleans a metric dict and a config per configuration
-    kind = type(value)
-    if kind is float:
-        return value if math.isfinite(value) else None
-    if kind is str or kind is int or kind is bool or value is None:
-        return value
-    if kind is dict:
-        return {str(k): clean_json(v) for k, v in value.items()}
-    if isinstance(value, Mapping):
-        return {str(k): clean_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [clean_json(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if isinstance(value, (dt.datetime, dt.date, pd.Timestamp)):
-        return value.isoformat()
-    return value
-
-
-def finite_or_none(value) -> float | None:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 _code_version: str | None = None

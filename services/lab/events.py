@@ -8,7 +8,7 @@ from typing import Any
 
 from cluster.catalog import Catalog
 from cluster.webhooks import enqueue
-from services.lab.common import clean_json
+from compute.jsonsafe import json_safe
 
 log = logging.getLogger("sigma.lab")
 
@@ -17,7 +17,7 @@ def emit_event(catalog: Catalog, user_id: int, event: str, data: dict) -> Any:
     """Hand an event to the webhooks area (``cluster.webhooks.enqueue``). A delivery problem
     never undoes the result it announces."""
     try:
-        return enqueue(catalog, user_id, event, clean_json(data))
+        return enqueue(catalog, user_id, event, json_safe(data))
     except Exception:  # noqa: BLE001
         log.exception("could not enqueue %s for user %s", event, user_id)
         return None

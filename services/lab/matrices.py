@@ -21,7 +21,8 @@ from compute.features import (
     matrix_sha as description_sha,
     resolve_features,
 )
-from services.lab.common import LabInputError, MAX_SPAN_DAYS, clean_json, parse_date
+from services.lab.common import LabInputError, MAX_SPAN_DAYS, parse_date
+from compute.jsonsafe import json_safe
 from services.lab.models import get_model
 
 log = logging.getLogger("sigma.lab")
@@ -107,7 +108,7 @@ def build_matrix(catalog: Catalog, store: ArtifactStore, provider, user_id: int,
     try:
         with catalog.session() as s:
             row = Matrix(model_pk=model.id, matrix_sha=sha, content_sha=ref.sha, path=path, rows=int(len(frame)),
-                         columns=int(frame.shape[1]), size_bytes=ref.size, description=clean_json(stored_desc))
+                         columns=int(frame.shape[1]), size_bytes=ref.size, description=json_safe(stored_desc))
             s.add(row)
             m = s.get(LabModel, model.id)
             m.lineage = {**(m.lineage or {}), "matrix_sha": sha}

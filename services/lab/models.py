@@ -63,7 +63,7 @@ def model_detail(model: LabModel, username: str | None = None) -> dict:
 
 def create_model(catalog: Catalog, user_id: int, template_id: str, *, name: str | None = None,
                  risk_profile: str | None = None, config: dict | None = None) -> LabModel:
-    """A model from a template; the model id follows REFERENCE.md naming and is unique per user.
+    """A model from a template; the model id follows docs/spec/reference.md naming and is unique per user.
 
     ``risk_profile`` may come as a top-level field or inside ``config``; a clash is an error.
     A duplicate model id raises ``LabInputError`` on ``config.variant`` (add a variant to

@@ -1,5 +1,5 @@
 """Live signals: a trained model's call on the latest complete bar (Lab spec "Signals API",
-REFERENCE.md "Live signals").
+docs/spec/reference.md "Live signals").
 
 ``generate_signal`` scores the newest bar of the model's ticker with the weights of its latest
 completed training, on features built exactly as the training matrix's were (the same
@@ -48,6 +48,7 @@ from services.lab import common, events, models
 from services.lab.training import latest_training, load_weights
 from services.lab.common import LabInputError
 from compute import packs as packs_mod
+from compute.jsonsafe import json_safe
 
 CONFIDENCE_MIN = 0.60
 STOP_ATR = 1.2
@@ -193,7 +194,7 @@ def generate_signal(catalog: Catalog, store: ArtifactStore, provider, user_id: i
                  bar_time=bar_time.to_pydatetime(), entry_at=entry_at.to_pydatetime(),
                  expires_at=(entry_at + pd.Timedelta(minutes=TIME_STOP_MINUTES)).to_pydatetime(),
                  status="active", score=score, confidence=confidence, expected_return=expected, stop=stop,
-                 target=target, details=common.clean_json({"direction": "long" if direction > 0 else "short",
+                 target=target, details=json_safe({"direction": "long" if direction > 0 else "short",
                                                             **details}))
     try:
         with catalog.session() as s:

@@ -35,14 +35,15 @@ from compute.sweep import SweepArrays
 from services.lab import common, matrices, models
 from services.lab.inputs import model_inputs
 from services.lab.backtests import metrics_view
-from services.lab.common import MAX_CONFIGS, LabInputError, clean_json, finite_or_none
+from services.lab.common import MAX_CONFIGS, LabInputError
+from compute.jsonsafe import finite_or_none, json_safe
 from services.lab.leaderboard import best_entry
 from services.lab.options import matrix_volatility
 
 log = logging.getLogger("sigma.sweep")
 
 
-#: Per user: (sweeps per day, sweeps at once); REFERENCE.md quotas, tiers may raise them.
+#: Per user: (sweeps per day, sweeps at once); docs/spec/reference.md quotas, tiers may raise them.
 SWEEP_QUOTAS = {"free": (10, 2), "basic": (10, 2), "pro": (10, 2), "enterprise": (100, 4)}
 
 
@@ -272,7 +273,7 @@ def chunk_rows(arrays: SweepArrays, meta: SweepMeta, grid, start: int, result, f
         rows.append({
             "id": new_id("res"), "user_id": meta.user_id, "model_pk": meta.model_pk, "model_id": meta.model_id,
             "pack_id": meta.pack_id, "backtest_id": None, "sweep_id": meta.sweep_id, "config_index": start + j,
-            "tag": meta.tag, "risk_profile": meta.risk_profile, "config": clean_json(cfg), "metrics": metrics,
+            "tag": meta.tag, "risk_profile": meta.risk_profile, "config": json_safe(cfg), "metrics": metrics,
             "gate_pass": bool(gate["pass"]), "gate_reasons": list(gate["reasons"]),
             "score": finite_or_none(score), "sharpe": metrics.get("sharpe"), "deflated_sharpe": finite_or_none(dsr[j]),
             "cum_ret": metrics.get("cum_ret"), "max_drawdown": metrics.get("max_drawdown"),
@@ -332,7 +333,7 @@ def create_sweep(catalog: Catalog, user_id: int, tier: str, *, model_id: str, sw
 
     model = models.get_model(catalog, user_id, model_id)
     if sweep is None or (isinstance(sweep, Mapping) and not sweep):
-        # omitted or {}: the pack's default grid (REFERENCE.md "Sweep defaults")
+        # omitted or {}: the pack's default grid (docs/spec/reference.md "Sweep defaults")
         sweep = packs.get_pack(model.pack_id).sweep.to_dict()
     spec = parse_sweep_spec(sweep)
     total = count_configs(spec)

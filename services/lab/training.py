@@ -12,13 +12,14 @@ from cluster.artifacts import ArtifactStore
 from cluster.catalog import Catalog, LabModel, Training
 from cluster.catalog.models import utcnow
 from compute import packs as packs_mod
-from services.lab.common import LabInputError, clean_json, code_version
+from services.lab.common import LabInputError, code_version
+from compute.jsonsafe import json_safe
 from services.lab.matrices import get_matrix, load_matrix
 from services.lab.models import get_model
 
 log = logging.getLogger("sigma.lab")
 
-TRAIN_QUOTAS = {  # per user: (per day, at once); tiers may raise them (REFERENCE.md quotas)
+TRAIN_QUOTAS = {  # per user: (per day, at once); tiers may raise them (docs/spec/reference.md quotas)
     "free": (20, 2), "basic": (20, 2), "pro": (20, 2), "enterprise": (100, 4),
 }
 
@@ -124,7 +125,7 @@ def run_training(catalog: Catalog, store: ArtifactStore, training_id: str, progr
     if progress:
         progress(0.8, "weights fitted")
     ref = store.put(trained.to_bytes(), prefix="weights", ext="bin")
-    metrics = clean_json({k: v for k, v in trained.metrics.items() if k != "train_loss"}
+    metrics = json_safe({k: v for k, v in trained.metrics.items() if k != "train_loss"}
                          | {"final_train_loss": trained.metrics["train_loss"][-1] if trained.metrics.get("train_loss") else None,
                             "features": list(trained.feature_names), "classes": list(trained.classes)})
     with catalog.session() as s:

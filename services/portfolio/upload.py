@@ -1,6 +1,6 @@
 """Position CSV import: validate every row, then write all of them in one transaction or none.
 
-Format (REFERENCE.md): header row, case-insensitive names ``ticker, quantity, entry_price,
+Format (docs/spec/reference.md): header row, case-insensitive names ``ticker, quantity, entry_price,
 entry_date, tags`` (other columns ignored; entry_date and tags optional). Quantity is signed
 (contracts for options); options are OCC symbols (``SPY250919C00460000``); entry_price > 0
 (per share; for options the per-share premium); entry_date YYYY-MM-DD and not in the future;

@@ -25,6 +25,7 @@ from compute.exposure import (
 from compute.greeks import bsm_price
 from compute.marketdata import calendar
 from compute.marketdata.base import MarketDataError
+from compute.jsonsafe import finite_or_none
 
 STRATEGY_TAG_PREFIX = "#strategy:"
 GROUP_BY = ("type", "strategy", "tag", "sector")
@@ -69,19 +70,9 @@ def memoize_on_book(fn):
     return wrapper
 
 
-def _f(value) -> float | None:
-    """A JSON number: None for NaN/inf/None."""
-    if value is None:
-        return None
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
 
 def _r(value, digits: int = 2) -> float | None:
-    x = _f(value)
+    x = finite_or_none(value)
     return None if x is None else round(x, digits)
 
 
@@ -105,10 +96,10 @@ def position_record(row: dict, fields: list[str] | None = None) -> dict:
         "underlying": row["underlying"],
         "name": row.get("name"),
         "type": row["type"],
-        "quantity": _f(row["quantity"]),
+        "quantity": finite_or_none(row["quantity"]),
         "price": _r(row["price"], 4),
         "value": _r(row["market_value"]),
-        "entry_price": _f(row["entry_price"]),
+        "entry_price": finite_or_none(row["entry_price"]),
         "cost_basis": _r(row["cost_basis"]),
         "pnl": _r(row["pnl"]),
         "pnl_percent": _r(row["pnl_percent"]),
@@ -120,7 +111,7 @@ def position_record(row: dict, fields: list[str] | None = None) -> dict:
         "underlying_price": _r(row["underlying_price"], 4),
         "notional_exposure": _r(row["notional_exposure"]),
         "delta_exposure": _r(row["delta_exposure"]),
-        "strike": _f(row.get("strike")),
+        "strike": finite_or_none(row.get("strike")),
         "expiration": row["expiry"].isoformat() if isinstance(row.get("expiry"), dt.date) else None,
         "time_to_expiry": _r(row.get("time_to_expiry"), 6),
         "expired": bool(row.get("expired")),
@@ -554,7 +545,7 @@ def hypothetical_greeks(frame: pd.DataFrame) -> dict:
         rec.pop("id", None)
         if row["type"] in ("LC", "LP", "SC", "SP") and not row["expired"] and not isinstance(row.get("vol_source"), str):
             warnings.append(f"{row['symbol']}: no implied or realised volatility; Greeks are null")
-        if not (_f(row["underlying_price"]) or 0) > 0:
+        if not (finite_or_none(row["underlying_price"]) or 0) > 0:
             warnings.append(f"{row['symbol']}: no underlying price; Greeks are null")
         contracts.append(rec)
     return {"positions": contracts, "totals": _greek_totals(frame), "warnings": warnings}

@@ -29,7 +29,6 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
-import math
 import time
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
@@ -45,6 +44,7 @@ from cluster.catalog.models import utcnow
 from cluster.config import Settings
 from cluster.jobs import JobContext, JobFailed
 from compute.marketdata import calendar
+from compute.jsonsafe import json_safe
 
 log = logging.getLogger("sigma.batch")
 
@@ -80,27 +80,6 @@ class NothingToDo(Exception):
     """The step does not apply (e.g. factor analysis of an empty portfolio): recorded as skipped."""
 
 
-def to_jsonable(value):
-    """JSON-safe copy: numpy scalars to Python, NaN/inf to None, keys to str, dates to ISO."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [to_jsonable(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, (dt.date, dt.datetime, pd.Timestamp)):
-        return value.isoformat()
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
-
 
 # ---------------------------------------------------------------------------------------------
 # one portfolio
@@ -111,7 +90,7 @@ def _record_step(catalog: Catalog, run_id: str, portfolio_id: str, step: str, st
     with catalog.session() as s:
         s.add(BatchResult(
             run_id=run_id, portfolio_id=portfolio_id, step=step, status=status, attempts=attempts,
-            result=to_jsonable(result) if result is not None else None, error=error,
+            result=json_safe(result) if result is not None else None, error=error,
             started_at=started or utcnow(), finished_at=utcnow(), duration_ms=duration_ms,
         ))
 
@@ -193,7 +172,7 @@ class PortfolioSteps:
 
         previous = calendar.previous_session(self.as_of).date()
         prev_book = get_priced_book(self.catalog, self.provider, self.portfolio.user_id, self.portfolio.id, as_of=previous)
-        record = to_jsonable(snapshot_record(self.book, prev_book))
+        record = json_safe(snapshot_record(self.book, prev_book))
         record["date"] = str(self.as_of)
         with self.catalog.session() as s:
             row = s.scalar(select(Snapshot).where(Snapshot.portfolio_id == self.portfolio.id, Snapshot.as_of == self.as_of))
@@ -346,7 +325,7 @@ def run_daily_batch(settings: Settings, as_of=None, *, trigger: str = "manual", 
     }
     with catalog.session() as s:
         s.execute(update(BatchRun).where(BatchRun.id == run_id)
-                  .values(status=status, summary=to_jsonable(summary), finished_at=utcnow()))
+                  .values(status=status, summary=json_safe(summary), finished_at=utcnow()))
     return summary
 
 
@@ -423,7 +402,7 @@ def scenarios_job(ctx: JobContext, params: dict) -> dict:
                                          view=params.get("view", "portfolio"))
     except (ValueError, LookupError) as exc:
         raise JobFailed(str(exc), code="INVALID_PARAMETER") from exc
-    return to_jsonable(dict(data, source=meta))
+    return json_safe(dict(data, source=meta))
 
 
 def timeline_job(ctx: JobContext, params: dict) -> dict:
@@ -435,7 +414,7 @@ def timeline_job(ctx: JobContext, params: dict) -> dict:
                         start=params.get("start"), end=params.get("end"), progress=lambda f, m: ctx.progress(f, m))
     except (ValueError, LookupError) as exc:
         raise JobFailed(str(exc), code="INVALID_PARAMETER") from exc
-    return to_jsonable(data)
+    return json_safe(data)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from compute.marketdata import MarketDataError, calendar
 from compute.risk import PERIODS_PER_YEAR, VIEWS, exposure_by_underlying, portfolio_returns, risk_overview
 from compute.scenarios import OPTION_TYPES, resolve_scenarios, run_scenarios, scenario_templates
 from compute.var import ES_LEVEL, VAR_LEVELS, monte_carlo_var, var_table
+from compute.jsonsafe import finite_or_none
 
 #: Extra regressors: name -> (proxy ETF, multiplier applied to its daily return).
 EXTRA_FACTOR_PROXIES: dict[str, tuple[str, float]] = {
@@ -341,13 +342,6 @@ def risk_inputs(book, provider, *, window: int = DEFAULT_WINDOW, sessions: int |
     return RiskInputs(book, positions, _equity(book), as_of, history, regression, warnings)
 
 
-def _float_or_none(value) -> float | None:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
 
 def factor_report(inputs: RiskInputs, view: str = "portfolio") -> dict:
     """Factor exposures of a view: per factor (dollars, fraction of equity) and per position."""
@@ -376,11 +370,11 @@ def factor_report(inputs: RiskInputs, view: str = "portfolio") -> dict:
         underlying = row["underlying"]
         limited = row["regression_stats"]["limited_history"]
         row["t_stats"] = {
-            f: (None if limited or underlying not in tstats.index else _float_or_none(tstats.at[underlying, f]))
+            f: (None if limited or underlying not in tstats.index else finite_or_none(tstats.at[underlying, f]))
             for f in ALL_FACTORS if f in tstats.columns
         }
         row["additional_factor_betas"] = {
-            f: (None if limited or underlying not in betas.index else _float_or_none(betas.at[underlying, f]))
+            f: (None if limited or underlying not in betas.index else finite_or_none(betas.at[underlying, f]))
             for f in EXTRA_FACTOR_PROXIES
         }
     for item in report["portfolio"]:
@@ -768,7 +762,7 @@ def timeline(catalog, provider, user_id, portfolio_id=None, *, start=None, end=N
         "start_equity": equities[0] if equities else None,
         "end_equity": equities[-1] if equities else None,
         "total_return": (equities[-1] / equities[0] - 1.0) if len(equities) >= 2 and equities[0] > 0 else None,
-        "max_drawdown": _float_or_none(stats.max_drawdown(np.diff(equities) / np.asarray(equities[:-1])))
+        "max_drawdown": finite_or_none(stats.max_drawdown(np.diff(equities) / np.asarray(equities[:-1])))
         if len(equities) >= 3 else None,
         "stored_snapshots": sum(1 for p in points if p["source"] == "snapshot"),
     }

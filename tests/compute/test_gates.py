@@ -1,4 +1,4 @@
-"""Gates per pack and risk profile (DESIGN.md thresholds) and the REFERENCE.md ranking."""
+"""Gates per pack and risk profile (docs/spec/design.md thresholds) and the docs/spec/reference.md ranking."""
 
 import math
 

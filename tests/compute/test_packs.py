@@ -1,4 +1,4 @@
-"""Packs, templates, model ids and config validation against REFERENCE.md / DESIGN.md values."""
+"""Packs, templates, model ids and config validation against docs/spec/reference.md / docs/spec/design.md values."""
 
 import dataclasses
 

@@ -1,4 +1,4 @@
-"""Stress scenarios: templates per REFERENCE.md, hand-worked linear moves, full BSM repricing
+"""Stress scenarios: templates per docs/spec/reference.md, hand-worked linear moves, full BSM repricing
 checked against mibian, warnings for factors the model lacks, custom shock validation."""
 
 import mibian

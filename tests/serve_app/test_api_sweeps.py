@@ -266,7 +266,7 @@ def test_killed_driver_keeps_chunks_and_resume_computes_the_rest(api):
 
 
 def test_trial_concurrency_respects_the_tier():
-    # one trial per node at most, never more than the tier's concurrent backtests (REFERENCE.md)
+    # one trial per node at most, never more than the tier's concurrent backtests (docs/spec/reference.md)
     from cluster.config import Settings
     from tuning.sweep import trial_concurrency
 
