@@ -11,15 +11,30 @@ import enum
 import re
 from dataclasses import dataclass
 
+from compute.errors import InvalidTicker
+
 OPTION_MULTIPLIER = 100
 STOCK_MULTIPLIER = 1
 DAYS_PER_YEAR = 365.0
 
 _ROOT_RE = re.compile(r"[A-Z0-9.\-]{1,6}")
-_TICKER_RE = re.compile(r"[A-Z0-9.\-]{1,10}")
+#: A stock or ETF ticker once normalised: 1-10 letters, digits or '-', starting with a letter
+#: or digit (share classes written with '-': BRK-B).
+TICKER_RE = re.compile(r"[A-Z0-9][A-Z0-9\-]{0,9}")
 _OCC_TAIL_RE = re.compile(r"(\d{2})(\d{2})(\d{2})([CP])(\d{8})")
 _OCC_TAIL_LEN = 15
 _MAX_STRIKE = 99_999.999
+
+
+def normalize_ticker(raw) -> str:
+    """The one ticker rule: blanks stripped, upper-case, a share class's '.' written '-'
+    (``brk.b`` -> ``BRK-B``); then 1-10 letters, digits or '-', starting with a letter or
+    digit.  ``InvalidTicker`` (a ``ValueError`` and a ``MarketDataError``) otherwise."""
+    text = str(raw if raw is not None else "").strip().upper().replace(".", "-")
+    if not TICKER_RE.fullmatch(text):
+        raise InvalidTicker(f"invalid ticker {raw!r}: 1-10 letters, digits, '.' or '-', "
+                            "starting with a letter or digit (e.g. AAPL, BRK.B)")
+    return text
 
 
 class PositionType(str, enum.Enum):
@@ -172,7 +187,7 @@ def position_type(ticker_or_occ: str, quantity: float) -> PositionType:
         if option.is_call:
             return PositionType.LC if qty > 0 else PositionType.SC
         return PositionType.LP if qty > 0 else PositionType.SP
-    if _TICKER_RE.fullmatch(text):
+    if TICKER_RE.fullmatch(text.replace(".", "-")):
         return PositionType.LONG if qty > 0 else PositionType.SHORT
     raise ValueError(
         f"invalid symbol {ticker_or_occ!r}: neither a stock ticker (1-10 letters, digits, '.', '-') "

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from compute.features import resolve_feature
-from compute.packs import TICKER_RE, VARIANT_RE, RISK_PROFILES, get_template, model_id
+from compute.instruments import InvalidTicker, normalize_ticker
+from compute.packs import VARIANT_RE, RISK_PROFILES, get_template, model_id
 from compute.train import config_errors
 
 CONFIG_KEYS = ("ticker", "indicators", "features", "risk_profile", "variant", "thresholds",
@@ -39,9 +40,13 @@ def validate_template_config(template_id: str, config: dict[str, Any] | None) ->
                            "message": f"unknown setting; expected one of {list(CONFIG_KEYS)}"})
     if "ticker" in config:
         t = config["ticker"]
-        if not isinstance(t, str) or not TICKER_RE.match(t):
+        try:
+            if not isinstance(t, str):
+                raise InvalidTicker("not a string")
+            normalize_ticker(t)
+        except InvalidTicker:
             errors.append({"field": "config.ticker", "message":
-                           "must be 1-10 upper-case letters, digits, '.' or '-' (e.g. AAPL, BRK-B)"})
+                           "must be 1-10 letters, digits, '.' or '-' (e.g. AAPL, BRK.B)"})
     if "variant" in config and config["variant"] is not None:
         v = config["variant"]
         if not isinstance(v, str) or not VARIANT_RE.match(v):
@@ -109,6 +114,8 @@ def merged_config(template_id: str, config: dict[str, Any] | None = None) -> dic
             key = "indicators"
         if key == "trainer":
             out["trainer"] = {**out["trainer"], **value}
+        elif key == "ticker":
+            out["ticker"] = normalize_ticker(value)
         else:
             out[key] = value
     out["model_id"] = model_id(out["ticker"], template.pack_id, out.get("variant"))

@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from compute.instruments import TICKER_RE
 from compute.train import TrainConfig
 
 RISK_PROFILES = ("Conservative", "Balanced", "Aggressive")
@@ -33,7 +34,6 @@ INSTRUMENT_KINDS = ("equity", "options")
 CADENCES = ("daily", "hourly")
 LABEL_KINDS = ("next_bar_direction", "forward_return_sign", "close_to_open_sign")
 
-TICKER_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 VARIANT_RE = re.compile(r"^[a-z0-9][a-z0-9\-]{0,31}$")
 MODEL_ID_RE = re.compile(
     r"^(?P<ticker>[A-Z][A-Z0-9.\-]{0,9})_(?P<instrument>equity|options)_"
@@ -382,8 +382,9 @@ def model_id(ticker: str, pack: str | Pack, variant: str | None = None) -> str:
     ``model_id("TSLA", "zerosigma") == "TSLA_options_0d_intraday"``.
     """
     p = get_pack(pack)
-    if not isinstance(ticker, str) or not TICKER_RE.match(ticker):
-        raise ValueError(f"invalid ticker {ticker!r}: 1-10 upper-case letters, digits, '.' or '-'")
+    if not isinstance(ticker, str) or not TICKER_RE.fullmatch(ticker):
+        raise ValueError(f"invalid ticker {ticker!r}: a normalised ticker (1-10 upper-case letters, "
+                         "digits or '-', e.g. BRK-B; see compute.instruments.normalize_ticker)")
     mid = f"{ticker}_{p.instrument}_{p.horizon}_{p.model_cadence}"
     if variant is not None:
         if not isinstance(variant, str) or not VARIANT_RE.match(variant):

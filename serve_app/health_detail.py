@@ -6,14 +6,16 @@ from serve_app.deps import Caller
 from serve_app.errors import invalid
 from serve_app.market import ticker_health
 from serve_app.state import AppState
+from compute.instruments import InvalidTicker, normalize_ticker
 
 
 def component_detail(state: AppState, caller: Caller, *, ticker: str | None, pack_id: str | None, model_id: str | None) -> dict:
     out: dict = {}
     if ticker:
-        symbol = ticker.strip().upper()
-        if not symbol or len(symbol) > 12 or not all(c.isalnum() or c in ".-" for c in symbol):
-            raise invalid("ticker", "must be a ticker symbol such as AAPL")
+        try:
+            symbol = normalize_ticker(ticker)
+        except InvalidTicker:
+            raise invalid("ticker", "must be a ticker symbol such as AAPL") from None
         out["ticker"] = ticker_health(state, symbol)
     if pack_id:
         from serve_app.lab_health import pack_health

@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from compute.errors import MarketDataError
 from compute.marketdata import calendar
 from compute.marketdata.bars_nb import aggregate_groups_nb
 
@@ -29,10 +30,6 @@ FREQ_MINUTES = {"1min": 1, "5min": 5, "15min": 15, "1h": 60}
 OPTION_CHAIN_COLUMNS = ("symbol", "underlying", "expiry", "strike", "right", "bid", "ask", "mid",
                         "iv", "delta", "open_interest", "volume", "underlying_price")
 QUOTE_FIELDS = ("bid", "ask", "last", "volume", "timestamp", "change", "change_percent")
-
-
-class MarketDataError(Exception):
-    """A market-data request cannot be served (bad input, invalid file, upstream failure)."""
 
 
 def empty_bars() -> pd.DataFrame:

@@ -47,7 +47,8 @@ from compute.marketdata.base import (
     session_range,
 )
 from compute.marketdata.options import build_option_chain
-from compute.marketdata.reference import normalize_ticker, profile
+from compute.instruments import normalize_ticker
+from compute.marketdata.reference import profile
 
 FILES_VERSION = "files-v1"
 RULES = {

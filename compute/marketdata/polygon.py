@@ -39,7 +39,8 @@ from compute.marketdata.base import (
     resample_minutes,
     session_range,
 )
-from compute.marketdata.reference import normalize_ticker, profile
+from compute.instruments import normalize_ticker
+from compute.marketdata.reference import profile
 
 DEFAULT_BASE_URL = "https://api.polygon.io"
 PLAN_REQUESTS_PER_MINUTE = {"free": 5, "starter": 100, "developer": 1000, "advanced": 10000}

@@ -20,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from compute.marketdata.factors import FACTORS, STYLE_FACTORS, STYLE_PROXIES, ticker_digest
+from compute.instruments import normalize_ticker
 
 ASSET_CLASSES = ("equity", "etf", "mutual_fund", "commodity", "index")
 
@@ -198,14 +199,6 @@ def _known_profiles() -> dict[str, TickerProfile]:
 KNOWN_PROFILES: dict[str, TickerProfile] = _known_profiles()
 
 
-def normalize_ticker(ticker: str) -> str:
-    """Upper-case symbol with surrounding blanks removed; '.' share classes become '-'."""
-    symbol = str(ticker).strip().upper().replace(".", "-")
-    if not symbol or len(symbol) > 12 or not all(c.isalnum() or c == "-" for c in symbol):
-        from compute.marketdata.base import MarketDataError
-
-        raise MarketDataError(f"invalid ticker {ticker!r}")
-    return symbol
 
 
 @lru_cache(maxsize=4096)

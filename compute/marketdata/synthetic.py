@@ -36,7 +36,8 @@ from compute.marketdata.base import (
     resample_minutes,
 )
 from compute.marketdata.options import build_option_chain
-from compute.marketdata.reference import PRICE_ANCHOR_SESSION, normalize_ticker, profile
+from compute.instruments import normalize_ticker
+from compute.marketdata.reference import PRICE_ANCHOR_SESSION, profile
 from compute.marketdata.synthetic_nb import (
     compound_closes_nb,
     daily_ohlcv_nb,

@@ -27,6 +27,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from cluster.catalog import AlertRule, Catalog
+from compute.instruments import InvalidTicker, normalize_ticker
 from services.portfolio.service import PortfolioInputError
 
 METRICS = {"sector_exposure": "sector", "tag_exposure": "tag", "position_weight": "ticker",
@@ -67,7 +68,12 @@ def parse_rule(body: Any) -> dict:
         if value is not None:
             if not isinstance(value, str) or not 1 <= len(value) <= 80:
                 raise PortfolioInputError(f"condition.{subject}", "must be a string of 1 to 80 characters")
-            out[subject] = value.upper() if subject == "ticker" else value
+            if subject == "ticker":
+                try:
+                    value = normalize_ticker(value)
+                except InvalidTicker:
+                    raise PortfolioInputError("condition.ticker", f"{value!r} is not a ticker") from None
+            out[subject] = value
     unknown = set(cond) - {"metric", "operator", "threshold", "sector", "tag", "ticker"}
     if unknown:
         raise PortfolioInputError(f"condition.{sorted(unknown)[0]}", "unknown condition key")

@@ -33,11 +33,11 @@ from compute.instruments import (
     format_occ,
     parse_occ,
 )
+from compute.instruments import InvalidTicker, normalize_ticker
 
 DEFAULT_PORTFOLIO_NAME = "Main"
 BOOK_TTL_S = 30.0
 MAX_TAG_NAME = 80
-_TICKER_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
 
 
 class PortfolioInputError(InputError):
@@ -171,10 +171,10 @@ class PositionSpec:
 
 
 def _ticker(raw, field: str) -> str:
-    text = str(raw or "").strip().upper()
-    if not text or len(text) > 10 or not set(text) <= _TICKER_CHARS or not text[0].isalnum():
-        raise PortfolioInputError(field, f"{raw!r} is not a ticker (1-10 letters, digits, '.', '-')")
-    return text.replace(".", "-")
+    try:
+        return normalize_ticker(raw)
+    except InvalidTicker:
+        raise PortfolioInputError(field, f"{raw!r} is not a ticker (1-10 letters, digits, '.', '-')") from None
 
 
 def _number(raw, field: str) -> float:
