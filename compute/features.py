@@ -32,7 +32,6 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -42,6 +41,7 @@ from compute import indicators as ind
 from compute import indicators_nb as nb
 from compute.packs import LabelDef, Pack, get_pack
 from compute.train import FEATURE_PREFIX
+from compute.lineage import FEATURE_MODULES, source_digest
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 MATRIX_SCHEMA = "sigma.matrix/1"
@@ -500,19 +500,6 @@ def build_matrix(bars: dict[str, pd.DataFrame] | pd.DataFrame, pack: str | Pack,
     return out
 
 
-_CODE_FILES = ("features.py", "indicators.py", "indicators_nb.py")
-
-
-def features_code_version() -> str:
-    """First 16 hex digits of the SHA-256 of the source of the feature/indicator modules."""
-    h = hashlib.sha256()
-    here = Path(__file__).resolve().parent
-    for name in _CODE_FILES:
-        h.update(name.encode())
-        h.update((here / name).read_bytes())
-    return h.hexdigest()[:16]
-
-
 def series_sha(series: pd.Series) -> str:
     """SHA-256 of a time series' timestamps (ns UTC) and float64 values."""
     s = series.astype(np.float64)
@@ -562,7 +549,7 @@ def canonical_matrix_description(pack: str | Pack, tickers, start, end, features
         "data": {"source": str(data_source), "version": str(data_version)},
         "implied_vol": iv_digest,
         "warmup_bars": int(warmup if warmup is not None else warmup_bars([f.name for f in feats])),
-        "code_version": features_code_version(),
+        "code_version": source_digest(FEATURE_MODULES),
     }
 
 

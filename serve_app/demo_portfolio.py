@@ -21,6 +21,7 @@ import logging
 import pandas as pd
 from sqlalchemy import select
 
+from cluster.market import market_provider
 from cluster.catalog import Catalog, Portfolio, Position, User
 from cluster.config import Settings
 from services.portfolio import service
@@ -111,7 +112,7 @@ def build_book(provider, username: str, today: dt.date | None = None) -> tuple[s
 
 
 def seed(catalog: Catalog, settings: Settings) -> None:
-    provider = service.market_provider(settings)
+    provider = market_provider(settings)
     for username in DEMO_BOOKS:
         with catalog.session() as s:
             user = s.scalar(select(User).where(User.username == username))

@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
+from cluster.market import market_provider
 from serve_app.state import AppState
-
-_lock = threading.Lock()
 
 
 def get_provider(state: AppState):
-    provider = state.extras.get("market_provider")
-    if provider is None:
-        with _lock:
-            provider = state.extras.get("market_provider")
-            if provider is None:
-                from compute.marketdata import make_provider
-
-                settings = state.settings
-                cache_url = f"{settings.resolved_storage_url.rstrip('/')}/cache/marketdata"
-                kwargs = {"cache_url": cache_url}
-                if settings.market_data == "synthetic":
-                    kwargs["seed"] = settings.market_data_seed
-                provider = make_provider(settings.market_data, **kwargs)
-                state.extras["market_provider"] = provider
-    return provider
+    """The replica's provider: the platform's one for its settings (``cluster.market``)."""
+    return market_provider(state.settings)
 
 
 def market_health(state: AppState) -> dict:

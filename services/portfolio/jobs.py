@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cluster.market import market_provider
 from cluster.jobs import JobContext, JobFailed
 from services.portfolio import service, views
 
@@ -15,6 +16,6 @@ def greeks_job(ctx: JobContext, params: dict) -> dict:
     except service.PortfolioInputError as exc:
         raise JobFailed(f"{exc.field}: {exc.reason}", code="INVALID_PARAMETER", details={"field": exc.field}) from None
     ctx.progress(0.1, f"pricing {len(specs)} position(s)", force=True)
-    frame = service.price_position_specs(service.market_provider(ctx.settings), specs)
+    frame = service.price_position_specs(market_provider(ctx.settings), specs)
     ctx.check_cancelled()
     return views.hypothetical_greeks(frame)

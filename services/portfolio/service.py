@@ -597,23 +597,6 @@ def price_position_specs(provider, specs: list[PositionSpec], as_of=None) -> pd.
     return price_positions(frame, provider, as_of=as_of)
 
 
-_providers: dict[tuple, object] = {}
-
-
-def market_provider(settings):
-    """The market-data provider of ``settings`` (``SIGMA_MARKET_DATA``), one per process;
-    the same construction as the API replicas' (``serve_app.market.get_provider``)."""
-    from compute.marketdata import make_provider
-
-    key = (settings.market_data, settings.market_data_seed, settings.resolved_storage_url)
-    with _book_lock:
-        provider = _providers.get(key)
-        if provider is None:
-            kwargs = {"cache_url": f"{settings.resolved_storage_url.rstrip('/')}/cache/marketdata"}
-            if settings.market_data == "synthetic":
-                kwargs["seed"] = settings.market_data_seed
-            provider = _providers[key] = make_provider(settings.market_data, **kwargs)
-    return provider
 
 
 MAX_HYPOTHETICAL_SYNC = 2_000

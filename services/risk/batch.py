@@ -39,6 +39,7 @@ import ray
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
+from cluster.market import market_provider
 from cluster.catalog import BatchResult, BatchRun, Catalog, Portfolio, Snapshot, get_catalog
 from cluster.catalog.models import utcnow
 from cluster.config import Settings
@@ -188,14 +189,14 @@ class PortfolioSteps:
 def process_portfolio(settings: Settings, run_id: str, portfolio_id: str, as_of: dt.date,
                       provider_factory: Callable | None = None, sleep: Callable[[float], None] = time.sleep) -> dict:
     """Run every step for one portfolio, recording each; never raises for a step's failure."""
-    from services.risk.service import holdings_fingerprint, provider_from_settings
+    from services.risk.service import holdings_fingerprint
 
     catalog = get_catalog(settings)
     with catalog.session() as s:
         portfolio = s.get(Portfolio, portfolio_id)
     if portfolio is None:
         return {"portfolio_id": portfolio_id, "status": "failed", "steps": {}, "error": "portfolio no longer exists"}
-    provider = provider_factory(settings) if provider_factory is not None else provider_from_settings(settings)
+    provider = provider_factory(settings) if provider_factory is not None else market_provider(settings)
     fingerprint = holdings_fingerprint(catalog, portfolio_id)
     runner = PortfolioSteps(catalog, provider, portfolio, as_of, run_id)
     outcome: dict[str, str] = {}
@@ -387,9 +388,8 @@ def batch_job(ctx: JobContext, params: dict) -> dict:
 
 
 def _job_provider(ctx: JobContext):
-    from services.risk.service import provider_from_settings
 
-    return provider_from_settings(ctx.settings)
+    return market_provider(ctx.settings)
 
 
 def scenarios_job(ctx: JobContext, params: dict) -> dict:

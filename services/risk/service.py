@@ -77,13 +77,6 @@ RISK_FREE_RATE = 0.045
 # ---------------------------------------------------------------------------------------------
 # market data
 # ---------------------------------------------------------------------------------------------
-def provider_from_settings(settings):
-    """The market-data provider ``SIGMA_MARKET_DATA`` names (the portfolio engine's, one per process)."""
-    from services.portfolio.service import market_provider
-
-    return market_provider(settings)
-
-
 def session_date(value) -> dt.date:
     """The last NYSE session on or before ``value`` (a date, datetime or ISO string)."""
     return calendar.session_on_or_before(value).date()

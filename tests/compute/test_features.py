@@ -236,7 +236,7 @@ def test_sha_sees_implied_vol_values_and_code_version(monkeypatch):
     iv2.iloc[1] = 0.22
     assert F.matrix_sha(_desc(implied_vol=iv1)) != F.matrix_sha(_desc(implied_vol=iv2))
     base = F.matrix_sha(_desc())
-    monkeypatch.setattr(F, "features_code_version", lambda: "0" * 16)
+    monkeypatch.setattr(F, "source_digest", lambda modules: "0" * 16)
     assert F.matrix_sha(_desc()) != base
 
 

@@ -112,7 +112,7 @@ def test_summary_exposures_performance(api, demo):
 
 
 def test_greeks_equal_mibian_and_totals(api, demo):
-    from services.portfolio.service import market_provider
+    from cluster.market import market_provider
     from compute.book import dividend_yield
 
     h = demo["demo_hedgefundstyle"]
@@ -149,7 +149,7 @@ def test_greeks_equal_mibian_and_totals(api, demo):
 
 
 def test_hypothetical_greeks_sync_and_async(api):
-    from services.portfolio.service import market_provider
+    from cluster.market import market_provider
     from compute.instruments import next_monthly_expiry
 
     h = api.headers("greeks_user")
