@@ -67,6 +67,21 @@ class JobFailed(Exception):
         self.details = details or {}
 
 
+def write_progress(catalog, job_id: str, fraction: float, message: str | None) -> None:
+    """Record a running job's progress (clipped to 0..1) and message."""
+    with catalog.session() as s:
+        s.execute(update(Job).where(Job.id == job_id, Job.status == "running")
+                  .values(progress=max(0.0, min(1.0, float(fraction))), message=message, updated_at=utcnow()))
+
+
+def is_cancelled(catalog, job_id: str | None) -> bool:
+    """Whether the job was cancelled (False for no job)."""
+    if not job_id:
+        return False
+    with catalog.session() as s:
+        return s.scalar(select(Job.status).where(Job.id == job_id)) == "cancelled"
+
+
 @dataclass
 class JobContext:
     job_id: str
@@ -81,18 +96,11 @@ class JobContext:
         if not force and now - self._last_progress < 0.25:
             return
         self._last_progress = now
-        with self.catalog.session() as s:
-            s.execute(
-                update(Job)
-                .where(Job.id == self.job_id, Job.status == "running")
-                .values(progress=max(0.0, min(1.0, float(fraction))), message=message, updated_at=utcnow())
-            )
+        write_progress(self.catalog, self.job_id, fraction, message)
         self.check_cancelled()
 
     def cancelled(self) -> bool:
-        with self.catalog.session() as s:
-            status = s.scalar(select(Job.status).where(Job.id == self.job_id))
-        return status == "cancelled"
+        return is_cancelled(self.catalog, self.job_id)
 
     def check_cancelled(self) -> None:
         if self.cancelled():

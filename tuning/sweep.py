@@ -32,10 +32,10 @@ from sqlalchemy import func, select
 from cluster.catalog import LabModel, Sweep, SweepChunk, User
 from cluster.catalog.models import new_id, utcnow
 from cluster.config import Settings
-from cluster.jobs import JobCancelled, JobContext, JobFailed
+from cluster.jobs import is_cancelled, write_progress, JobCancelled, JobContext, JobFailed
 
 from compute.sweep import evaluate_chunk
-from services.lab.sweeps import FINAL, SweepMeta, chunk_plan, emit_sweep_event, job_cancelled, job_progress, chunk_bounds, chunk_rows, finalize_sweep, store_chunk, sweep_inputs_task
+from services.lab.sweeps import FINAL, SweepMeta, chunk_plan, emit_sweep_event, chunk_bounds, chunk_rows, finalize_sweep, store_chunk, sweep_inputs_task
 
 from services.lab import common
 
@@ -77,7 +77,7 @@ def chunk_trial(config: dict, inputs=None, meta: SweepMeta = None, bounds=None):
     chunk_index = int(config["chunk"])
     catalog = get_catalog(Settings.model_validate_json(meta.settings_json))
     started = time.perf_counter()
-    if job_cancelled(catalog, meta.job_id):
+    if is_cancelled(catalog, meta.job_id):
         tune.report({"chunk": chunk_index, "n_configs": 0, "stored": False, "cancelled": True})
         return
     shared = ray.get(inputs[0])
@@ -245,7 +245,7 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
         tier = s.scalar(select(User.tier).where(User.id == user_id)) or "free"
     inputs_ref = None
     try:
-        job_progress(catalog, ctx.job_id, 0.02, "walk-forward inputs")
+        write_progress(catalog, ctx.job_id, 0.02, "walk-forward inputs")
         inputs_ref = sweep_inputs_task.options(num_cpus=ctx.settings.job_num_cpus, name=f"sweep-inputs:{sweep_id}").remote(
             ctx.settings.worker_json(), user_id, model_id, doc, profile, total)
         bounds = chunk_bounds(total, chunk_plan(catalog, sweep_id, model_pk, doc, total))
@@ -254,12 +254,12 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
                          tag=tag, risk_profile=profile, n_trials=total,
                          splits=int(spec.get("splits") or common.DEFAULT_SPLITS),
                          embargo=spec.get("embargo"), settings_json=ctx.settings.worker_json(), job_id=ctx.job_id)
-        job_progress(catalog, ctx.job_id, done_at_start / total, f"{len(todo)} of {len(bounds)} chunks to run")
+        write_progress(catalog, ctx.job_id, done_at_start / total, f"{len(todo)} of {len(bounds)} chunks to run")
         progress = {"done": done_at_start}
 
         def on_result(report):
             progress["done"] += int(report.get("n_configs") or 0) if report.get("stored") else 0
-            job_progress(catalog, ctx.job_id, progress["done"] / total,
+            write_progress(catalog, ctx.job_id, progress["done"] / total,
                           f"{progress['done']}/{total} configurations")
 
         def inputs_failed() -> bool:

@@ -307,13 +307,6 @@ def store_chunk(catalog: Catalog, meta: SweepMeta, chunk_index: int, rows: list[
     return True
 
 
-def job_cancelled(catalog: Catalog, job_id: Optional[str]) -> bool:
-    if not job_id:
-        return False
-    with catalog.session() as s:
-        return s.scalar(select(Job.status).where(Job.id == job_id)) == "cancelled"
-
-
 def sweeps_last_day(catalog: Catalog, user_id: int) -> int:
     since = utcnow() - dt.timedelta(days=1)
     with catalog.session() as s:
@@ -497,12 +490,6 @@ def finalize_sweep(catalog: Catalog, sweep_id: str, periods_per_year: Optional[f
         sweep.finished_at = utcnow()
         return {"status": sweep.status, "done_configs": done, "total_configs": sweep.total_configs,
                 "best": sweep.best, "tag": sweep.tag, "n_trials_for_dsr": n}
-
-
-def job_progress(catalog: Catalog, job_id: str, fraction: float, message: str) -> None:
-    with catalog.session() as s:
-        s.execute(update(Job).where(Job.id == job_id, Job.status == "running")
-                  .values(progress=max(0.0, min(1.0, fraction)), message=message, updated_at=utcnow()))
 
 
 def sweep_arrays(inputs) -> SweepArrays:
