@@ -86,11 +86,11 @@ def main():
     seg = np.zeros(n, dtype=np.int64)
     metrics = np.empty(backtest_nb.N_METRICS)
     tail = np.empty(2 * n)
-    nf, ni = np.empty(0), np.empty(0, dtype=np.int64)
+    sim = backtest_nb.sim_config(1.0, 2.0, 1e5, cfg.periods_per_year, 0.95)
 
     def kernel():
-        backtest_nb.simulate_nb(open_, close, score, seg, hours, cuts, mask, 1e-4, 2e-4, 1e5,
-                                cfg.periods_per_year, 0.95, tail, 0.0, metrics, False, nf, ni, ni, ni, nf, nf, nf)
+        backtest_nb.simulate_nb(open_, close, score, seg, hours, cuts, mask, sim, tail, 0.0, metrics, False,
+                                backtest_nb.NO_TRACE)
 
     median_k, best_k = timed(kernel, 200)
     emit("kernel_metrics_only", median_k * 1e3, "ms", n, best_ms=round(best_k * 1e3, 4))

@@ -232,23 +232,14 @@ def run_backtest(
     segments_a, cuts = _segments_and_cutoffs(config, n, train_scores, segments, segment_cutoffs)
 
     metrics = np.empty(N_METRICS)
-    equity = np.empty(n)
-    position = np.empty(n, dtype=np.int64)
-    max_fills = 2 * n + 1
-    fill_bar = np.empty(max_fills, dtype=np.int64)
-    fill_side = np.empty(max_fills, dtype=np.int64)
-    fill_price = np.empty(max_fills)
-    fill_qty = np.empty(max_fills)
-    fill_pnl = np.empty(max_fills)
-    tail = np.empty(2 * n)
-    n_fills, _ = backtest_nb.simulate_nb(
-        open_a, close_a, score_a, segments_a, session, cuts, allowed,
-        config.fees_bps * 1e-4, config.slippage_bps * 1e-4, float(config.initial_capital),
-        float(config.periods_per_year), float(config.es_level), tail, 0.0, metrics,
-        True, equity, position, fill_bar, fill_side, fill_price, fill_qty, fill_pnl,
-    )
-    fills = fills_frame(index, fill_bar[:n_fills], fill_side[:n_fills], fill_price[:n_fills],
-                        fill_qty[:n_fills], fill_pnl[:n_fills])
+    trace = backtest_nb.new_trace(n)
+    cfg = backtest_nb.sim_config(config.fees_bps, config.slippage_bps, config.initial_capital,
+                                 config.periods_per_year, config.es_level)
+    n_fills, _ = backtest_nb.simulate_nb(open_a, close_a, score_a, segments_a, session, cuts, allowed,
+                                         cfg, np.empty(2 * n), 0.0, metrics, True, trace)
+    equity, position = trace.equity, trace.position
+    f = trace.fills[:n_fills]
+    fills = fills_frame(index, f["bar"], f["side"], f["price"], f["qty"], f["pnl"])
     equity_s = pd.Series(equity, index=index, name="equity")
     prev = np.concatenate(([config.initial_capital], equity[:-1]))
     returns_s = pd.Series(equity / prev - 1.0, index=index, name="returns")

@@ -29,6 +29,7 @@ unpredictable): that is what keeps a configuration within a few times a bare loo
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -193,48 +194,76 @@ def _tail_total_nb(buffer, count, cutoff, k):
     return total + (k - below) * cutoff
 
 
+class SimConfig(NamedTuple):
+    """One configuration's costs and conventions (every field a float: one numba type)."""
+
+    fee_rate: float          # fee per side, a fraction of traded notional (bps / 1e4)
+    slip_rate: float         # slippage per side, a fraction of the price (bps / 1e4)
+    initial_capital: float
+    periods_per_year: float
+    es_level: float          # expected shortfall level, e.g. 0.95
+
+
+def sim_config(fees_bps: float, slippage_bps: float, initial_capital: float,
+               periods_per_year: float, es_level: float) -> SimConfig:
+    """A ``SimConfig`` from basis points, with every field a float."""
+    return SimConfig(float(fees_bps) * 1e-4, float(slippage_bps) * 1e-4, float(initial_capital),
+                     float(periods_per_year), float(es_level))
+
+
+#: One fill of a recorded run.
+FILL_DTYPE = np.dtype([("bar", np.int64), ("side", np.int64), ("price", np.float64),
+                       ("qty", np.float64), ("pnl", np.float64)])
+
+
+class Trace(NamedTuple):
+    """What a recorded run writes: equity and position per bar, and its fills."""
+
+    equity: np.ndarray       # float64 (n,)
+    position: np.ndarray     # int64 (n,)
+    fills: np.ndarray        # FILL_DTYPE (2 n + 1,)
+
+
+def new_trace(n: int) -> Trace:
+    """Output arrays for a recorded run over ``n`` bars."""
+    return Trace(np.empty(n), np.empty(n, dtype=np.int64), np.empty(2 * n + 1, dtype=FILL_DTYPE))
+
+
+#: The trace argument of a run that records nothing (the sweep's).
+NO_TRACE = Trace(np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=FILL_DTYPE))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _record_fill(fills, k, bar, side, price, qty, pnl):
+    fills[k]["bar"] = bar
+    fills[k]["side"] = side
+    fills[k]["price"] = price
+    fills[k]["qty"] = qty
+    fills[k]["pnl"] = pnl
+
+
 @njit(cache=True, nogil=True)
-def simulate_nb(
-    open_,
-    close,
-    score,
-    segment,
-    session,
-    cutoffs,
-    allowed,
-    fee_rate,
-    slip_rate,
-    initial_capital,
-    periods_per_year,
-    es_level,
-    tail_buffer,
-    tail_hint,
-    metrics_out,
-    record,
-    equity_out,
-    position_out,
-    fill_bar,
-    fill_side,
-    fill_price,
-    fill_qty,
-    fill_pnl,
-):
+def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, tail_buffer, tail_hint,
+                metrics_out, record, trace):
     """Run one configuration; write ``N_METRICS`` figures to ``metrics_out``.
 
     open_, close, score: float64 (n,); segment: int64 (n,) row of ``cutoffs`` per bar;
     session: int64 (n,) index into ``allowed`` (bool), e.g. the hour of the bar;
     cutoffs: float64 (n_segments, 4) [long_entry, short_entry, long_exit, short_exit];
-    fee_rate, slip_rate: fractions per side (bps / 1e4); tail_buffer: float64 scratch of
-    2 * n entries (the returns that the expected shortfall is selected from).
+    cfg: a ``SimConfig`` (fee and slippage rates per side as fractions, initial capital,
+    periods per year, expected-shortfall level); tail_buffer: float64 scratch of 2 * n
+    entries (the returns that the expected shortfall is selected from).
     tail_hint: a return at or above this run's expected-shortfall cut-off (the k-th smallest
     return), e.g. a little above a similar configuration's; only returns below it are kept
     for the selection. 0.0 keeps every negative return. A hint that proves too low costs a
     second pass over the bars; it never changes the result.
-    When ``record`` is true, per-bar equity/position and fills (bar index, +1 buy / -1 sell,
-    price, positive quantity, realised P&L) are written to the output arrays (fills need
-    2 * n + 1 slots). Returns (number of fills, the tail cut-off found) -- the cut-off is the
+    When ``record`` is true, per-bar equity and position and the fills (``FILL_DTYPE``: bar
+    index, +1 buy / -1 sell, price, positive quantity, realised P&L) are written to
+    ``trace`` (``new_trace(n)``); otherwise ``trace`` may be ``NO_TRACE``. Returns (number of fills, the tail cut-off found) -- the cut-off is the
     hint for the next, similar configuration.
     """
+    fee_rate, slip_rate, initial_capital, periods_per_year, es_level = cfg
+    equity_out, position_out, fills = trace
     n = close.shape[0]
     k_tail = expected_shortfall_tail_size_nb(n, es_level)
     hint = tail_hint if tail_hint < 0.0 else 0.0  # (NaN too)
@@ -277,11 +306,7 @@ def simulate_nb(
                     wins += pnl > 0.0
                     traded_notional += notional
                     if record:
-                        fill_bar[n_fills] = t
-                        fill_side[n_fills] = -position
-                        fill_price[n_fills] = fill
-                        fill_qty[n_fills] = abs(qty)
-                        fill_pnl[n_fills] = pnl
+                        _record_fill(fills, n_fills, t, -position, fill, abs(qty), pnl)
                         n_fills += 1
                     qty = 0.0
                     position = 0
@@ -295,11 +320,7 @@ def simulate_nb(
                     entry_price = fill
                     entry_fee = fee
                     if record:
-                        fill_bar[n_fills] = t
-                        fill_side[n_fills] = desired
-                        fill_price[n_fills] = fill
-                        fill_qty[n_fills] = abs(qty)
-                        fill_pnl[n_fills] = 0.0
+                        _record_fill(fills, n_fills, t, desired, fill, abs(qty), 0.0)
                         n_fills += 1
 
             if t == n - 1 and position != 0:
@@ -313,11 +334,7 @@ def simulate_nb(
                 wins += pnl > 0.0
                 traded_notional += notional
                 if record:
-                    fill_bar[n_fills] = t
-                    fill_side[n_fills] = -position
-                    fill_price[n_fills] = fill
-                    fill_qty[n_fills] = abs(qty)
-                    fill_pnl[n_fills] = pnl
+                    _record_fill(fills, n_fills, t, -position, fill, abs(qty), pnl)
                     n_fills += 1
                 bars_in_market += 1
                 qty = 0.0

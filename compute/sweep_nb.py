@@ -13,7 +13,7 @@ are alike and the selection at the end of a run sees a few hundred returns, not 
 import numpy as np
 from numba import njit, prange
 
-from compute.backtest_nb import N_METRICS, simulate_nb
+from compute.backtest_nb import FILL_DTYPE, N_METRICS, SimConfig, Trace, simulate_nb
 
 #: Blocks of neighbouring configurations per thread (more blocks balance uneven work).
 BLOCKS_PER_THREAD = 4
@@ -49,17 +49,14 @@ def sweep_nb(
     n_configs = cutoffs.shape[0]
     n = close.shape[0]
     out = np.empty((n_configs, N_METRICS))
-    no_float = np.empty(0)
-    no_int = np.empty(0, dtype=np.int64)
+    no_trace = Trace(np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=FILL_DTYPE))
     n_blocks = max(1, min(n_configs, BLOCKS_PER_THREAD * n_threads))
     for b in prange(n_blocks):
         tail = np.empty(2 * n)
         hint = 0.0
         for c in range(b * n_configs // n_blocks, (b + 1) * n_configs // n_blocks):
-            _, cutoff = simulate_nb(
-                open_, close, score, segment, session, cutoffs[c], masks[mask_id[c]],
-                fee_rate[c], slip_rate[c], initial_capital, periods_per_year, es_level,
-                tail, hint, out[c], False, no_float, no_int, no_int, no_int, no_float, no_float, no_float,
-            )
+            cfg = SimConfig(fee_rate[c], slip_rate[c], initial_capital, periods_per_year, es_level)
+            _, cutoff = simulate_nb(open_, close, score, segment, session, cutoffs[c], masks[mask_id[c]],
+                                    cfg, tail, hint, out[c], False, no_trace)
             hint = HINT_MARGIN * cutoff if cutoff < 0.0 else 0.0
     return out

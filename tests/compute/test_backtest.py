@@ -227,16 +227,15 @@ def test_expected_shortfall_when_the_tail_holds_zeros_and_gains():
 
 def _kernel_tail(open_, close, score, hint):
     """simulate_nb on one long/short config at 0.5; returns (metrics, cut-off, returns)."""
-    from compute.backtest_nb import N_METRICS, simulate_nb
+    from compute.backtest_nb import N_METRICS, new_trace, sim_config, simulate_nb
 
     n = close.shape[0]
     cfg = BacktestConfig(value=0.5, fees_bps=1, slippage_bps=1)
-    metrics, equity = np.empty(N_METRICS), np.empty(n)
-    nf, ni = np.empty(2 * n + 1), np.empty(2 * n + 1, dtype=np.int64)
+    metrics, trace = np.empty(N_METRICS), new_trace(n)
     _, cutoff = simulate_nb(open_, close, score, np.zeros(n, dtype=np.int64), np.full(n, 9, dtype=np.int64),
-                            signal_cutoffs(cfg)[None, :], np.ones(24, dtype=np.bool_), 1e-4, 1e-4, 1e5, 252.0,
-                            0.95, np.empty(2 * n), hint, metrics, True, equity,
-                            np.empty(n, dtype=np.int64), ni, ni, nf, nf, nf)
+                            signal_cutoffs(cfg)[None, :], np.ones(24, dtype=np.bool_),
+                            sim_config(1, 1, 1e5, 252.0, 0.95), np.empty(2 * n), hint, metrics, True, trace)
+    equity = trace.equity
     returns = equity / np.concatenate(([1e5], equity[:-1])) - 1.0
     return metrics, cutoff, returns
 
