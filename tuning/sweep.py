@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from cluster.catalog import LabModel, Sweep, SweepChunk, User
 from cluster.catalog.models import new_id, utcnow
 from cluster.config import Settings
-from cluster.jobs import is_cancelled, write_progress, JobCancelled, JobContext, JobFailed
+from cluster.jobs import JobCancelled, JobContext, JobFailed, is_cancelled, manager_name, write_progress
 
 from compute.sweep import evaluate_chunk
 from services.lab.sweeps import FINAL, SweepMeta, chunk_plan, emit_sweep_event, chunk_bounds, chunk_rows, finalize_sweep, store_chunk, sweep_inputs_task
@@ -65,26 +65,22 @@ def warm_up() -> None:
     run_sweep(close, close.copy(), rng.uniform(0.0, 1.0, n), make_grid(thresholds=[0.55]), hours=np.full(n, 9))
 
 
-def chunk_trial(config: dict, inputs=None, meta: SweepMeta = None, bounds=None):
-    """A Tune trial: evaluate one chunk in one numba call, store it, report once.
+def run_chunk(chunk_index: int, inputs, meta: SweepMeta, bounds) -> dict:
+    """Evaluate one chunk in one numba call and store it; returns the chunk's report.
 
     ``inputs`` is ``[ref]``: the reference of the sweep's shared inputs (``sweep_inputs``), which
-    may still be computing while this trial's actor starts."""
-    from ray import tune
-
+    may still be computing while this process starts. A Tune trial (``chunk_trial``) and the
+    warm ``ChunkRunner`` both run exactly this."""
     from cluster.catalog import get_catalog
 
-    chunk_index = int(config["chunk"])
     catalog = get_catalog(Settings.model_validate_json(meta.settings_json))
     started = time.perf_counter()
     if is_cancelled(catalog, meta.job_id):
-        tune.report({"chunk": chunk_index, "n_configs": 0, "stored": False, "cancelled": True})
-        return
+        return {"chunk": chunk_index, "n_configs": 0, "stored": False, "cancelled": True}
     shared = ray.get(inputs[0])
     waited_s = time.perf_counter() - started
     if "error" in shared:  # the driver reports it; nothing to evaluate
-        tune.report({"chunk": chunk_index, "n_configs": 0, "stored": False, "cancelled": False})
-        return
+        return {"chunk": chunk_index, "n_configs": 0, "stored": False, "cancelled": False}
     start, stop = bounds[chunk_index]
     cpu_started = time.process_time()
     part = shared["grid"].slice(start, stop)
@@ -94,9 +90,56 @@ def chunk_trial(config: dict, inputs=None, meta: SweepMeta = None, bounds=None):
     compute_cpu_s = time.process_time() - cpu_started
     rows = chunk_rows(arrays, meta, part, start, result, fold_std)
     stored = store_chunk(catalog, meta, chunk_index, rows, 1000 * (time.perf_counter() - started - waited_s))
-    tune.report({"chunk": chunk_index, "n_configs": stop - start, "stored": stored, "cancelled": False,
-                 "compute_s": compute_s, "compute_cpu_s": compute_cpu_s, "total_s": time.perf_counter() - started,
-                 "waited_s": waited_s, "pid": os.getpid()})
+    return {"chunk": chunk_index, "n_configs": stop - start, "stored": stored, "cancelled": False,
+            "compute_s": compute_s, "compute_cpu_s": compute_cpu_s, "total_s": time.perf_counter() - started,
+            "waited_s": waited_s, "pid": os.getpid()}
+
+
+def chunk_trial(config: dict, inputs=None, meta: SweepMeta = None, bounds=None):
+    """A Tune trial: one chunk (``run_chunk``), reported once."""
+    from ray import tune
+
+    tune.report(run_chunk(int(config["chunk"]), inputs, meta, bounds))
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0)
+class ChunkRunner:
+    """A warm process for sweeps of a single chunk (at most ``MAX_CHUNK`` configurations).
+
+    A Tune fit of one trial costs a new actor process (imports, numba cache loads) and Tune's
+    controller start, seconds beside the chunk's own fraction of a second. The runner is one
+    long-lived named actor, warmed once, that runs the very same ``run_chunk`` a trial runs;
+    every sweep of more than one chunk runs on Ray Tune. It reserves no CPU (it is idle between
+    sweeps, and a chunk is short); it restarts if its process dies, and a sweep whose call to it
+    fails runs its missing chunks on Tune."""
+
+    def __init__(self):
+        warm_up()
+
+    def run(self, chunk_index: int, inputs, meta: SweepMeta, bounds) -> dict:
+        return run_chunk(chunk_index, inputs, meta, bounds)
+
+
+def chunk_runner(settings: Settings):
+    """The deployment's warm ``ChunkRunner`` (created on first use)."""
+    return ChunkRunner.options(name=f"{manager_name(settings)}:chunk-runner", get_if_exists=True,
+                               lifetime="detached").remote()
+
+
+def run_chunk_warm(inputs: "ray.ObjectRef", chunk_index: int, bounds, meta: SweepMeta, settings: Settings, *,
+                   should_stop, on_result) -> list[dict]:
+    """Run one chunk on the warm runner; ``should_stop()`` is polled while it runs (a chunk
+    already being evaluated finishes: it is short and its rows are stored atomically).
+    Raises ``ray.exceptions.RayActorError`` when the runner died."""
+    ref = chunk_runner(settings).run.remote(chunk_index, [inputs], meta, bounds)
+    while True:
+        ready, _ = ray.wait([ref], timeout=0.5)
+        if ready:
+            report = ray.get(ref)
+            on_result(report)
+            return [report]
+        if should_stop():
+            return []
 
 
 def _tune_hooks():
@@ -270,10 +313,25 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
         lap("prepare_s")
         concurrency = trial_concurrency(ctx.settings.tier_limits().get(tier, {}).get("concurrent_backtests", 1),
                                         len([n for n in ray.nodes() if n.get("Alive")]))
-        reports = run_chunks_on_tune(inputs_ref, todo, bounds, meta, storage_path=str(ctx.settings.home / "tune"),
-                                     should_stop=lambda: ctx.cancelled() or inputs_failed(), on_result=on_result,
-                                     max_concurrent=concurrency)
-        lap("tune_s")
+        def should_stop() -> bool:
+            return ctx.cancelled() or inputs_failed()
+
+        reports = []
+        if len(todo) == 1:
+            try:
+                reports = run_chunk_warm(inputs_ref, todo[0], bounds, meta, ctx.settings,
+                                         should_stop=should_stop, on_result=on_result)
+                lap("warm_runner_s")
+            except ray.exceptions.RayActorError as exc:
+                log.warning("sweep %s: the warm chunk runner failed (%s); running on Tune", sweep_id, exc)
+                with catalog.session() as s:
+                    done_chunks = set(s.scalars(select(SweepChunk.chunk_index)
+                                                .where(SweepChunk.sweep_id == sweep_id)).all())
+                todo = [i for i in todo if i not in done_chunks]
+        if not reports and todo and not should_stop():
+            reports = run_chunks_on_tune(inputs_ref, todo, bounds, meta, storage_path=str(ctx.settings.home / "tune"),
+                                         should_stop=should_stop, on_result=on_result, max_concurrent=concurrency)
+            lap("tune_s")
         cancelled = ctx.cancelled()
         # cancelled before the inputs were ready: no chunk can have been stored
         ready, _ = ray.wait([inputs_ref], timeout=0.0 if cancelled else None)

@@ -276,3 +276,37 @@ def test_trial_concurrency_respects_the_tier():
     assert [trial_concurrency(per_tier[t], 8) for t in ("free", "basic", "pro", "enterprise")] == [1, 5, 8, 8]
     assert [trial_concurrency(per_tier[t], 32) for t in ("free", "basic", "pro", "enterprise")] == [1, 5, 20, 32]
     assert trial_concurrency(per_tier["pro"], 0) == 1
+
+
+def test_single_chunk_on_the_warm_runner_equals_many_chunks_on_tune(api):
+    """A one-chunk sweep runs on the warm ChunkRunner, a many-chunk one on Ray Tune: the same
+    grid gives the same rows either way (every configuration evaluated exactly once)."""
+    from cluster.catalog import LeaderboardEntry
+
+    user = "sweep_wes"
+    h = api.headers(user)
+    mid, _ = _model(api, user, "JPM", start="2020-01-01")
+    grid = {"thresholds": [0.5, 0.55, 0.6, 0.65], "exit_thresholds": [0.45, 0.5], "fees_bps": [1, 5]}
+    runs = {}
+    for tag, chunk_size in (("warm", None), ("tune", 4)):
+        body = {"model_id": mid, "sweep": grid, "tag": tag, **({"chunk_size": chunk_size} if chunk_size else {})}
+        resp = api.http.post(f"{V1}/backtest_sweep", json=body, headers=h)
+        assert resp.status_code == 202, resp.text
+        done = _wait_sweep(api, user, resp.json()["sweep_id"])
+        assert done["status"] == "completed" and done["done_configs"] == done["total_configs"] == 16, done
+        result = api.http.get(f"{V1}/jobs/{done['job_id']}/result", headers=h).json()["data"]["result"]
+        runs[tag] = (done["sweep_id"], result)
+    warm, tune = runs["warm"][1], runs["tune"][1]
+    assert warm["chunks"] == 1 and "warm_runner_s" in warm["timings"] and "tune_s" not in warm["timings"]
+    assert tune["chunks"] == 4 and "tune_s" in tune["timings"] and "warm_runner_s" not in tune["timings"]
+    with api.catalog.session() as s:
+        rows = {tag: {r.config_index: r for r in s.scalars(select(LeaderboardEntry)
+                                                              .where(LeaderboardEntry.sweep_id == sweep_id))}
+                for tag, (sweep_id, _) in runs.items()}
+    assert sorted(rows["warm"]) == sorted(rows["tune"]) == list(range(16))
+    for i, row in rows["warm"].items():
+        other = rows["tune"][i]
+        assert row.config == other.config and row.gate_pass == other.gate_pass
+        for key in ("sharpe", "cum_ret", "max_drawdown", "trades", "deflated_sharpe"):
+            a, b = getattr(row, key), getattr(other, key)
+            assert (a is None and b is None) or a == pytest.approx(b, rel=1e-12, abs=1e-15), (i, key)
