@@ -164,8 +164,9 @@ def execute_job(job_id: str, settings: Settings) -> str:
     return "completed" if ok else "cancelled"
 
 
-def warm_up_areas() -> list[str]:
-    """Import every job area and let it warm its kernels (``warm_up()``, numba cache loads)."""
+def warm_up_areas(settings: Settings | None = None) -> list[str]:
+    """Import every job area and let it warm up (``warm_up(settings)``: numba cache loads, warm
+    actors such as the sweep's chunk runner)."""
     warmed = []
     for module in JOB_KIND_MODULES:
         try:
@@ -174,7 +175,7 @@ def warm_up_areas() -> list[str]:
             continue
         warm = getattr(mod, "warm_up", None)
         if warm is not None:
-            warm()
+            warm(settings)
         warmed.append(module)
     return warmed
 
@@ -187,10 +188,10 @@ WARM_WAIT_S = 30.0
 
 
 @ray.remote(max_retries=0)
-def warm_worker_task() -> list[str]:
+def warm_worker_task(settings_json: str | None = None) -> list[str]:
     """Leaves a job worker with every area imported in Ray's idle pool, so the first real job
     after a (re)start does not pay seconds of imports and numba cache loads."""
-    return warm_up_areas()
+    return warm_up_areas(Settings.model_validate_json(settings_json) if settings_json else None)
 
 
 @ray.remote(max_retries=0)
@@ -212,8 +213,8 @@ class JobManager:
         # Jobs wait (at most WARM_WAIT_S) for the warm-up so that the first ones after a start
         # land on warm workers instead of paying seconds of imports in cold ones.
         self.warming = True
-        self.warm = [warm_worker_task.options(num_cpus=self.settings.job_num_cpus, name="job:warm-up").remote()
-                     for _ in range(WARM_WORKERS)]
+        self.warm = [warm_worker_task.options(num_cpus=self.settings.job_num_cpus, name="job:warm-up").remote(
+                         settings_json if i == 0 else None) for i in range(WARM_WORKERS)]
         asyncio.get_event_loop().create_task(self._after_warm_up())
         self.recovered = self._recover()
 

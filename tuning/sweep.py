@@ -52,9 +52,12 @@ JOB_KINDS = {"lab.sweep": "tuning.sweep:sweep_job"}
 TRIAL_CPUS = 0.5
 
 
-def warm_up() -> None:
+def warm_up(settings: Optional[Settings] = None) -> None:
     """Import Ray Tune and load the sweep kernels (numba cache) in this worker: called by the
-    job manager's warm-up task so the first sweep after a start does not pay for them."""
+    job manager's warm-up task so the first sweep after a start does not pay for them. With the
+    deployment's ``settings``, also start its warm ``ChunkRunner`` (without waiting for it)."""
+    if settings is not None:
+        chunk_runner(settings)
     from ray import tune  # noqa: F401 - importing it is the warm-up
 
     from compute.sweep import make_grid, run_sweep

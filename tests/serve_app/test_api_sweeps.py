@@ -79,6 +79,7 @@ def test_spec_sweep_matches_single_backtests_and_ranks(api):
     assert done["status"] == "completed", (done["error"], done)
     assert done["done_configs"] == 36 and done["progress"] == 1.0 and done["best"]["config"]
     assert_error(api.http.get(f"{V1}/backtest_sweep/{started['sweep_id']}", headers=api.headers("sweep_eve")), 404, "NOT_FOUND")
+    api.wait_job(done["job_id"], user)  # the job records its result just after the sweep turns final
     job = api.http.get(f"{V1}/jobs/{done['job_id']}/result", headers=h).json()["data"]["result"]
     assert job["chunks_skipped"] == 0 and job["done_configs"] == 36
     assert job["max_concurrent_trials"] == 1  # one node here
@@ -235,6 +236,7 @@ def test_killed_driver_keeps_chunks_and_resume_computes_the_rest(api):
     assert resumed.status_code == 202, resumed.text
     done = _wait_sweep(api, user, sweep_id)
     assert done["status"] == "completed" and done["done_configs"] == total, (done["error"], done)
+    api.wait_job(done["job_id"], user)  # the job records its result just after the sweep turns final
     result = api.http.get(f"{V1}/jobs/{done['job_id']}/result", headers=h).json()["data"]["result"]
     assert result["chunks_skipped"] == len(kept) and result["chunks_run"] == 40 - len(kept)
     with api.catalog.session() as s:
@@ -294,6 +296,7 @@ def test_single_chunk_on_the_warm_runner_equals_many_chunks_on_tune(api):
         assert resp.status_code == 202, resp.text
         done = _wait_sweep(api, user, resp.json()["sweep_id"])
         assert done["status"] == "completed" and done["done_configs"] == done["total_configs"] == 16, done
+        api.wait_job(done["job_id"], user)  # the job records its result just after the sweep turns final
         result = api.http.get(f"{V1}/jobs/{done['job_id']}/result", headers=h).json()["data"]["result"]
         runs[tag] = (done["sweep_id"], result)
     warm, tune = runs["warm"][1], runs["tune"][1]
