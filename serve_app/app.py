@@ -73,6 +73,9 @@ class SigmaIngress:
             sets_request_id_header=False,
         )
         self._sigma_app = create_app(state)
+        from serve_app import warmup
+
+        warmup.start()  # in the background: no request waits for it
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return self._sigma_app

@@ -1,0 +1,58 @@
+"""A replica warms itself in the background, so the first user request does not pay for it.
+
+A fresh replica process has imported the routes but not the domain: the first feature matrix
+used to pay the NYSE calendar's construction, the synthetic factor model and every numba
+kernel's cache load (about 4 s of a cold ``POST /build_matrix``). ``start`` runs that work on a
+daemon thread right after the replica starts: nothing waits for it (a request that arrives
+first simply does its own loading, as before), and a failure only logs.
+
+It warms on an offline synthetic provider whatever ``SIGMA_MARKET_DATA`` says: it loads code
+and calendars, never the user's data, and makes no network call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+
+log = logging.getLogger("sigma.warmup")
+
+
+def warm() -> float:
+    """Load what the first matrix, pricing and risk requests need; returns the seconds taken."""
+    started = time.perf_counter()
+    import numpy as np
+
+    from compute.features import build_matrix_from_provider
+    from compute.greeks import bsm_greeks
+    from compute.marketdata.calendar import all_sessions
+    from compute.marketdata.synthetic import SyntheticProvider
+
+    import services.lab.matrices  # noqa: F401 - the domain modules the routes reach
+    import services.portfolio.views  # noqa: F401
+    import services.risk.service  # noqa: F401
+
+    all_sessions()
+    provider = SyntheticProvider(seed=0)
+    end = provider.now().date()
+    build_matrix_from_provider(provider, "swingsigma", ["SPY"], end - dt.timedelta(days=400), end,
+                               ["close", "volume", "RSI", "MACD", "BB", "ATR"])
+    spot = np.full(4, 100.0)
+    bsm_greeks(spot, np.array([90.0, 100.0, 110.0, 120.0]), np.full(4, 0.25), 0.045, 0.0, np.full(4, 0.2),
+               np.array([True, False, True, False]))
+    return time.perf_counter() - started
+
+
+def start() -> threading.Thread:
+    """Warm on a daemon thread; returns it (tests may join it)."""
+    def run():
+        try:
+            log.info("replica warm-up done in %.2f s", warm())
+        except Exception:  # noqa: BLE001 - warming only saves time; it must never stop a replica
+            log.exception("replica warm-up failed (the first requests will load what they need)")
+
+    thread = threading.Thread(target=run, name="sigma-warmup", daemon=True)
+    thread.start()
+    return thread
