@@ -181,10 +181,9 @@ def warm_up_areas(settings: Settings | None = None) -> list[str]:
 
 
 #: Job workers warmed at start: a sweep's driver and the task computing its inputs run at once.
+#: The warm-up reserves no CPU and holds no job back: a job that arrives first starts at once
+#: (in another worker, loading what it needs itself), never behind the warm-up.
 WARM_WORKERS = 2
-#: The longest the first jobs wait for the warm-up (a cold numba cache compiles for a while;
-#: a job would compile the same kernels itself).
-WARM_WAIT_S = 30.0
 
 
 @ray.remote(max_retries=0)
@@ -210,21 +209,10 @@ class JobManager:
         self.running: dict[str, ray.ObjectRef] = {}
         self.running_key: dict[str, tuple[int, str]] = {}
         self.pending: list[tuple[str, int, str, int | None]] = []
-        # Jobs wait (at most WARM_WAIT_S) for the warm-up so that the first ones after a start
-        # land on warm workers instead of paying seconds of imports in cold ones.
-        self.warming = True
-        self.warm = [warm_worker_task.options(num_cpus=self.settings.job_num_cpus, name="job:warm-up").remote(
+        # Warm workers left in Ray's idle pool: later jobs skip seconds of imports and loads.
+        self.warm = [warm_worker_task.options(num_cpus=0, name="job:warm-up").remote(
                          settings_json if i == 0 else None) for i in range(WARM_WORKERS)]
-        asyncio.get_event_loop().create_task(self._after_warm_up())
         self.recovered = self._recover()
-
-    async def _after_warm_up(self) -> None:
-        try:
-            await asyncio.wait_for(asyncio.gather(*self.warm), timeout=WARM_WAIT_S)
-        except Exception:  # noqa: BLE001 - a failed or slow warm-up only costs speed
-            log.warning("job worker warm-up did not finish within %s s; dispatching anyway", WARM_WAIT_S)
-        self.warming = False
-        self._pump()
 
     def _recover(self) -> dict:
         """Restart recovery: running jobs died with the old processes; queued ones run again."""
@@ -261,8 +249,6 @@ class JobManager:
         return sum(1 for key in self.running_key.values() if key == (user_id, group))
 
     def _pump(self) -> None:
-        if self.warming:
-            return
         still_pending = []
         for item in self.pending:
             job_id, user_id, group, limit = item
