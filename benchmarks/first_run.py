@@ -27,11 +27,7 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +37,11 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import LiveSigma, cpu_model  # noqa: E402
+
+CPU = cpu_model()
 
 SPEC_SWEEP = {"thresholds": [0.5, 0.6, 0.7, 0.8],
               "allowed_hours": [[9, 10, 11], [12, 13, 14], [9, 10, 11, 12, 13, 14, 15]],
@@ -52,17 +53,6 @@ MODEL = "MSFT_equity_5d_daily"
 FEATURES = ["close", "volume", "RSI", "MACD"]
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
-CPU = cpu_model()
 
 
 def emit(metric, value, unit, n=1, **extra):
@@ -72,42 +62,12 @@ def emit(metric, value, unit, n=1, **extra):
     print(json.dumps(row), flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def start_sigma(home: Path, port: int, password: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGMA_")}
-    env.update(SIGMA_HOME=str(home), SIGMA_DEMO_PASSWORD=password, SIGMA_ADMIN_PASSWORD=password + "-admin",
-               RAY_USAGE_STATS_ENABLED="0")
-    log = open(home / "serve.log", "w")
-    return subprocess.Popen([str(ROOT / ".venv" / "bin" / "sigma"), "serve", "--demo", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def stop_sigma(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
-def wait_until(fn, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            out = fn()
-            if out:
-                return out
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} not reached in {timeout} s (last: {last})")
 
 
 def run_sweep(http: httpx.Client, base: str, h: dict, body: dict) -> tuple[float, dict, dict]:
@@ -146,26 +106,13 @@ def job_steps(job: dict) -> dict:
 
 
 def user_path(naive: bool) -> None:
-    home = Path(tempfile.mkdtemp(prefix="sigma-first-run-"))
-    port = free_port()
-    password = "bench-" + secrets.token_urlsafe(8)
-    base = f"http://127.0.0.1:{port}/api/v1"
-    http = httpx.Client(timeout=120)
-    t0 = time.perf_counter()
-    proc = start_sigma(home, port, password)
-    try:
-        wait_until(lambda: http.get(f"{base}/healthz", timeout=5).status_code == 200, 300, "healthy")
-        emit("start_to_healthy", time.perf_counter() - t0, "s", home="fresh")
-
-        def login():
-            r = http.post(f"{base}/auth/token", json={"username": "demo_hnw", "password": password}, timeout=5)
-            return r.json()["access_token"] if r.status_code == 200 else None
-
-        token = wait_until(login, 300, "demo login")
-        h = {"Authorization": f"Bearer {token}"}
-        wait_until(lambda: http.get(f"{base}/models/{MODEL}", headers=h, timeout=5).status_code == 200, 300,
-                   "demo Lab model")
-        emit("start_to_login", time.perf_counter() - t0, "s", home="fresh")
+    warm = []
+    with LiveSigma(demo_user="demo_hnw") as sigma:
+        http, base, h = sigma.http, sigma.base, sigma.headers
+        emit("start_to_healthy", sigma.healthy_s, "s", home="fresh")
+        sigma._wait(lambda: http.get(f"{base}/models/{MODEL}", headers=h, timeout=5).status_code == 200,
+                    "demo Lab model")
+        emit("start_to_login", time.perf_counter() - sigma.started_at, "s", home="fresh")
 
         noop = []
         for _ in range(20):
@@ -198,9 +145,6 @@ def user_path(naive: bool) -> None:
                                                         "tag": "first_run_10k", "sweep": GRID_10K})
         emit("sweep10k", elapsed, "s", state.get("total_configs", 0), status=state["status"], target_s=5.0,
              steps=job_steps(job))
-    finally:
-        http.close()
-        stop_sigma(proc)
     if naive:
         naive_tune(statistics.median(warm))
 
