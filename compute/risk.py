@@ -106,6 +106,22 @@ def beta(returns: pd.Series, benchmark_returns: pd.Series) -> float:
     return float(((r - r.mean()) * (b - b.mean())).sum() / (len(b) - 1) / var_b)
 
 
+def euler_risk_contributions(exposures, cov) -> np.ndarray:
+    """Each position's share of portfolio variance (Euler allocation): ``w_i (S w)_i / w'S w``.
+
+    ``exposures``: (n,) delta-adjusted exposures (or weights; the scale cancels); ``cov``:
+    (n, n) covariance of the positions' returns. The shares sum to 1; a hedge has a negative
+    share. All NaN when the portfolio's variance is not positive (an empty or fully hedged book).
+    """
+    w = np.asarray(exposures, dtype=np.float64)
+    sigma = np.asarray(cov, dtype=np.float64)
+    marginal = sigma @ w
+    variance = float(w @ marginal)
+    if not (variance > 0.0 and math.isfinite(variance)):
+        return np.full(w.shape, np.nan)
+    return w * marginal / variance
+
+
 def correlation_matrix(returns: pd.DataFrame, min_periods: int = 20) -> pd.DataFrame:
     """Pearson correlations over pairwise-complete observations (NaN below ``min_periods``)."""
     return returns.corr(min_periods=min_periods)

@@ -163,3 +163,21 @@ def test_batched_risk_stats_equal_empyrical_definitions():
     wide = risk_stats_frame(returns, 252, var_level=0.5, es_level=0.5)
     assert wide.loc[0, "var"] == pytest.approx(np.median(returns[0]), rel=1e-12)
     assert np.isnan(risk_stats_frame(pd.DataFrame({"x": [np.nan, np.nan]})).loc["x", "var"])
+
+
+def test_euler_risk_contributions_equal_each_positions_covariance_with_the_book():
+    """Direct computation on return series: position i's share is cov(w_i r_i, r_p) / var(r_p)."""
+    from compute.risk import euler_risk_contributions
+
+    rng = np.random.default_rng(11)
+    market = rng.normal(0, 0.01, 750)
+    returns = np.column_stack([b * market + rng.normal(0, s, 750)
+                               for b, s in ((1.2, 0.01), (0.8, 0.02), (-1.0, 0.003), (1.0, 0.015))])
+    exposures = np.array([50_000.0, 20_000.0, 30_000.0, -40_000.0])  # a negative-beta long and a short
+    book = returns @ exposures
+    direct = np.array([np.cov(exposures[i] * returns[:, i], book)[0, 1] for i in range(4)]) / np.var(book, ddof=1)
+    shares = euler_risk_contributions(exposures, np.cov(returns, rowvar=False))
+    np.testing.assert_allclose(shares, direct, rtol=1e-10)
+    # the negative-beta long lowers the book's variance: a negative share
+    assert shares.sum() == pytest.approx(1.0, abs=1e-12) and shares[2] < 0 < shares[3]
+    assert np.isnan(euler_risk_contributions(np.zeros(4), np.cov(returns, rowvar=False))).all()
