@@ -1,4 +1,9 @@
-"""Sweeps through the platform (issue 7). Prints one JSON object per line.
+"""Sweeps through the platform: the engine, Ray Tune and an in-process Serve harness.
+
+The user's path (``sigma serve --demo`` in its own process, fresh home, over HTTP) is measured
+by ``benchmarks/first_run.py``; the API figures here come from an in-process harness (Serve
+started in this process, no demo seeding) and are labelled ``path: in-process harness``.
+Prints one JSON object per line.
 
 1. ``api_spec_sweep_36``: the spec's 36-configuration sweep (4 thresholds x 3 hour sets x 3
    top_pct) on a daily model, end to end through the API (POST, job, walk-forward inputs,
@@ -39,7 +44,7 @@ N_BARS = 2520
 
 def emit(metric, value, unit, n, **extra):
     row = {"benchmark": "sweep", "metric": metric, "value": round(float(value), 4), "unit": unit, "n": n,
-           "loadavg_1m": round(os.getloadavg()[0], 2)}
+           "path": "in-process harness", "loadavg_1m": round(os.getloadavg()[0], 2)}
     row.update(extra)
     print(json.dumps(row), flush=True)
 
