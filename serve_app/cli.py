@@ -70,9 +70,18 @@ def cmd_serve(args) -> int:
     _, next_run = next_scheduled_run(dt.datetime.now(dt.timezone.utc))
     print(f"Daily batch:    next run {next_run.isoformat()} (after the close, on trading days)")
     if creds:
+        # Passwords never reach a log: a generated one is shown on an interactive terminal
+        # only; otherwise the banner names where it is (a 0600 file, or the setting).
+        interactive = sys.stdout.isatty()
         print("Demo logins (demo mode only):")
-        for user, password in creds.items():
-            print(f"  {user:22s} {password}")
+        for user, login in creds.items():
+            if login.generated and interactive:
+                shown = login.password
+            elif login.generated:
+                shown = f"password in {login.source} (mode 0600)"
+            else:
+                shown = f"password from {login.source}"
+            print(f"  {user:22s} {shown}")
     print("Press Ctrl-C to stop.", flush=True)
 
     stop = {"flag": False}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+
 import os
 import secrets
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -34,28 +36,39 @@ def create_user(catalog: Catalog, username: str, password: str, *, role: str = "
     return user
 
 
-def _password(settings: Settings, value: str | None, name: str) -> tuple[str, bool]:
-    """The configured password, or one generated once and kept (0600) in SIGMA_HOME."""
+def _password(settings: Settings, value: str | None, name: str) -> tuple[str, str | None]:
+    """The configured password (and None), or one generated once and kept (0600) in
+    SIGMA_HOME (and the file that holds it)."""
     if value:
-        return value, False
+        return value, None
     path = settings.ensure_home() / f"{name}_password"
     if path.exists():
-        return path.read_text().strip(), False
+        return path.read_text().strip(), str(path)
     generated = secrets.token_urlsafe(12)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(generated)
-    return generated, True
+    return generated, str(path)
 
 
-def seed_demo_users(catalog: Catalog, settings: Settings) -> dict[str, str]:
-    """Demo users (tier pro) and the admin; returns username -> password for the start-up banner."""
-    demo_password, _ = _password(settings, settings.demo_password, "demo")
-    admin_password, _ = _password(settings, settings.admin_password, "admin")
-    creds = {}
-    for name in DEMO_USERS:
-        create_user(catalog, name, demo_password, role="user", tier="pro", update=True)
-        creds[name] = demo_password
-    create_user(catalog, ADMIN_USER, admin_password, role="admin", tier="enterprise", update=True)
-    creds[ADMIN_USER] = admin_password
-    return creds
+@dataclass(frozen=True)
+class DemoLogin:
+    """A demo login for the start-up banner: the password, and where it comes from (the
+    setting that configured it, or the 0600 file a generated one is kept in)."""
+
+    password: str
+    source: str
+    generated: bool
+
+
+def seed_demo_users(catalog: Catalog, settings: Settings) -> dict[str, DemoLogin]:
+    """Demo users (tier pro) and the admin; returns username -> DemoLogin for the banner."""
+    logins = {}
+    for names, value, kind, role, tier, variable in (
+            (DEMO_USERS, settings.demo_password, "demo", "user", "pro", "SIGMA_DEMO_PASSWORD"),
+            ((ADMIN_USER,), settings.admin_password, "admin", "admin", "enterprise", "SIGMA_ADMIN_PASSWORD")):
+        password, path = _password(settings, value, kind)
+        for name in names:
+            create_user(catalog, name, password, role=role, tier=tier, update=True)
+            logins[name] = DemoLogin(password, path or variable, path is not None)
+    return logins

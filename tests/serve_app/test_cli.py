@@ -59,10 +59,13 @@ def test_serve_demo_end_to_end(tmp_path):
             time.sleep(1)
         banner = (tmp_path / "serve.log").read_text()
         assert f"Sigma API:      {base}" in banner and f"{base}/docs" in banner
-        # The admin password was generated (unset), printed once and kept 0600 in SIGMA_HOME.
+        # The admin password was generated (unset) and kept 0600 in SIGMA_HOME; the log (not a
+        # terminal) names the file and never holds a password, generated or configured.
         admin_file = tmp_path / "admin_password"
         assert oct(admin_file.stat().st_mode & 0o777) == "0o600"
-        assert admin_file.read_text().strip() in banner
+        assert admin_file.read_text().strip() not in banner and "demo-password-1" not in banner
+        assert f"password in {admin_file} (mode 0600)" in banner
+        assert "password from SIGMA_DEMO_PASSWORD" in banner
         assert (tmp_path / "jwt_secret").stat().st_mode & 0o077 == 0
         token = httpx.post(f"{base}/auth/token", json={"username": "demo_hnw", "password": "demo-password-1"}).json()["access_token"]
         resp = httpx.get(f"{base}/jobs", headers={"Authorization": f"Bearer {token}"})
