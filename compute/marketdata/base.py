@@ -131,6 +131,14 @@ def regular_session_only(minutes: pd.DataFrame) -> pd.DataFrame:
     return minutes[inside]
 
 
+def _stamps_and_session_closes(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(bar stamps, close of each bar's session), int64 UTC nanoseconds."""
+    table = calendar.all_sessions()
+    stamps = calendar.utc_ns(bars.index)
+    pos = np.clip(np.searchsorted(calendar.utc_ns(table["open"]), stamps, side="right") - 1, 0, None)
+    return stamps, calendar.utc_ns(table["close"])[pos]
+
+
 def closed_sessions_only(bars: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
     """Daily bars (stamped with the session open) of sessions that closed at or before ``now``.
 
@@ -138,12 +146,8 @@ def closed_sessions_only(bars: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
     """
     if len(bars) == 0:
         return bars
-    table = calendar.all_sessions()
-    opens = calendar.utc_ns(table["open"])
-    closes = calendar.utc_ns(table["close"])
-    stamps = calendar.utc_ns(bars.index)
-    pos = np.clip(np.searchsorted(opens, stamps, side="right") - 1, 0, None)
-    return bars[closes[pos] <= now.value]
+    _, closes = _stamps_and_session_closes(bars)
+    return bars[closes <= now.value]
 
 
 def completed_bars_only(bars: pd.DataFrame, freq: str, now: pd.Timestamp) -> pd.DataFrame:
@@ -155,12 +159,8 @@ def completed_bars_only(bars: pd.DataFrame, freq: str, now: pd.Timestamp) -> pd.
     if len(bars) == 0:
         return bars
     step_ns = check_freq(freq) * 60_000_000_000
-    table = calendar.all_sessions()
-    opens = calendar.utc_ns(table["open"])
-    closes = calendar.utc_ns(table["close"])
-    stamps = calendar.utc_ns(bars.index)
-    pos = np.clip(np.searchsorted(opens, stamps, side="right") - 1, 0, None)
-    ends = np.minimum(stamps + step_ns, closes[pos])
+    stamps, closes = _stamps_and_session_closes(bars)
+    ends = np.minimum(stamps + step_ns, closes)
     return bars[ends <= now.value]
 
 
