@@ -2,7 +2,7 @@
 
 A fresh replica process has imported the routes but not the domain: the first feature matrix
 used to pay the NYSE calendar's construction, the synthetic factor model and every numba
-kernel's cache load (about 4 s of a cold ``POST /build_matrix``). ``start`` runs that work on a
+kernel's cache load and pyarrow's Parquet writer (about 4 s of a cold ``POST /build_matrix``). ``start`` runs that work on a
 daemon thread right after the replica starts: nothing waits for it (a request that arrives
 first simply does its own loading, as before), and a failure only logs.
 
@@ -39,6 +39,14 @@ def warm() -> float:
     end = provider.now().date()
     build_matrix_from_provider(provider, "swingsigma", ["SPY"], end - dt.timedelta(days=400), end,
                                ["close", "volume", "RSI", "MACD", "BB", "ATR"])
+    import io
+
+    import pandas as pd
+
+    import cluster.artifacts  # noqa: F401 - the store a matrix is written to
+    buffer = io.BytesIO()
+    pd.DataFrame({"x": np.arange(3.0)}).to_parquet(buffer)       # pyarrow's Parquet writer
+    pd.read_parquet(io.BytesIO(buffer.getvalue()))
     spot = np.full(4, 100.0)
     bsm_greeks(spot, np.array([90.0, 100.0, 110.0, 120.0]), np.full(4, 0.25), 0.045, 0.0, np.full(4, 0.2),
                np.array([True, False, True, False]))
