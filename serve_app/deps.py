@@ -1,16 +1,23 @@
-"""Request dependencies: the app state, the caller, admin checks."""
+"""Request dependencies: the app state, the caller, admin checks, and the parameters many
+routes share. Handlers take the aliases (``state: StateDep``, ``caller: CallerDep``,
+``admin: AdminDep``, ``portfolio_id: PortfolioId = None``, ``offset: OffsetQuery = 0``)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cluster.catalog import User
 from serve_app.errors import ApiError
 from serve_app.security import TokenError, decode_token
 from serve_app.state import AppState
+
+if TYPE_CHECKING:
+    from services.portfolio.service import PricedBook
 
 
 def get_state(request: Request) -> AppState:
@@ -62,7 +69,13 @@ def _load_caller(state: AppState, user_id: int) -> Caller | None:
     return caller
 
 
-def current_user(request: Request, state: AppState = Depends(get_state)) -> Caller:
+#: Declares the bearer token in the OpenAPI document (the "Authorize" button, client generators);
+#: ``current_user`` reads and checks the header itself, so this never answers on its own.
+bearer_scheme = HTTPBearer(auto_error=False, description="a token from POST /api/v1/auth/token")
+
+
+def current_user(request: Request, state: AppState = Depends(get_state),
+                 _credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)) -> Caller:
     """The authenticated caller; 401 for a missing, malformed, expired or forged token."""
     cached = getattr(request.state, "caller", None)
     if cached is not None:
@@ -92,4 +105,21 @@ def require_admin(caller: Caller = Depends(current_user)) -> Caller:
 
 #: Every list route's ``offset``: bounded so a huge number is a 400, not a database overflow.
 MAX_OFFSET = 1_000_000_000
-Offset = Query(0, ge=0, le=MAX_OFFSET, description="items to skip")
+
+StateDep = Annotated[AppState, Depends(get_state)]
+CallerDep = Annotated[Caller, Depends(current_user)]
+AdminDep = Annotated[Caller, Depends(require_admin)]
+#: ``offset: OffsetQuery = 0``
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip")]
+#: ``portfolio_id: PortfolioId = None`` on every portfolio and risk route
+PortfolioId = Annotated[str | None, Query(description="portfolio id (default: the user's default portfolio)")]
+
+
+def book_for(state: AppState, caller: Caller, portfolio_id: str | None) -> PricedBook:
+    """The caller's portfolio priced now (404 for a portfolio that is not theirs)."""
+    from serve_app.errors import service_errors
+    from serve_app.market import get_provider
+    from services.portfolio import service
+
+    with service_errors():
+        return service.priced_book(state.catalog, get_provider(state), caller.id, portfolio_id)

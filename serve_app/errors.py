@@ -1,19 +1,33 @@
-"""One error format for every route.
+"""One error format for every route, and one mapping of service errors onto it.
 
 ``{"success": false, "error": {code, message, details}, "errors": [{code, message, field}],
 "request_id"}``: the Lab spec's ``error`` object and the portfolio spec's ``errors`` list in one
-body, so clients of either API read it the way their spec says.
+body, so clients of either API read it the way their spec says (``schemas.common.ErrorResponse``
+documents it).
+
+Service errors reach HTTP through :func:`service_error` only:
+
+- an input error (``cluster.errors.InputError``: the Lab, portfolio and webhook input errors)
+  is a 400 ``INVALID_PARAMETER`` naming the field (:func:`input_error`); raised anywhere in a
+  request it answers so through the app's handler, so routes never catch it themselves;
+- ``LookupError`` is a 404, a conflict (``field`` and a 409 meaning) a 409 and a market data
+  failure a 503, where a route asks for it with ``with service_errors():``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cluster.errors import InputError
 
 log = logging.getLogger("sigma.api")
 
@@ -74,6 +88,86 @@ def not_found(what: str, ident: Any) -> ApiError:
     return ApiError(404, "NOT_FOUND", f"{what} {ident!s} not found")
 
 
+#: ``"field: reason"``: how services that raise a bare ``ValueError`` name the field.
+_FIELD_MESSAGE = re.compile(r"^([A-Za-z_][\w.]*):\s*(.*)$", re.S)
+
+
+def input_error(exc: BaseException, default_field: str | None = None,
+                aliases: Mapping[str, str] | None = None) -> ApiError | None:
+    """The 400 for a service input error, or None when ``exc`` is not one.
+
+    An input error is a ``cluster.errors.InputError`` (``field`` and ``reason``). With
+    ``default_field``, any other ``ValueError`` is an input error too (the risk service raises
+    plain ones): its message names the field as ``"field: reason"``, else the field is
+    ``default_field``. ``aliases`` renames a field by prefix (a service's name for a request
+    field, e.g. ``{"shocks": "custom_scenario.parameters"}``).
+    """
+    if not isinstance(exc, ValueError):
+        return None
+    if isinstance(exc, InputError):
+        field, reason = str(exc.field), str(exc.reason)
+    else:
+        if default_field is None:
+            return None
+        match = _FIELD_MESSAGE.match(str(exc))
+        field, reason = (match.group(1), match.group(2)) if match else (default_field, str(exc))
+    for prefix, alias in (aliases or {}).items():
+        if field == prefix or field.startswith(prefix + ".") or field.startswith(prefix + "["):
+            field = alias + field[len(prefix):]
+            break
+    return invalid(field, reason or str(exc))
+
+
+def _not_found_message(exc: LookupError) -> str:
+    text = str(exc).strip().strip("'\"")
+    if not text:
+        return "Not found"
+    if "not found" not in text:
+        text += " not found"
+    return text[:1].upper() + text[1:]
+
+
+def service_error(exc: BaseException, default_field: str | None = None,
+                  aliases: Mapping[str, str] | None = None) -> ApiError | None:
+    """The standard error for an exception a service raises for its caller, or None (a bug).
+
+    404 for ``LookupError`` (a row that is not the caller's is missing too), 400 for a ticker
+    that breaks the ticker rule, 503 for market data that cannot be had, 409 for a conflict
+    with an existing row, 400 for input errors (:func:`input_error`, with ``default_field`` and
+    ``aliases``).
+    """
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, LookupError):
+        return ApiError(404, "NOT_FOUND", _not_found_message(exc))
+    from compute.errors import InvalidTicker, MarketDataError
+
+    if isinstance(exc, InvalidTicker):  # bad input, though market data raised it
+        return invalid(default_field or "ticker", str(exc))
+    if isinstance(exc, MarketDataError):
+        return ApiError(503, "MARKET_DATA_UNAVAILABLE", f"market data unavailable: {exc}")
+    from services.portfolio.service import PortfolioConflict
+
+    if isinstance(exc, PortfolioConflict):
+        return ApiError(409, "CONFLICT", str(exc), field=exc.field)
+    return input_error(exc, default_field, aliases)
+
+
+@contextlib.contextmanager
+def service_errors(default_field: str | None = None, *, aliases: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Service exceptions in the block become the standard error body (:func:`service_error`);
+    anything else propagates (a bug: the app answers 500 and logs it)."""
+    try:
+        yield
+    except ApiError:
+        raise
+    except Exception as exc:
+        mapped = service_error(exc, default_field, aliases)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
 def error_body(
     request_id: str | None,
     code: str,
@@ -105,16 +199,59 @@ def _response(request: Request, status: int, body: dict, headers: dict | None = 
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _allowed_methods(request: Request) -> str | None:
+    """The methods of the request's resource, for a 405's ``Allow``: Starlette names only the
+    first route that matched the path, though GET and POST of a path are separate routes. The
+    resource is the most specific path template that matches (``/jobs/probe`` before
+    ``/jobs/{job_id}``)."""
+    table = getattr(request.app.state, "allowed_methods", None)
+    if table is None:
+        by_template: dict[str, set[str]] = {}
+        for template, item in request.app.openapi().get("paths", {}).items():
+            methods = by_template.setdefault(template, set())
+            methods |= {method.upper() for method in item}
+            if "GET" in methods:
+                methods.add("HEAD")
+        table = sorted(((template.count("{"), re.compile("^" + re.sub(r"\{[^}/]+\}", "[^/]+", template) + "$"), methods)
+                        for template, methods in by_template.items()), key=lambda row: row[0])
+        request.app.state.allowed_methods = table
+    for _, pattern, methods in table:
+        if pattern.match(request.url.path):
+            return ", ".join(sorted(methods))
+    return None
+
+
 def _field_of(loc: tuple | list) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie", "form")]
-    return ".".join(parts) if parts else (str(loc[-1]) if loc else "request")
+    """``("body", "positions", 0, "ticker")`` -> ``positions[0].ticker`` (the services' naming)."""
+    source, field = "request", ""
+    for part in loc:
+        if part in ("body", "query", "path", "header", "cookie", "form") and not field:
+            source = part
+            continue
+        if isinstance(part, int):
+            field = f"{field or source}[{part}]"
+        else:
+            field = f"{field}.{part}" if field else str(part)
+    return field or (str(loc[-1]) if loc else "request")
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError):
+    def _api_error_response(request: Request, exc: ApiError) -> JSONResponse:
         body = error_body(_request_id(request), exc.code, exc.message, details=exc.details, errors=exc.errors, field=exc.field)
         return _response(request, exc.status, body, exc.headers)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return _api_error_response(request, exc)
+
+    @app.exception_handler(ValueError)
+    async def _value_error(request: Request, exc: ValueError):
+        # A service input error no route caught is still the caller's 400 naming the field;
+        # any other ValueError is a bug like any other exception.
+        mapped = input_error(exc)
+        if mapped is not None:
+            return _api_error_response(request, mapped)
+        return _internal(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
@@ -132,11 +269,20 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         code = STATUS_CODES.get(exc.status_code, "ERROR")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").lower()
-        return _response(request, exc.status_code, error_body(_request_id(request), code, message), getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            allow = _allowed_methods(request)
+            if allow:
+                headers["Allow"] = allow
+        return _response(request, exc.status_code, error_body(_request_id(request), code, message), headers)
+
+    def _internal(request: Request, exc: BaseException) -> JSONResponse:
+        # Every 500 is a bug: log it with the request id, never leak internals to the client.
+        log.error("unhandled error in %s %s (request %s)", request.method, request.url.path, _request_id(request),
+                  exc_info=(type(exc), exc, exc.__traceback__))
+        body = error_body(_request_id(request), "INTERNAL", "Internal server error; quote the request_id when reporting it")
+        return _response(request, 500, body)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception):
-        # Every 500 is a bug: log it with the request id, never leak internals to the client.
-        log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, _request_id(request))
-        body = error_body(_request_id(request), "INTERNAL", "Internal server error; quote the request_id when reporting it")
-        return _response(request, 500, body)
+        return _internal(request, exc)

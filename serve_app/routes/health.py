@@ -6,9 +6,12 @@ import asyncio
 import datetime as dt
 import time
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from serve_app.deps import current_user, get_state
+from serve_app.deps import StateDep, current_user
+from serve_app.envelope import SigmaJSONResponse
+from serve_app.schemas.common import error_responses
+from serve_app.schemas.health import Health, HealthDetail
 from serve_app.state import AppState
 
 router = APIRouter(tags=["health"])
@@ -56,25 +59,29 @@ def component_checks(state: AppState) -> dict:
     }
 
 
-@router.get("/healthz", summary="Service health; ticker/pack_id/model_id details need a token")
+@router.get("/healthz", summary="Service health; ticker/pack_id/model_id details need a token",
+            response_model=Health | HealthDetail, responses=error_responses(400, 401, 404),
+            openapi_extra={"security": [{}, {"HTTPBearer": []}]},
+            response_description="Health of every component; with ticker, pack_id or model_id, those components' detail")
 async def healthz(
     request: Request,
+    state: StateDep,
     ticker: str | None = None,
     pack_id: str | None = None,
     model_id: str | None = None,
-    state: AppState = Depends(get_state),
 ):
     if ticker or pack_id or model_id:
         caller = current_user(request, state)
         from serve_app.health_detail import component_detail
 
-        return await asyncio.to_thread(component_detail, state, caller, ticker=ticker, pack_id=pack_id, model_id=model_id)
+        return SigmaJSONResponse(await asyncio.to_thread(component_detail, state, caller, ticker=ticker, pack_id=pack_id,
+                                                         model_id=model_id))
     checks = await asyncio.to_thread(component_checks, state)
     overall = "healthy" if all(c["status"] == "healthy" for c in checks.values()) else "degraded"
-    return {
+    return SigmaJSONResponse({
         "status": overall,
         "timestamp": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
         "components": {name: c["status"] for name, c in checks.items()},
         "checks": checks,
         "version": VERSION,
-    }
+    })

@@ -6,26 +6,17 @@ owner with ``?user=<username>`` (409 otherwise).
 
 from __future__ import annotations
 
-from typing import Any
+from fastapi import APIRouter, Query
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
-
-from services.lab import common, models
-from serve_app.deps import Caller, get_state, require_admin
+from services.lab import models
+from serve_app.deps import AdminDep, StateDep
 from serve_app.envelope import SigmaJSONResponse
-from serve_app.errors import ApiError, invalid, not_found
+from serve_app.errors import ApiError, invalid, not_found, service_errors
+from serve_app.schemas.common import error_responses
+from serve_app.schemas.lab import ModelDeleted, ModelUpdated, PatchModel
 from serve_app.state import AppState
 
 router = APIRouter(prefix="/admin", tags=["admin"])
-
-
-class PatchModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    config: dict[str, Any] | None = None
-    name: str | None = Field(None, max_length=160)
-    risk_profile: str | None = None
 
 
 def _one(state: AppState, model_id: str, user: str | None):
@@ -39,23 +30,22 @@ def _one(state: AppState, model_id: str, user: str | None):
     return found[0]
 
 
-@router.patch("/models/{model_id}", summary="Update a model's config (admin)")
-def patch_model(model_id: str, body: PatchModel, user: str | None = Query(None, max_length=64),
-                admin: Caller = Depends(require_admin), state: AppState = Depends(get_state)):
+@router.patch("/models/{model_id}", summary="Update a model's config (admin)", response_model=ModelUpdated,
+              responses=error_responses(400, 401, 403, 404, 409, 429))
+def patch_model(model_id: str, body: PatchModel, admin: AdminDep, state: StateDep,
+                user: str | None = Query(None, max_length=64)):
     model, owner = _one(state, model_id, user)
     if body.config is None and body.name is None and body.risk_profile is None:
         raise invalid("config", "give config, name or risk_profile to change")
-    try:
+    with service_errors():
         updated = models.update_model_admin(state.catalog, model.id, config=body.config, name=body.name,
                                              risk_profile=body.risk_profile)
-    except common.LabInputError as exc:
-        raise invalid(exc.field, exc.reason) from None
     return SigmaJSONResponse({**models.model_detail(updated, owner), "status": "updated"})
 
 
-@router.delete("/models/{model_id}", summary="Delete a model, its rows and its artifacts (admin)")
-def delete_model(model_id: str, user: str | None = Query(None, max_length=64),
-                 admin: Caller = Depends(require_admin), state: AppState = Depends(get_state)):
+@router.delete("/models/{model_id}", summary="Delete a model, its rows and its artifacts (admin)",
+               response_model=ModelDeleted, responses=error_responses(400, 401, 403, 404, 409, 429))
+def delete_model(model_id: str, admin: AdminDep, state: StateDep, user: str | None = Query(None, max_length=64)):
     model, owner = _one(state, model_id, user)
     report = models.delete_model_admin(state.catalog, state.store, model.id)
     return SigmaJSONResponse({"model_id": model_id, "user": owner, "status": "deleted", **report})

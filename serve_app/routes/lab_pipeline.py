@@ -4,62 +4,40 @@ read a backtest, export its fills. Training and backtests run as jobs (``/jobs/{
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from cluster.catalog import Backtest, Training
-from services.lab import backtests, common, matrices
+from services.lab import backtests, matrices
 from services.lab.training import create_training, estimate_train_seconds, train_quota, trainings_last_day
 from services.lab.export import backtest_csv
-from serve_app.deps import Caller, current_user, get_state
+from serve_app.deps import Caller, CallerDep, StateDep
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import ApiError, invalid, not_found
 from serve_app.jobrunner import start_job
 from serve_app.market import get_provider
+from serve_app.schemas import lab as schemas
+from serve_app.schemas.common import csv_responses, error_responses
 from serve_app.state import AppState
 
 router = APIRouter(tags=["lab"])
 
 
-def _input_error(exc: common.LabInputError) -> ApiError:
-    return invalid(exc.field, exc.reason)
-
-
-class BuildMatrix(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model_id: str = Field(..., min_length=1, max_length=80)
-    start_date: dt.date
-    end_date: dt.date
-    features: list[str] | None = Field(None, max_length=100)
-
-
-@router.post("/build_matrix", summary="Build (or find) a model's feature matrix; idempotent by matrix_sha")
-def build_matrix(body: BuildMatrix, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.post("/build_matrix", summary="Build (or find) a model's feature matrix; idempotent by matrix_sha",
+             response_model=schemas.Matrix, responses=error_responses(400, 401, 404, 429, 503))
+def build_matrix(body: schemas.BuildMatrix, caller: CallerDep, state: StateDep):
     try:
         data, created = matrices.build_matrix(state.catalog, state.store, get_provider(state), caller.id, body.model_id,
                                              body.start_date, body.end_date, body.features)
     except LookupError:
         raise not_found("model", body.model_id) from None
-    except common.LabInputError as exc:
-        raise _input_error(exc) from None
     return SigmaJSONResponse({**data, "created": created})
 
 
-class TrainRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model_id: str = Field(..., min_length=1, max_length=80)
-    matrix_sha: str | None = Field(None, min_length=8, max_length=64)
-    allowed_hours: list[int] | None = None
-    config: dict[str, Any] | None = None
-
-
-@router.post("/train", status_code=202, summary="Train a model on a matrix (a job; quotas per user)")
-async def train(body: TrainRequest, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.post("/train", status_code=202, summary="Train a model on a matrix (a job; quotas per user)",
+             response_model=schemas.TrainAccepted, responses=error_responses(400, 401, 404, 429, 503))
+async def train(body: schemas.TrainRequest, caller: CallerDep, state: StateDep):
     per_day, at_once = train_quota(caller.tier)
     if trainings_last_day(state.catalog, caller.id) >= per_day:
         raise ApiError(429, "RATE_LIMITED", f"training quota reached: {per_day} trainings in 24 hours for tier "
@@ -69,8 +47,6 @@ async def train(body: TrainRequest, caller: Caller = Depends(current_user), stat
                                                   body.allowed_hours, body.config)
     except LookupError:
         raise not_found("model", body.model_id) from None
-    except common.LabInputError as exc:
-        raise _input_error(exc) from None
     matrix = matrices.get_matrix(state.catalog, model.id, training.matrix_sha)
     seconds = estimate_train_seconds(matrix.rows, training.config)
     job, position = await start_job(state, caller, "lab.train", {"training_id": training.id, "model_id": model.model_id},
@@ -82,26 +58,14 @@ async def train(body: TrainRequest, caller: Caller = Depends(current_user), stat
                              status_code=202)
 
 
-class BacktestRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model_id: str = Field(..., min_length=1, max_length=80)
-    config: dict[str, Any] | None = None
-    matrix_sha: str | None = Field(None, min_length=8, max_length=64)
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
-    risk_profile: str | None = None
-
-
-@router.post("/backtest", status_code=202, summary="Walk-forward backtest of a model (a job)")
-async def backtest(body: BacktestRequest, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.post("/backtest", status_code=202, summary="Walk-forward backtest of a model (a job)",
+             response_model=schemas.BacktestAccepted, responses=error_responses(400, 401, 404, 429, 503))
+async def backtest(body: schemas.BacktestRequest, caller: CallerDep, state: StateDep):
     try:
         bt, model = backtests.create_backtest(state.catalog, caller.id, body.model_id, body.config, body.matrix_sha,
                                             body.start_date, body.end_date, body.risk_profile)
     except LookupError:
         raise not_found("model", body.model_id) from None
-    except common.LabInputError as exc:
-        raise _input_error(exc) from None
     limit = state.settings.tier_limits().get(caller.tier, {}).get("concurrent_backtests", 1)
     estimated_ms = 3000 if model.pack_id != "zerosigma" else 6000
     job, position = await start_job(state, caller, "lab.backtest", {"backtest_id": bt.id, "model_id": model.model_id},
@@ -121,8 +85,9 @@ def _own_backtest(state: AppState, caller: Caller, backtest_id: str):
         raise not_found("backtest", backtest_id) from None
 
 
-@router.get("/backtest/{backtest_id}", summary="Backtest status, metrics, per-fold figures and gate")
-def get_backtest(backtest_id: str, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.get("/backtest/{backtest_id}", summary="Backtest status, metrics, per-fold figures and gate",
+            response_model=schemas.Backtest, responses=error_responses(401, 404, 429))
+def get_backtest(backtest_id: str, caller: CallerDep, state: StateDep):
     bt, model_id = _own_backtest(state, caller, backtest_id)
     eta = None
     if bt.status in ("queued", "running") and bt.job_id:
@@ -140,9 +105,9 @@ def get_backtest(backtest_id: str, caller: Caller = Depends(current_user), state
     return SigmaJSONResponse(backtests.backtest_view(bt, model_id, eta))
 
 
-@router.get("/export/backtest/{backtest_id}", summary="A backtest's fills as CSV")
-def export_backtest(backtest_id: str, format: str = Query("csv", max_length=8),
-                    caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.get("/export/backtest/{backtest_id}", summary="A backtest's fills as CSV", response_class=Response,
+            responses=csv_responses(400, 401, 404, 409, 429))
+def export_backtest(backtest_id: str, caller: CallerDep, state: StateDep, format: str = Query("csv", max_length=8)):
     if format.lower() != "csv":
         raise invalid("format", "only csv is supported")
     bt, _ = _own_backtest(state, caller, backtest_id)

@@ -8,35 +8,18 @@ re-runs an interrupted sweep, computing only the chunks not stored yet.
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
+from fastapi import APIRouter, Query
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
-
-from services.lab.common import LabInputError
-from serve_app.deps import Caller, Offset, current_user, get_state
+from serve_app.deps import Caller, CallerDep, OffsetQuery, StateDep
 from serve_app.envelope import SigmaJSONResponse
-from serve_app.errors import ApiError, invalid, not_found
+from serve_app.errors import ApiError, not_found
 from serve_app.jobrunner import start_job
+from serve_app.schemas import sweeps as schemas
+from serve_app.schemas.common import error_responses
 from serve_app.state import AppState
 from services.lab import sweeps
 
 router = APIRouter(tags=["lab sweeps"])
-
-
-class SweepRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model_id: str = Field(..., min_length=1, max_length=80)
-    risk_profile: str | None = None
-    sweep: dict[str, Any] | None = Field(None, description="grid; omitted or {}: the model's pack's default grid")
-    tag: str | None = Field(None, min_length=1, max_length=80)
-    matrix_sha: str | None = Field(None, min_length=8, max_length=64)
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
-    chunk_size: int | None = Field(None, ge=1, le=sweeps.MAX_CHUNK,
-                                   description="configurations per Tune trial (default: about 25 M bar-configurations)")
 
 
 def _estimate_ms(total: int) -> int:
@@ -54,8 +37,9 @@ async def _submit(state: AppState, caller: Caller, sweep_id: str, total: int) ->
     return job.id, position
 
 
-@router.post("/backtest_sweep", status_code=202, summary="Run a sweep of backtest configurations (Ray Tune, chunked)")
-async def create_sweep(body: SweepRequest, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.post("/backtest_sweep", status_code=202, summary="Run a sweep of backtest configurations (Ray Tune, chunked)",
+             response_model=schemas.SweepAccepted, responses=error_responses(400, 401, 404, 429, 503))
+async def create_sweep(body: schemas.SweepRequest, caller: CallerDep, state: StateDep):
     try:
         row, warnings = sweeps.create_sweep(
             state.catalog, caller.id, caller.tier, model_id=body.model_id, sweep=body.sweep,
@@ -63,8 +47,6 @@ async def create_sweep(body: SweepRequest, caller: Caller = Depends(current_user
             end_date=body.end_date, chunk_size=body.chunk_size)
     except LookupError:
         raise not_found("model", body.model_id) from None
-    except (LabInputError, LabInputError) as exc:
-        raise invalid(exc.field, exc.reason) from None
     except sweeps.SweepQuotaExceeded as exc:
         raise ApiError(429, "RATE_LIMITED", str(exc), field="model_id") from None
     job_id, position = await _submit(state, caller, row.id, row.total_configs)
@@ -82,21 +64,23 @@ def _own(state: AppState, caller: Caller, sweep_id: str):
         raise not_found("sweep", sweep_id) from None
 
 
-@router.get("/backtest_sweep", summary="Your sweeps, newest first")
-def list_sweeps(limit: int = Query(50, ge=1, le=500), offset: int = Offset,
-                caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.get("/backtest_sweep", summary="Your sweeps, newest first", response_model=schemas.SweepList,
+            responses=error_responses(400, 401, 429))
+def list_sweeps(caller: CallerDep, state: StateDep, limit: int = Query(50, ge=1, le=500), offset: OffsetQuery = 0):
     rows = sweeps.list_sweeps(state.catalog, caller.id, limit=limit, offset=offset)
     return SigmaJSONResponse({"items": [sweeps.sweep_view(s, m) for s, m in rows], "limit": limit, "offset": offset})
 
 
-@router.get("/backtest_sweep/{sweep_id}", summary="Sweep progress (done/total), best so far, ETA")
-def get_sweep(sweep_id: str, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.get("/backtest_sweep/{sweep_id}", summary="Sweep progress (done/total), best so far, ETA",
+            response_model=schemas.Sweep, responses=error_responses(401, 404, 429))
+def get_sweep(sweep_id: str, caller: CallerDep, state: StateDep):
     sweep, model_id = _own(state, caller, sweep_id)
     return SigmaJSONResponse(sweeps.sweep_view(sweep, model_id))
 
 
-@router.post("/backtest_sweep/{sweep_id}/cancel", summary="Stop a sweep; finished chunks are kept")
-def cancel_sweep(sweep_id: str, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.post("/backtest_sweep/{sweep_id}/cancel", summary="Stop a sweep; finished chunks are kept",
+             response_model=schemas.Sweep, responses=error_responses(401, 404, 409, 429))
+def cancel_sweep(sweep_id: str, caller: CallerDep, state: StateDep):
     _own(state, caller, sweep_id)
     try:
         sweep = sweeps.cancel_sweep(state.catalog, caller.id, sweep_id)
@@ -107,8 +91,9 @@ def cancel_sweep(sweep_id: str, caller: Caller = Depends(current_user), state: A
 
 
 @router.post("/backtest_sweep/{sweep_id}/resume", status_code=202,
-             summary="Re-run an interrupted sweep: stored chunks are skipped, only the rest is computed")
-async def resume_sweep(sweep_id: str, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+             summary="Re-run an interrupted sweep: stored chunks are skipped, only the rest is computed",
+             response_model=schemas.Sweep, responses=error_responses(401, 404, 409, 429, 503))
+async def resume_sweep(sweep_id: str, caller: CallerDep, state: StateDep):
     _own(state, caller, sweep_id)
     try:
         sweep = sweeps.prepare_resume(state.catalog, caller.id, sweep_id)

@@ -4,15 +4,15 @@ ranking score (docs/spec/reference.md), then Sharpe; or by any metric with ``sor
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from serve_app.deps import Caller, Offset, current_user, get_state
+from serve_app.deps import CallerDep, OffsetQuery, StateDep
 from serve_app.envelope import SigmaJSONResponse
-from serve_app.errors import invalid
-from serve_app.state import AppState
+from serve_app.errors import invalid, service_errors
+from serve_app.schemas.common import csv_responses, error_responses
+from serve_app.schemas.sweeps import Leaderboard
 from services.lab import leaderboard
-from services.lab.common import LabInputError
 
 router = APIRouter(tags=["lab leaderboard"])
 
@@ -22,8 +22,11 @@ def _filters(model_id, pack_id, tag, risk_profile, pass_gate, sweep_id, sort_by,
             "pass_gate": pass_gate, "sweep_id": sweep_id, "sort_by": sort_by, "order": order}
 
 
-@router.get("/leaderboard", summary="Ranked backtest and sweep results with metrics, gate and config")
+@router.get("/leaderboard", summary="Ranked backtest and sweep results with metrics, gate and config",
+            response_model=Leaderboard, responses=error_responses(400, 401, 429))
 def get_leaderboard(
+    caller: CallerDep,
+    state: StateDep,
     model_id: str | None = Query(None, max_length=80),
     pack_id: str | None = Query(None, max_length=32),
     tag: str | None = Query(None, max_length=80),
@@ -34,20 +37,19 @@ def get_leaderboard(
                                 "default: gate, then ranking score"),
     order: str = Query("desc", pattern="^(asc|desc)$"),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Offset,
-    caller: Caller = Depends(current_user),
-    state: AppState = Depends(get_state),
+    offset: OffsetQuery = 0,
 ):
-    try:
+    with service_errors():
         data = leaderboard.leaderboard(state.catalog, caller.id, limit=limit, offset=offset,
                                   **_filters(model_id, pack_id, tag, risk_profile, pass_gate, sweep_id, sort_by, order))
-    except LabInputError as exc:
-        raise invalid(exc.field, exc.reason) from None
     return SigmaJSONResponse(data)
 
 
-@router.get("/export/leaderboard", summary="The leaderboard (same filters) as CSV")
+@router.get("/export/leaderboard", summary="The leaderboard (same filters) as CSV", response_class=Response,
+            responses=csv_responses(400, 401, 429))
 def export_leaderboard(
+    caller: CallerDep,
+    state: StateDep,
     tag: str | None = Query(None, max_length=80),
     format: str = Query("csv", max_length=8),
     model_id: str | None = Query(None, max_length=80),
@@ -57,16 +59,12 @@ def export_leaderboard(
     sweep_id: str | None = Query(None, max_length=40),
     sort_by: str | None = Query(None, max_length=40),
     order: str = Query("desc", pattern="^(asc|desc)$"),
-    caller: Caller = Depends(current_user),
-    state: AppState = Depends(get_state),
 ):
     if format.lower() != "csv":
         raise invalid("format", "only csv is supported")
-    try:
+    with service_errors():
         text = leaderboard.leaderboard_csv(state.catalog, caller.id,
                                       **_filters(model_id, pack_id, tag, risk_profile, pass_gate, sweep_id, sort_by, order))
-    except LabInputError as exc:
-        raise invalid(exc.field, exc.reason) from None
     name = f"leaderboard_{tag or 'all'}.csv".replace('"', "")
     return Response(text.encode(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

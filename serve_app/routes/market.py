@@ -3,35 +3,36 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from serve_app.deps import Caller, current_user, get_state
+from serve_app.deps import CallerDep, StateDep
 from serve_app.envelope import envelope
 from serve_app.errors import invalid
 from serve_app.market import fetch_option_chain, fetch_quotes
-from serve_app.state import AppState
+from serve_app.schemas.common import Envelope, error_responses
+from serve_app.schemas.market import OptionChain, Quotes
+from compute.instruments import InvalidTicker, normalize_ticker
 
 router = APIRouter(prefix="/market", tags=["market data"])
 
-_SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,11}$")
 MAX_SYMBOLS = 100
 
 
 def parse_symbol(raw: str, field: str) -> str:
-    symbol = raw.strip().upper()
-    if not _SYMBOL_RE.match(symbol):
-        raise invalid(field, f"{raw!r} is not a ticker symbol (letters, digits, '.', '-'; up to 12 characters)")
-    return symbol
+    try:
+        return normalize_ticker(raw)
+    except InvalidTicker:
+        raise invalid(field, f"{raw!r} is not a ticker symbol (1-10 letters, digits, '.', '-')") from None
 
 
-@router.get("/quotes", summary="Latest quotes for up to 100 symbols")
+@router.get("/quotes", summary="Latest quotes for up to 100 symbols", response_model=Envelope[Quotes],
+            responses=error_responses(400, 401, 404, 429))
 def quotes(
     request: Request,
+    _: CallerDep,
+    state: StateDep,
     symbols: str = Query(..., description="comma-separated tickers, e.g. AAPL,MSFT,SPY"),
-    _: Caller = Depends(current_user),
-    state: AppState = Depends(get_state),
 ):
     parsed = [parse_symbol(s, "symbols") for s in symbols.split(",") if s.strip()]
     if not parsed:
@@ -42,14 +43,15 @@ def quotes(
     return envelope(request, data, cache_status=cache_status)
 
 
-@router.get("/options", summary="Option chain: expiries and the strikes nearest the money")
+@router.get("/options", summary="Option chain: expiries and the strikes nearest the money",
+            response_model=Envelope[OptionChain], responses=error_responses(400, 401, 404, 429))
 def options(
     request: Request,
+    _: CallerDep,
+    state: StateDep,
     symbol: str = Query(..., description="underlying ticker"),
     expiry: str = Query("nearest", description="'nearest', 'all', or a date YYYY-MM-DD"),
     strikes: int | None = Query(20, ge=1, le=500, description="strikes nearest the money per expiry and right"),
-    _: Caller = Depends(current_user),
-    state: AppState = Depends(get_state),
 ):
     underlying = parse_symbol(symbol, "symbol")
     if expiry in ("all", "nearest"):

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from services.portfolio import service, views
-from serve_app.deps import Caller, MAX_OFFSET, current_user, get_state
+from serve_app.deps import MAX_OFFSET, CallerDep, PortfolioId, StateDep, book_for
 from serve_app.envelope import envelope
-from serve_app.errors import invalid
-from serve_app.routes.portfolio import PortfolioId, book_for, service_errors
-from serve_app.state import AppState
+from serve_app.errors import invalid, service_errors
+from serve_app.schemas import positions as schemas
+from serve_app.schemas.common import Envelope, error_responses
+from serve_app.schemas.tags import PositionTags, PositionTagsBody
 
 router = APIRouter(tags=["positions"])
+
+#: Every route that prices the book: bad parameters, a portfolio that is not the caller's, no
+#: market data.
+BOOK_ERRORS = error_responses(400, 401, 404, 429, 503)
 
 FIELDS = ("ticker", "underlying", "name", "type", "quantity", "price", "value", "entry_price", "cost_basis", "pnl",
           "pnl_percent", "daily_change", "tags", "strategy", "sector", "asset_class", "underlying_price",
@@ -35,37 +38,33 @@ def _group_by(raw: str | None, field: str, allow_sector: bool = True) -> str | N
     return raw
 
 
-def _body(body: Any) -> dict:
-    if not isinstance(body, dict):
-        raise invalid("body", "expected a JSON object")
-    return body
-
-
-@router.post("/positions", status_code=201, summary="Add a position (spec 5.2)")
+@router.post("/positions", status_code=201, summary="Add a position (spec 5.2)", response_model=Envelope[schemas.Position],
+             responses=error_responses(400, 401, 404, 409, 429))
 def add_position(
     request: Request,
-    body: Any = Body(..., examples=[{"ticker": "AAPL", "type": "LONG", "quantity": 500, "price": 178.5, "tags": ["#tech"]}]),
-    portfolio_id: str | None = PortfolioId,
-    caller: Caller = Depends(current_user),
-    state: AppState = Depends(get_state),
+    body: schemas.NewPositionBody,
+    caller: CallerDep,
+    state: StateDep,
+    portfolio_id: PortfolioId = None,
 ):
     with service_errors():
-        created = service.add_position(state.catalog, caller.id, _body(body), portfolio_id)
+        created = service.add_position(state.catalog, caller.id, body, portfolio_id)
     return envelope(request, created, status_code=201)
 
 
-@router.get("/positions", summary="Positions with P&L, exposures and Greeks (spec 5.1; pagination spec 17)")
+@router.get("/positions", summary="Positions with P&L, exposures and Greeks (spec 5.1; pagination spec 17)",
+            response_model=Envelope[schemas.PositionList, schemas.PositionsMeta], responses=BOOK_ERRORS)
 def list_positions(
     request: Request,
+    caller: CallerDep,
+    state: StateDep,
     groupBy: str | None = Query(None, description="type | strategy | tag | sector"),
     tags: str | None = Query(None, description="comma-separated tag names"),
     tagMode: str = Query("any", pattern="^(any|all)$"),
     fields: str | None = Query(None, description="comma-separated fields to return, e.g. ticker,value,pnl"),
     page: int = Query(1, ge=1, le=MAX_OFFSET),
     limit: int = Query(50, ge=1, le=1000),
-    portfolio_id: str | None = PortfolioId,
-    caller: Caller = Depends(current_user),
-    state: AppState = Depends(get_state),
+    portfolio_id: PortfolioId = None,
 ):
     group_by = _group_by(groupBy, "groupBy")
     wanted = _csv_list(fields)
@@ -78,63 +77,66 @@ def list_positions(
     return envelope(request, data, cache_status=book.cache_status, meta=pagination)
 
 
-@router.get("/positions/grouped", summary="Positions grouped by type, strategy, tag or sector")
+@router.get("/positions/grouped", summary="Positions grouped by type, strategy, tag or sector",
+            response_model=Envelope[schemas.PositionsGrouped], responses=BOOK_ERRORS)
 def grouped(
     request: Request,
+    caller: CallerDep,
+    state: StateDep,
     by: str = Query("type", description="type | strategy | tag | sector"),
     tags: str | None = Query(None),
     tagMode: str = Query("any", pattern="^(any|all)$"),
-    portfolio_id: str | None = PortfolioId,
-    caller: Caller = Depends(current_user),
-    state: AppState = Depends(get_state),
+    portfolio_id: PortfolioId = None,
 ):
     group_by = _group_by(by, "by")
     book = book_for(state, caller, portfolio_id)
     return envelope(request, views.positions_grouped(book, group_by, _csv_list(tags), tagMode), cache_status=book.cache_status)
 
 
-@router.get("/strategies", summary="Positions grouped by strategy (column or #strategy:<name> tag)")
+@router.get("/strategies", summary="Positions grouped by strategy (column or #strategy:<name> tag)",
+            response_model=Envelope[schemas.Strategies], responses=BOOK_ERRORS)
 def strategies(
     request: Request,
-    portfolio_id: str | None = PortfolioId,
-    caller: Caller = Depends(current_user),
-    state: AppState = Depends(get_state),
+    caller: CallerDep,
+    state: StateDep,
+    portfolio_id: PortfolioId = None,
 ):
     book = book_for(state, caller, portfolio_id)
     return envelope(request, views.strategies_view(book), cache_status=book.cache_status)
 
 
-@router.get("/positions/{position_id}", summary="One position (catalog row)")
-def get_position(position_id: str, request: Request, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.get("/positions/{position_id}", summary="One position (catalog row)", response_model=Envelope[schemas.Position],
+            responses=error_responses(401, 404, 429))
+def get_position(position_id: str, request: Request, caller: CallerDep, state: StateDep):
     with service_errors():
         return envelope(request, service.get_position(state.catalog, caller.id, position_id))
 
 
-@router.patch("/positions/{position_id}", summary="Change quantity, strategy or entry price")
-def patch_position(position_id: str, request: Request, body: Any = Body(...), caller: Caller = Depends(current_user),
-                   state: AppState = Depends(get_state)):
+@router.patch("/positions/{position_id}", summary="Change quantity, strategy or entry price",
+              response_model=Envelope[schemas.Position], responses=error_responses(400, 401, 404, 429))
+def patch_position(position_id: str, request: Request, body: schemas.PositionPatchBody, caller: CallerDep, state: StateDep):
     with service_errors():
-        return envelope(request, service.update_position(state.catalog, caller.id, position_id, _body(body)))
+        return envelope(request, service.update_position(state.catalog, caller.id, position_id, body))
 
 
-@router.delete("/positions/{position_id}", status_code=204, summary="Delete a position")
-def delete_position(position_id: str, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.delete("/positions/{position_id}", status_code=204, summary="Delete a position", response_class=Response,
+               responses=error_responses(401, 404, 429))
+def delete_position(position_id: str, caller: CallerDep, state: StateDep):
     with service_errors():
         service.delete_position(state.catalog, caller.id, position_id)
     return Response(status_code=204)
 
 
-@router.get("/positions/{position_id}/tags", summary="Tags of a position")
-def get_tags(position_id: str, request: Request, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.get("/positions/{position_id}/tags", summary="Tags of a position", response_model=Envelope[PositionTags],
+            responses=error_responses(401, 404, 429))
+def get_tags(position_id: str, request: Request, caller: CallerDep, state: StateDep):
     with service_errors():
         return envelope(request, {"position_id": position_id, "tags": service.position_tags(state.catalog, caller.id, position_id)})
 
 
-@router.put("/positions/{position_id}/tags", summary="Replace the tags of a position (tag_ids and/or names)")
-def put_tags(position_id: str, request: Request,
-             body: Any = Body(..., examples=[{"tag_ids": ["tag_..."], "tags": ["#momentum"]}]),
-             caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
-    body = _body(body)
+@router.put("/positions/{position_id}/tags", summary="Replace the tags of a position (tag_ids and/or names)",
+            response_model=Envelope[PositionTags], responses=error_responses(400, 401, 404, 429))
+def put_tags(position_id: str, request: Request, body: PositionTagsBody, caller: CallerDep, state: StateDep):
     with service_errors():
         tags = service.set_position_tags(state.catalog, caller.id, position_id, tag_ids=body.get("tag_ids"), names=body.get("tags"))
     return envelope(request, {"position_id": position_id, "tags": tags})

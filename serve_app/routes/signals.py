@@ -4,79 +4,71 @@ read and cancel them, rank models by their settled signals. The rules are in
 
 from __future__ import annotations
 
-import datetime as dt
-
-from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query
 
 from services.lab import signals
-from services.lab.common import LabInputError
-from serve_app.deps import Caller, Offset, current_user, get_state
+from serve_app.deps import CallerDep, OffsetQuery, StateDep
 from serve_app.envelope import SigmaJSONResponse
-from serve_app.errors import ApiError, invalid, not_found
+from serve_app.errors import ApiError, input_error, not_found, service_errors
 from serve_app.market import get_provider
-from serve_app.state import AppState
+from serve_app.schemas import signals as schemas
+from serve_app.schemas.common import IsoDate, IsoDateTime, also, error_responses
 
 router = APIRouter(tags=["lab signals"])
 
 
-class GenerateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    model_id: str = Field(..., min_length=1, max_length=80)
-    as_of: dt.date | None = Field(None, description="score the newest bar on or before this date (default today)")
-
-
-@router.post("/signals/generate", summary="Score the model's newest bar; a signal when it clears the thresholds")
-def generate(body: GenerateRequest, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.post("/signals/generate", summary="Score the model's newest bar; a signal when it clears the thresholds",
+             response_model=schemas.Generated,
+             responses={**also(201, schemas.Generated, "A new signal was stored"),
+                        **error_responses(400, 401, 404, 429, 503)},
+             response_description="No new signal: the decision says why (or the bar's signal already existed)")
+def generate(body: schemas.GenerateRequest, caller: CallerDep, state: StateDep):
     try:
         view, created, decision = signals.generate_signal(state.catalog, state.store, get_provider(state), caller.id,
                                                           body.model_id, body.as_of)
     except LookupError:
         raise not_found("model", body.model_id) from None
-    except LabInputError as exc:
-        raise invalid(exc.field, exc.reason) from None
     return SigmaJSONResponse({"signal": view, "created": created, "decision": decision},
                              status_code=201 if created else 200)
 
 
-@router.get("/signals", summary="Your live signals, newest bar first")
-def list_signals(model_id: str | None = Query(None, max_length=80), status: str | None = Query(None, max_length=16),
-                 start: dt.datetime | None = None, end: dt.datetime | None = None,
-                 limit: int = Query(20, ge=1, le=500), offset: int = Offset,
-                 caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
-    try:
+@router.get("/signals", summary="Your live signals, newest bar first", response_model=schemas.SignalList,
+            responses=error_responses(400, 401, 429))
+def list_signals(caller: CallerDep, state: StateDep,
+                 model_id: str | None = Query(None, max_length=80), status: str | None = Query(None, max_length=16),
+                 start: IsoDateTime | None = None, end: IsoDateTime | None = None,
+                 limit: int = Query(20, ge=1, le=500), offset: OffsetQuery = 0):
+    with service_errors():
         page = signals.list_signals(state.catalog, get_provider(state), caller.id, model_id=model_id, status=status,
                                     start=start, end=end, limit=limit, offset=offset)
-    except LabInputError as exc:
-        raise invalid(exc.field, exc.reason) from None
     return SigmaJSONResponse(page)
 
 
-@router.get("/signals/leaderboard", summary="Your models ranked by their settled signals' live record")
-def leaderboard(pack: str | None = Query(None, max_length=32), risk_profile: str | None = Query(None, max_length=16),
-                start: dt.date | None = None, end: dt.date | None = None,
-                caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.get("/signals/leaderboard", summary="Your models ranked by their settled signals' live record",
+            response_model=schemas.SignalsLeaderboard, responses=error_responses(400, 401, 429))
+def leaderboard(caller: CallerDep, state: StateDep,
+                pack: str | None = Query(None, max_length=32), risk_profile: str | None = Query(None, max_length=16),
+                start: IsoDate | None = None, end: IsoDate | None = None):
     try:
         board = signals.signals_leaderboard(state.catalog, get_provider(state), caller.id, pack_id=pack,
                                             risk_profile=risk_profile, start=start, end=end)
-    except LabInputError as exc:
-        raise invalid(exc.field, exc.reason) from None
-    except ValueError as exc:
-        raise invalid("pack", str(exc)) from None
+    except ValueError as exc:  # an input error names its field; an unknown pack is a bare ValueError
+        raise input_error(exc, default_field="pack") from None
     return SigmaJSONResponse(board)
 
 
-@router.get("/signals/{signal_id}", summary="One signal")
-def get_signal(signal_id: str, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.get("/signals/{signal_id}", summary="One signal", response_model=schemas.Signal,
+            responses=error_responses(401, 404, 429))
+def get_signal(signal_id: str, caller: CallerDep, state: StateDep):
     try:
         return SigmaJSONResponse(signals.get_signal(state.catalog, get_provider(state), caller.id, signal_id))
     except LookupError:
         raise not_found("signal", signal_id) from None
 
 
-@router.post("/signals/{signal_id}/cancel", summary="Cancel an active signal")
-def cancel_signal(signal_id: str, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.post("/signals/{signal_id}/cancel", summary="Cancel an active signal", response_model=schemas.Signal,
+             responses=error_responses(401, 404, 409, 429))
+def cancel_signal(signal_id: str, caller: CallerDep, state: StateDep):
     try:
         return SigmaJSONResponse(signals.cancel_signal(state.catalog, get_provider(state), caller.id, signal_id))
     except LookupError:

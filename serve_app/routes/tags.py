@@ -2,48 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.portfolio import service
-from serve_app.deps import Caller, current_user, get_state
+from serve_app.deps import CallerDep, StateDep
 from serve_app.envelope import envelope
-from serve_app.errors import invalid
-from serve_app.routes.portfolio import service_errors
-from serve_app.state import AppState
+from serve_app.errors import service_errors
+from serve_app.schemas.common import Envelope, error_responses
+from serve_app.schemas.tags import Tag, TagCreateBody, TagList, TagUpdateBody
 
 router = APIRouter(prefix="/tags", tags=["tags"])
 
 
-def _body(body: Any) -> dict:
-    if not isinstance(body, dict):
-        raise invalid("body", "expected a JSON object")
-    return body
-
-
-@router.get("", summary="List tags")
-def list_tags(request: Request, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.get("", summary="List tags", response_model=Envelope[TagList], responses=error_responses(401, 429))
+def list_tags(request: Request, caller: CallerDep, state: StateDep):
     return envelope(request, {"tags": service.list_tags(state.catalog, caller.id)})
 
 
-@router.post("", status_code=201, summary="Create a tag")
-def create_tag(request: Request, body: Any = Body(..., examples=[{"name": "#momentum", "color": "#4CAF50"}]),
-               caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.post("", status_code=201, summary="Create a tag", response_model=Envelope[Tag],
+             responses=error_responses(400, 401, 409, 429))
+def create_tag(request: Request, body: TagCreateBody, caller: CallerDep, state: StateDep):
     with service_errors():
-        return envelope(request, service.create_tag(state.catalog, caller.id, _body(body)), status_code=201)
+        return envelope(request, service.create_tag(state.catalog, caller.id, body), status_code=201)
 
 
-@router.put("/{tag_id}", summary="Rename or recolour a tag")
-def update_tag(tag_id: str, request: Request, body: Any = Body(...), caller: Caller = Depends(current_user),
-               state: AppState = Depends(get_state)):
+@router.put("/{tag_id}", summary="Rename or recolour a tag", response_model=Envelope[Tag],
+            responses=error_responses(400, 401, 404, 409, 429))
+def update_tag(tag_id: str, request: Request, body: TagUpdateBody, caller: CallerDep, state: StateDep):
     with service_errors():
-        return envelope(request, service.update_tag(state.catalog, caller.id, tag_id, _body(body)))
+        return envelope(request, service.update_tag(state.catalog, caller.id, tag_id, body))
 
 
-@router.delete("/{tag_id}", status_code=204, summary="Delete a tag (positions keep their other tags)")
-def delete_tag(tag_id: str, caller: Caller = Depends(current_user), state: AppState = Depends(get_state)):
+@router.delete("/{tag_id}", status_code=204, summary="Delete a tag (positions keep their other tags)",
+               response_class=Response, responses=error_responses(401, 404, 429))
+def delete_tag(tag_id: str, caller: CallerDep, state: StateDep):
     with service_errors():
         service.delete_tag(state.catalog, caller.id, tag_id)
     return Response(status_code=204)

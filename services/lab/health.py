@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from cluster.catalog import Backtest, Catalog, LabModel
 from compute import packs as packs_mod
+from services.lab.common import LabInputError
 from services.lab.models import get_model
 
 from services.lab.signals import active_signals
@@ -16,7 +17,10 @@ log = logging.getLogger("sigma.lab")
 
 
 def pack_health(catalog: Catalog, user_id: int, pack_id: str) -> dict:
-    pack = packs_mod.get_pack(pack_id)  # ValueError for an unknown pack
+    try:
+        pack = packs_mod.get_pack(pack_id)
+    except ValueError as exc:
+        raise LabInputError("pack_id", str(exc)) from None
     with catalog.session() as s:
         count = s.scalar(select(func.count()).select_from(LabModel)
                          .where(LabModel.user_id == user_id, LabModel.pack_id == pack.pack_id)) or 0

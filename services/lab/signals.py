@@ -347,7 +347,10 @@ def signals_leaderboard(catalog: Catalog, provider, user_id: int, *, pack_id: Op
     from cluster.catalog import LabModel
 
     if pack_id is not None:
-        packs_mod.get_pack(pack_id)  # ValueError for an unknown pack
+        try:
+            packs_mod.get_pack(pack_id)
+        except ValueError as exc:
+            raise LabInputError("pack", str(exc)) from None
     _settle(catalog, provider, user_id)
     query = select(Signal, LabModel.risk_profile).join(LabModel, LabModel.id == Signal.model_pk).where(
         Signal.user_id == user_id)

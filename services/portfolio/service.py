@@ -180,7 +180,7 @@ def _ticker(raw, field: str) -> str:
 def _number(raw, field: str) -> float:
     try:
         value = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise PortfolioInputError(field, f"{raw!r} is not a number") from None
     if not math.isfinite(value):
         raise PortfolioInputError(field, "must be a finite number")
@@ -273,9 +273,13 @@ def _clean_tag_names(names, field: str = "tags") -> list[str]:
         return []
     if isinstance(names, str):
         names = [names]
+    if not isinstance(names, (list, tuple)):
+        raise PortfolioInputError(field, "must be a list of tag names")
     out = []
     for raw in names:
-        name = str(raw).strip()
+        if not isinstance(raw, str):
+            raise PortfolioInputError(field, "tag names are strings")
+        name = raw.strip()
         if not name:
             continue
         if len(name) > MAX_TAG_NAME:
@@ -424,7 +428,10 @@ def list_tags(catalog: Catalog, user_id: int) -> list[dict]:
 def _tag_fields(body: dict, *, partial: bool) -> dict:
     out = {}
     if "name" in body or not partial:
-        names = _clean_tag_names([body.get("name") or ""], "name")
+        name = body.get("name")
+        if name is not None and not isinstance(name, str):
+            raise PortfolioInputError("name", "must be a string")
+        names = _clean_tag_names([name or ""], "name")
         if not names:
             raise PortfolioInputError("name", "is required")
         out["name"] = names[0]

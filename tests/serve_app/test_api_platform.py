@@ -58,6 +58,13 @@ def test_refresh_issues_a_new_valid_token(api):
     assert api.http.get(f"{V1}/jobs", headers={"Authorization": f"Bearer {new_token}"}).status_code == 200
 
 
+
+def test_me_names_the_tokens_user(api):
+    api.user("me_mia", tier="basic")
+    resp = api.http.get(f"{V1}/auth/me", headers=api.headers("me_mia"))
+    assert resp.status_code == 200 and resp.json() == {"username": "me_mia", "role": "user", "tier": "basic"}
+    assert_error(api.http.get(f"{V1}/auth/me"), 401, "UNAUTHORIZED")
+
 @pytest.mark.parametrize(
     "header",
     [None, "Bearer", "Basic abc", "Bearer not-a-jwt", "Token abc.def.ghi"],

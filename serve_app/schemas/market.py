@@ -1,0 +1,47 @@
+"""Market data (portfolio spec section 11)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from serve_app.schemas.common import Number
+
+
+class Quote(BaseModel):
+    symbol: str
+    bid: Number = None
+    ask: Number = None
+    last: Number = None
+    volume: Number = None
+    timestamp: str | None = None
+    change: Number = None
+    change_percent: Number = None
+
+
+class Quotes(BaseModel):
+    quotes: list[Quote]
+    missing: list[str] = Field(description="symbols the provider has no quote for")
+
+
+class OptionContract(BaseModel):
+    symbol: str
+    underlying: str
+    expiry: str
+    strike: float
+    right: str
+    bid: Number = None
+    ask: Number = None
+    mid: Number = None
+    iv: Number = None
+    delta: Number = None
+    open_interest: Number = None
+    volume: Number = None
+    underlying_price: Number = None
+
+
+class OptionChain(BaseModel):
+    symbol: str
+    underlying_price: Number = None
+    expiries: list[str]
+    count: int
+    contracts: list[OptionContract]
