@@ -43,6 +43,7 @@ from cluster.market import market_provider
 from cluster.catalog import BatchResult, BatchRun, Catalog, Portfolio, Snapshot, get_catalog
 from cluster.catalog.models import utcnow
 from cluster.config import Settings
+from cluster.errors import InputError
 from cluster.jobs import JobContext, JobFailed
 from compute.marketdata import calendar
 from compute.jsonsafe import json_safe
@@ -259,9 +260,9 @@ def batch_session(as_of=None) -> dt.date:
     if as_of is not None:
         day = dt.date.fromisoformat(str(as_of)) if not isinstance(as_of, dt.date) else as_of
         if not calendar.is_session(day):
-            raise ValueError(f"date: {day} is not an NYSE trading session")
+            raise InputError("date", f"{day} is not an NYSE trading session")
         if day > dt.datetime.now(NEW_YORK).date():
-            raise ValueError(f"date: {day} is in the future")
+            raise InputError("date", f"{day} is in the future")
         return day
     now = pd.Timestamp.now(tz="UTC")
     day = calendar.session_on_or_before(now.tz_convert(calendar.NEW_YORK).tz_localize(None))

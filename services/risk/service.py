@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
+from cluster.errors import InputError
 from cluster.catalog import BatchResult, Catalog, Portfolio, Position, PositionTag, Snapshot, Tag
 from cluster.catalog.models import utcnow
 from compute import stats
@@ -73,6 +74,9 @@ STORED_MAX_AGE_S = 26 * 3600
 #: Fallback risk-free rate when the priced book does not say which one it used.
 RISK_FREE_RATE = 0.045
 
+
+class RiskInputError(InputError):
+    """Bad input to a risk report (view, period, window, paths, factors, dates)."""
 
 # ---------------------------------------------------------------------------------------------
 # market data
@@ -179,7 +183,7 @@ def live_positions(book) -> pd.DataFrame:
 def select_positions(positions: pd.DataFrame, view: str) -> pd.DataFrame:
     """Positions of a view by the sign of their delta-adjusted exposure (longs > 0, shorts < 0)."""
     if view not in VIEWS:
-        raise ValueError(f"view: expected one of {VIEWS}, got {view!r}")
+        raise RiskInputError("view", f"expected one of {VIEWS}, got {view!r}")
     exposure = pd.to_numeric(positions["delta_exposure"], errors="coerce")
     if view == "longs":
         return positions[exposure > 0]
@@ -229,7 +233,7 @@ def position_book_frame(positions: pd.DataFrame) -> tuple[pd.DataFrame, list[str
 def _equity(book) -> float:
     equity = float(book.equity)
     if not math.isfinite(equity) or equity <= 0:
-        raise ValueError("portfolio equity is not positive; risk figures relative to equity are undefined")
+        raise RiskInputError("portfolio", "equity is not positive; risk figures relative to equity are undefined")
     return equity
 
 
@@ -556,17 +560,17 @@ def scenario_report(inputs: RiskInputs, scenario_ids, custom: dict | None = None
 # ---------------------------------------------------------------------------------------------
 def _validate_view(view: str) -> None:
     if view not in VIEWS:
-        raise ValueError(f"view: expected one of {VIEWS}, got {view!r}")
+        raise RiskInputError("view", f"expected one of {VIEWS}, got {view!r}")
 
 
 def _validate_period(period: str) -> None:
     if period not in PERIODS_PER_YEAR:
-        raise ValueError(f"period: expected one of {tuple(PERIODS_PER_YEAR)}, got {period!r}")
+        raise RiskInputError("period", f"expected one of {tuple(PERIODS_PER_YEAR)}, got {period!r}")
 
 
 def _validate_window(window: int) -> None:
     if int(window) not in ALLOWED_WINDOWS:
-        raise ValueError(f"window: expected {ALLOWED_WINDOWS.start}..{ALLOWED_WINDOWS.stop - 1} trading days, got {window}")
+        raise RiskInputError("window", f"expected {ALLOWED_WINDOWS.start}..{ALLOWED_WINDOWS.stop - 1} trading days, got {window}")
 
 
 def factor_definitions() -> list[dict]:
@@ -607,7 +611,7 @@ def portfolio_var(catalog, provider, user_id, portfolio_id=None, *, view="portfo
                   seed=0, use_stored=True) -> tuple[dict, dict]:
     _validate_view(view)
     if not 1_000 <= int(paths) <= 1_000_000:
-        raise ValueError("paths: expected 1000..1000000")
+        raise RiskInputError("paths", "expected 1000..1000000")
     pid = default_portfolio_id(catalog, user_id, portfolio_id)
     if use_stored and int(paths) == MONTE_CARLO_PATHS and int(seed) == 0:
         hit = stored_result(catalog, pid, "risk")
@@ -643,7 +647,7 @@ def position_factors(catalog, provider, user_id, portfolio_id=None, *, position_
     if factors:
         unknown = [f for f in factors if f not in ALL_FACTORS and f not in EXTRA_FACTOR_PROXIES]
         if unknown:
-            raise ValueError(f"factors: unknown factor names {unknown}; expected some of {list(ALL_FACTORS)}")
+            raise RiskInputError("factors", f"unknown factor names {unknown}; expected some of {list(ALL_FACTORS)}")
     report, meta = portfolio_factors(catalog, provider, user_id, portfolio_id, view="portfolio", window=window,
                                      use_stored=use_stored)
     rows = report["positions"]
@@ -670,7 +674,7 @@ def attribution(catalog, provider, user_id, portfolio_id=None, *, date=None, gro
     """One day's P&L attribution: each position's instrument price at the session's close
     against the previous session's close (the book as it stands now, priced at both dates)."""
     if group_by not in GROUP_BY:
-        raise ValueError(f"groupBy: expected one of {GROUP_BY}, got {group_by!r}")
+        raise RiskInputError("groupBy", f"expected one of {GROUP_BY}, got {group_by!r}")
     pid = default_portfolio_id(catalog, user_id, portfolio_id)
     day = session_date(date or dt.date.today())
     previous = calendar.previous_session(day).date()
@@ -724,7 +728,7 @@ def timeline(catalog, provider, user_id, portfolio_id=None, *, start=None, end=N
     end_day = session_date(end or dt.date.today())
     start_day = dt.date.fromisoformat(str(start)) if start else end_day - dt.timedelta(days=30)
     if start_day > end_day:
-        raise ValueError("start: must be on or before end")
+        raise RiskInputError("start", "must be on or before end")
     days = [d.date() for d in calendar.sessions(start_day, end_day).index]
     with catalog.session() as s:
         stored = {
