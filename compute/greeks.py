@@ -22,6 +22,7 @@ import numba
 import numpy as np
 
 from compute.greeks_nb import (
+    BLOCK,
     IV_ABOVE_UPPER_BOUND,
     IV_BELOW_LOWER_BOUND,
     IV_INVALID_INPUT,
@@ -32,8 +33,10 @@ from compute.greeks_nb import (
 )
 
 OPTION_MULTIPLIER = 100
-# Contracts per dynamically scheduled block: on a shared 2-core machine a statically split loop
-# waits for whichever thread the OS descheduled; blocks this size cost nothing to hand out.
+# Contracts per dynamically scheduled chunk: on a shared 2-core machine a statically split loop
+# waits for whichever thread the OS descheduled; chunks this size cost nothing to hand out.
+# The price / Greek kernels' prange runs over blocks of BLOCK contracts, so their chunk is
+# GREEKS_BLOCK // BLOCK iterations; the implied-vol kernel's runs over contracts.
 GREEKS_BLOCK = 1 << 16
 IMPLIED_VOL_BLOCK = 1 << 14
 
@@ -130,7 +133,7 @@ def bsm_price(S, K, T, r, q, sigma, is_call) -> np.ndarray:
     """
     shape, flat = _flatten_broadcast((S, K, T, r, q, sigma, is_call), _BSM_DTYPES)
     price = np.empty(shape, dtype=np.float64)
-    with _dynamic_schedule(GREEKS_BLOCK):
+    with _dynamic_schedule(GREEKS_BLOCK // BLOCK):
         bsm_price_nb(*flat, price.reshape(-1))
     return price
 
@@ -150,7 +153,7 @@ def bsm_greeks(S, K, T, r, q, sigma, is_call, out: GreeksResult | None = None) -
     if out is None:
         out = allocate_greeks(shape)
     buffers = [_flat_output(buf, shape, name) for buf, name in zip(out, GreeksResult._fields)]
-    with _dynamic_schedule(GREEKS_BLOCK):
+    with _dynamic_schedule(GREEKS_BLOCK // BLOCK):
         bsm_greeks_nb(*flat, *buffers)
     return out
 

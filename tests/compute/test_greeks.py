@@ -6,7 +6,9 @@ import mibian
 import numba
 import numpy as np
 import pytest
+from scipy.special import ndtr
 
+from compute import greeks_nb
 from compute.greeks import (
     GreeksResult,
     ImpliedVolWarning,
@@ -205,3 +207,122 @@ def test_select_volatility_prefers_chain_iv_then_realised():
     np.testing.assert_array_equal(sigma[:3], [0.25, 0.35, 0.40])
     assert np.isnan(sigma[3])
     assert list(source) == ["implied", "realised", "realised", "missing"]
+
+
+@numba.njit
+def _apply_nb(kernel, x):
+    out = np.empty_like(x)
+    for i in range(x.size):
+        out[i] = kernel(x[i])
+    return out
+
+
+def _cdf_test_points():
+    rng = np.random.default_rng(17)
+    edges = np.array([greeks_nb._CODY_CENTRAL, greeks_nb._CODY_SQRT_32, 38.0])
+    edges = np.concatenate([edges, np.nextafter(edges, 0.0), np.nextafter(edges, np.inf)])
+    return np.concatenate(
+        [np.linspace(-38.0, 38.0, 760_001), rng.uniform(-38.0, 38.0, 200_000), edges, -edges, [0.0, -0.0]]
+    )
+
+
+def test_norm_cdf_matches_scipy_ndtr_over_minus_38_to_38():
+    x = _cdf_test_points()
+    got = _apply_nb(greeks_nb.norm_cdf_nb, x)
+    expected = ndtr(x)
+    assert np.max(np.abs(got - expected)) <= 1e-14
+    # the lower tail is computed directly, so it is accurate relative to its own size as well
+    # (scipy's ndtr is itself good to ~2e-13 relative out at x = -37)
+    tail = (x < 0.0) & (expected > np.finfo(float).tiny)
+    np.testing.assert_allclose(got[tail], expected[tail], rtol=1e-12, atol=0.0)
+    assert got[x == -38.0].min() > 0.0  # N(-38) = 2.9e-316 (subnormal), not flushed to 0
+    special = _apply_nb(greeks_nb.norm_cdf_nb, np.array([np.inf, -np.inf, np.nan, 1e300, -1e300, -39.0]))
+    np.testing.assert_array_equal(special, [1.0, 0.0, np.nan, 1.0, 0.0, 0.0])
+
+
+def test_norm_cdf_and_deep_out_of_the_money_prices_against_50_digit_arithmetic():
+    mp = pytest.importorskip("mpmath")
+    rng = np.random.default_rng(31)
+    x = np.concatenate([np.linspace(-37.5, 8.0, 1001), rng.uniform(-38.0, 0.0, 500)])
+    with mp.workdps(50):
+        exact = np.array([float(mp.ncdf(mp.mpf(v))) for v in x])
+    normal = exact > np.finfo(float).tiny
+    got = _apply_nb(greeks_nb.norm_cdf_nb, x)
+    np.testing.assert_allclose(got[normal], exact[normal], rtol=2e-15, atol=0.0)
+    # far out-of-the-money prices are a difference of two tiny tails: still ~1e-12 relative
+    n = 1500
+    spot = 100.0 * np.exp(rng.uniform(-2.5, 2.5, n))
+    t = rng.choice([1.0 / 365.0, 7.0 / 365.0, 0.25, 1.0, 3.0], n)
+    rate, div_yield = rng.uniform(0.0, 0.08, n), rng.uniform(0.0, 0.06, n)
+    vol = rng.choice([0.03, 0.1, 0.3, 1.0], n)
+    is_call = rng.random(n) < 0.5
+
+    def exact_price(s, t_, r_, q_, v_, call):
+        s, t_, r_, q_, v_ = (mp.mpf(float(a)) for a in (s, t_, r_, q_, v_))
+        d1 = (mp.log(s / 100) + (r_ - q_ + v_ * v_ / 2) * t_) / (v_ * mp.sqrt(t_))
+        d2 = d1 - v_ * mp.sqrt(t_)
+        sign = 1 if call else -1
+        return float(sign * (s * mp.exp(-q_ * t_) * mp.ncdf(sign * d1) - 100 * mp.exp(-r_ * t_) * mp.ncdf(sign * d2)))
+
+    with mp.workdps(50):
+        expected = np.array([exact_price(*row) for row in zip(spot, t, rate, div_yield, vol, is_call)])
+    got = bsm_price(spot, 100.0, t, rate, div_yield, vol, is_call)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    far_out = (expected < 1e-3 * np.minimum(spot, 100.0)) & (expected > 1e-290)
+    assert far_out.sum() > 200
+    np.testing.assert_allclose(got[far_out], expected[far_out], rtol=1e-11, atol=0.0)
+
+
+def test_exp_and_log_within_one_ulp_of_numpy():
+    rng = np.random.default_rng(23)
+    x = np.concatenate([rng.uniform(-745.0, 709.7, 300_000), rng.uniform(-1.0, 1.0, 100_000), [0.0, 1e-300]])
+    got = _apply_nb(greeks_nb.exp_nb, x)
+    expected = np.exp(x)
+    normal = expected > np.finfo(float).tiny
+    assert np.all(np.abs(got[normal] - expected[normal]) <= np.spacing(expected[normal]))
+    assert np.all(np.abs(got[~normal] - expected[~normal]) <= np.spacing(0.0))  # subnormal results
+    y = np.concatenate([np.exp(rng.uniform(-700.0, 700.0, 300_000)), 1.0 + rng.uniform(-1e-3, 1e-3, 100_000), [1.0]])
+    got = _apply_nb(greeks_nb.log_nb, y)
+    expected = np.log(y)
+    assert np.all(np.abs(got - expected) <= np.spacing(np.abs(expected)))
+    with np.errstate(all="ignore"):
+        edge_x = np.array([np.inf, -np.inf, np.nan, 710.0, -746.0])
+        np.testing.assert_array_equal(_apply_nb(greeks_nb.exp_nb, edge_x), np.exp(edge_x))
+        edge_y = np.array([np.inf, 0.0, -1.0, np.nan, 5e-324, 1e-310])
+        np.testing.assert_array_equal(_apply_nb(greeks_nb.log_nb, edge_y), np.log(edge_y))
+
+
+def test_put_call_parity_deep_in_and_out_of_the_money():
+    # |d1|, |d2| out to ~40: every range of the normal CDF, in both tails, on both the
+    # contiguous and the broadcast (scalar inputs) path of the kernel
+    rng = np.random.default_rng(29)
+    n = 20_000
+    spot = 100.0 * np.exp(rng.uniform(-3.0, 3.0, n))
+    t = rng.choice([1.0 / 365.0, 7.0 / 365.0, 0.25, 1.0, 5.0], n)
+    vol = rng.choice([0.01, 0.05, 0.2, 1.0, 3.0], n)
+    for r, q in ((rng.uniform(0.0, 0.08, n), rng.uniform(0.0, 0.06, n)), (0.03, 0.01)):
+        call = bsm_greeks(spot, 100.0, t, r, q, vol, True)
+        put = bsm_greeks(spot, 100.0, t, r, q, vol, False)
+        forward_value = spot * np.exp(-np.asarray(q) * t) - 100.0 * np.exp(-np.asarray(r) * t)
+        np.testing.assert_allclose(call.price - put.price, forward_value, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(call.delta - put.delta, np.exp(-np.asarray(q) * t), rtol=1e-12, atol=1e-14)
+        np.testing.assert_array_equal(call.gamma, put.gamma)
+        np.testing.assert_array_equal(call.vega, put.vega)
+        # no negative prices beyond rounding at the bottom of the float range
+        assert call.price.min() > -1e-300 and put.price.min() > -1e-300
+
+
+def test_result_does_not_depend_on_position_or_broadcasting():
+    # the vectorised loop body, its scalar remainder and the broadcast path round identically
+    spot, strike, days, rate, div_yield, vol, is_call = _random_contracts(999, seed=13)
+    t = days / 365.0
+    full = bsm_greeks(spot, strike, t, rate, div_yield, vol, is_call)
+    for i in range(0, 999, 37):
+        single = bsm_greeks(spot[i], strike[i], t[i], rate[i], div_yield[i], vol[i], is_call[i])
+        for name in GreeksResult._fields:
+            assert getattr(single, name) == getattr(full, name)[i], (name, i)
+    broadcast = bsm_greeks(spot, strike, t, 0.03, 0.01, vol, is_call)
+    materialised = bsm_greeks(spot, strike, t, np.full(999, 0.03), np.full(999, 0.01), vol, is_call)
+    for name in GreeksResult._fields:
+        np.testing.assert_array_equal(getattr(broadcast, name), getattr(materialised, name))
+    np.testing.assert_array_equal(bsm_price(spot, strike, t, 0.03, 0.01, vol, is_call), broadcast.price)
