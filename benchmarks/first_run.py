@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import LiveSigma, cpu_model  # noqa: E402
+from _common import LiveSigma, cpu_model, latencies_ms  # noqa: E402
 
 CPU = cpu_model()
 
@@ -114,12 +114,8 @@ def user_path(naive: bool) -> None:
                     "demo Lab model")
         emit("start_to_login", time.perf_counter() - sigma.started_at, "s", home="fresh")
 
-        noop = []
-        for _ in range(20):
-            s = time.perf_counter()
-            http.get(f"{base}/healthz")
-            noop.append(time.perf_counter() - s)
-        emit("noop_route", statistics.median(noop) * 1e3, "ms", 20, route="GET /healthz (p50)")
+        noop = latencies_ms(http, "/auth/me", h, 20)
+        emit("noop_route", statistics.median(noop), "ms", 20, route="GET /auth/me (p50)")
 
         body = {"model_id": MODEL, "start_date": "2015-01-01", "end_date": "2024-12-31", "features": FEATURES}
         for metric, req in (("build_matrix_cold", body), ("build_matrix_warm", body),
