@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from compute.errors import InvalidTicker
+from compute.limits import MAX_STRIKE as _MAX_STRIKE
 
 OPTION_MULTIPLIER = 100
 STOCK_MULTIPLIER = 1
@@ -23,7 +24,6 @@ _ROOT_RE = re.compile(r"[A-Z0-9.\-]{1,6}")
 TICKER_RE = re.compile(r"[A-Z0-9][A-Z0-9\-]{0,9}")
 _OCC_TAIL_RE = re.compile(r"(\d{2})(\d{2})(\d{2})([CP])(\d{8})")
 _OCC_TAIL_LEN = 15
-_MAX_STRIKE = 99_999.999
 
 
 def normalize_ticker(raw) -> str:

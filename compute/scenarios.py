@@ -24,6 +24,7 @@ import pandas as pd
 from compute.factors import MARKET_FACTOR
 from compute.greeks import bsm_price
 from compute.instruments import OPTION_MULTIPLIER, PositionType
+from compute.limits import MAX_ABS_SHOCK
 
 POSITION_TYPES = tuple(t.value for t in PositionType)
 OPTION_TYPES = frozenset(t.value for t in PositionType if t.is_option)
@@ -159,6 +160,8 @@ def validate_shocks(shocks: Mapping[str, object]) -> dict[str, float]:
         shock = float(value)
         if not math.isfinite(shock):
             raise ValueError(f"shocks.{name}: shock must be finite")
+        if abs(shock) > MAX_ABS_SHOCK:
+            raise ValueError(f"shocks.{name}: |shock| must be at most {MAX_ABS_SHOCK:g} ({MAX_ABS_SHOCK:.0%})")
         if factor in _RETURN_FACTORS and shock <= -1.0:
             raise ValueError(f"shocks.{name}: a return shock must be greater than -1 (-100 %)")
         if factor in canonical:

@@ -235,6 +235,24 @@ def _field_of(loc: tuple | list) -> str:
     return field or (str(loc[-1]) if loc else "request")
 
 
+def _json_syntax_error(err: Mapping[str, Any], document: Any) -> tuple[str, dict[str, int]]:
+    """``("not valid JSON: Expecting value at line 2, column 14", {"line": 2, "column": 14})``
+    for FastAPI's ``json_invalid`` error, whose location is ``("body", <character offset>)``
+    and whose body is the document (1-based line and column, as ``json`` counts them)."""
+    loc = err.get("loc") or ()
+    pos = loc[-1] if loc and isinstance(loc[-1], int) else None
+    what = str((err.get("ctx") or {}).get("error") or "syntax error")
+    if pos is None:
+        return f"not valid JSON: {what}", {}
+    if isinstance(document, (bytes, bytearray)):
+        document = bytes(document).decode("utf-8", "replace")
+    text = document if isinstance(document, str) else ""
+    pos = min(pos, len(text))
+    line = text.count("\n", 0, pos) + 1
+    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return f"not valid JSON: {what} at line {line}, column {column}", {"line": line, "column": column}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     def _api_error_response(request: Request, exc: ApiError) -> JSONResponse:
         body = error_body(_request_id(request), exc.code, exc.message, details=exc.details, errors=exc.errors, field=exc.field)
@@ -257,12 +275,17 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError):
         errors = []
         for err in exc.errors():
+            if err.get("type") == "json_invalid":
+                reason, where = _json_syntax_error(err, getattr(exc, "body", None))
+                errors.append({"code": "INVALID_PARAMETER", "message": f"body: {reason}", "field": "body", **where})
+                continue
             field = _field_of(err.get("loc", ()))
             reason = err.get("msg", "invalid value")
             errors.append({"code": "INVALID_PARAMETER", "message": f"{field}: {reason}", "field": field})
         first = errors[0] if errors else {"field": "request", "message": "invalid request"}
         message = f"The '{first['field']}' parameter is invalid: {first['message'].split(': ', 1)[-1]}"
-        details = {"field": first["field"], "reason": first["message"].split(": ", 1)[-1]}
+        details = {"field": first["field"], "reason": first["message"].split(": ", 1)[-1],
+                   **{k: first[k] for k in ("line", "column") if k in first}}
         return _response(request, 400, error_body(_request_id(request), "INVALID_PARAMETER", message, details=details, errors=errors))
 
     @app.exception_handler(StarletteHTTPException)

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from compute.limits import MAX_ABS_QUANTITY, MAX_PRICE, MAX_STRIKE
 from serve_app.schemas.common import Number, PageMeta, ServiceBody, Timestamp
 
 PositionType = Literal["LONG", "SHORT", "LC", "LP", "SC", "SP"]
@@ -17,11 +18,11 @@ class NewPosition(BaseModel):
     the type (LONG/LC/LP positive, SHORT/SC/SP negative)."""
 
     ticker: str = Field(min_length=1, description="ticker (1-10 letters, digits, '.', '-') or OCC option symbol")
-    quantity: float = Field(description="shares or contracts; non-zero, negative for shorts")
+    quantity: float = Field(ge=-MAX_ABS_QUANTITY, le=MAX_ABS_QUANTITY, description="shares or contracts; non-zero, negative for shorts")
     type: str | None = Field(None, description="LONG, SHORT, LC, LP, SC or SP (any case); default: from the symbol "
                              "and the quantity's sign")
-    price: float = Field(gt=0, description="entry price per share (per contract's share price for options)")
-    strike: float | None = Field(None, gt=0, description="for options given by ticker")
+    price: float = Field(gt=0, le=MAX_PRICE, description="entry price per share (per contract's share price for options)")
+    strike: float | None = Field(None, gt=0, le=MAX_STRIKE, description="for options given by ticker")
     expiration: str | None = Field(None, description="YYYY-MM-DD, for options given by ticker")
     entry_date: str | None = Field(None, description="YYYY-MM-DD, not in the future (default today)")
     tags: list[str] | str | None = Field(None, description="tag names (created when new), at most 80 characters each")
@@ -32,9 +33,9 @@ class NewPosition(BaseModel):
 class PositionPatch(BaseModel):
     """Any of the fields, at least one; other fields cannot be changed."""
 
-    quantity: float | None = Field(None, description="non-zero, same sign as the position's type")
-    entry_price: float | None = Field(None, gt=0)
-    price: float | None = Field(None, gt=0, description="same as entry_price")
+    quantity: float | None = Field(None, ge=-MAX_ABS_QUANTITY, le=MAX_ABS_QUANTITY, description="non-zero, same sign as the position's type")
+    entry_price: float | None = Field(None, gt=0, le=MAX_PRICE)
+    price: float | None = Field(None, gt=0, le=MAX_PRICE, description="same as entry_price")
     strategy: str | None = Field(None, max_length=120, description="null clears it")
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from compute.limits import MAX_ABS_QUANTITY, MAX_PRICE, MAX_STRIKE
 from serve_app.schemas.common import Meta, Number, ServiceBody, Timestamp
 from serve_app.schemas.positions import PricedContract
 
@@ -211,11 +212,11 @@ class PortfolioGreeks(BaseModel):
 
 class HypotheticalPosition(BaseModel):
     ticker: str = Field(min_length=1, description="stock ticker or OCC symbol; with type, strike and expiration for options")
-    quantity: float = Field(description="non-zero; negative for shorts")
+    quantity: float = Field(ge=-MAX_ABS_QUANTITY, le=MAX_ABS_QUANTITY, description="non-zero; negative for shorts")
     type: str | None = Field(None, description="LONG, SHORT, LC, LP, SC or SP (any case)")
-    strike: float | None = Field(None, gt=0)
+    strike: float | None = Field(None, gt=0, le=MAX_STRIKE)
     expiration: str | None = Field(None, description="YYYY-MM-DD")
-    price: float | None = Field(None, gt=0)
+    price: float | None = Field(None, gt=0, le=MAX_PRICE)
 
 
 class HypotheticalRequest(BaseModel):

@@ -34,6 +34,7 @@ from compute.instruments import (
     parse_occ,
 )
 from compute.instruments import InvalidTicker, normalize_ticker
+from compute.limits import notional_problem, price_problem, quantity_problem, strike_problem
 
 DEFAULT_PORTFOLIO_NAME = "Main"
 BOOK_TTL_S = 30.0
@@ -187,6 +188,12 @@ def _number(raw, field: str) -> float:
     return value
 
 
+def _check(problem: str | None, field: str) -> None:
+    """A bound of ``compute.limits`` broken: the input error naming ``field``."""
+    if problem is not None:
+        raise PortfolioInputError(field, problem)
+
+
 def _date(raw, field: str) -> dt.date:
     if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
         return raw
@@ -207,8 +214,7 @@ def resolve_position(ticker, quantity, type_=None, strike=None, expiration=None,
     if not raw:
         raise PortfolioInputError(names["ticker"], "is required")
     qty = _number(quantity, names["quantity"])
-    if qty == 0:
-        raise PortfolioInputError(names["quantity"], "must be non-zero (its sign is the direction)")
+    _check(quantity_problem(qty), names["quantity"])
     ptype = None
     if type_ not in (None, ""):
         try:
@@ -228,8 +234,7 @@ def resolve_position(ticker, quantity, type_=None, strike=None, expiration=None,
             raise PortfolioInputError(names["expiration"], f"is required for {ptype.value} positions given by ticker")
         root = _ticker(raw, names["ticker"])
         strike_value = _number(strike, names["strike"])
-        if strike_value <= 0:
-            raise PortfolioInputError(names["strike"], "must be positive")
+        _check(strike_problem(strike_value), names["strike"])
         try:
             option = parse_occ(format_occ(root, _date(expiration, names["expiration"]), "C" if ptype.is_call else "P", strike_value))
         except ValueError as exc:
@@ -256,8 +261,8 @@ def resolve_position(ticker, quantity, type_=None, strike=None, expiration=None,
     entry = None
     if price not in (None, ""):
         entry = _number(price, names["price"])
-        if entry <= 0:
-            raise PortfolioInputError(names["price"], "must be positive")
+        _check(price_problem(entry), names["price"])
+        _check(notional_problem(qty, entry, OPTION_MULTIPLIER if option else 1), names["quantity"])
     elif require_price:
         raise PortfolioInputError(names["price"], "is required (entry price per share; per contract's share price for options)")
     return PositionSpec(
@@ -380,13 +385,16 @@ def update_position(catalog: Catalog, user_id: int, position_id: str, body: dict
             long_type = PositionType(pos.type).is_long
             if qty == 0 or (qty > 0) != long_type:
                 raise PortfolioInputError("quantity", f"{pos.type} positions need a {'positive' if long_type else 'negative'} quantity; delete the position to close it")
+            _check(quantity_problem(qty), "quantity")
             pos.quantity = qty
         for key in ("entry_price", "price"):
             if key in body:
                 value = _number(body[key], key)
-                if value <= 0:
-                    raise PortfolioInputError(key, "must be positive")
+                _check(price_problem(value), key)
                 pos.entry_price = value
+        changed = [k for k in ("quantity", "entry_price", "price") if k in body]
+        if changed and pos.entry_price is not None:
+            _check(notional_problem(pos.quantity, pos.entry_price, pos.multiplier or 1), changed[0])
         if "strategy" in body:
             strategy = body["strategy"]
             if strategy is not None and (not isinstance(strategy, str) or len(strategy) > 120):

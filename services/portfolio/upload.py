@@ -2,7 +2,7 @@
 
 Format (docs/spec/reference.md): header row, case-insensitive names ``ticker, quantity, entry_price,
 entry_date, tags`` (other columns ignored; entry_date and tags optional). Quantity is signed
-(contracts for options); options are OCC symbols (``SPY250919C00460000``); entry_price > 0
+(contracts for options); options are OCC symbols (``SPY250919C00460000``); 0 < entry_price <= 1e7
 (per share; for options the per-share premium); entry_date YYYY-MM-DD and not in the future;
 tags a quoted comma list (``"#tech, core"``). A symbol already in the portfolio is updated
 (quantity, entry price and date, and its tags when the file has a tags column).
@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from cluster.catalog import Catalog, Position
 from cluster.catalog.models import utcnow
+from compute.limits import price_problem
 from services.portfolio import service
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -76,15 +77,16 @@ def parse_csv(content: bytes) -> tuple[list[dict], bool]:
 
             row_errors = []
             price = cell("entry_price")
-            try:
-                value = float(price)
-                if not value > 0 or value != value or value == float("inf"):
-                    row_errors.append(_error(line, "entry_price", f"{price!r} must be a number > 0"))
-            except ValueError:
-                row_errors.append(_error(line, "entry_price", f"{price!r} is not a number" if price else "is required"))
+            problem = price_problem(price) if price else "is required"
+            if problem is not None:
+                row_errors.append(_error(line, "entry_price", f"{price!r} {problem}" if price else problem))
             spec = None
             try:
-                spec = service.resolve_position(cell("ticker"), cell("quantity") or None, require_price=False)
+                # The bounds of compute.limits (quantity, strike and, with a good price, the
+                # notional) as on POST /positions.
+                spec = service.resolve_position(cell("ticker"), cell("quantity") or None,
+                                                price=None if problem else price, require_price=False,
+                                                fields={"price": "entry_price"})
             except service.PortfolioInputError as exc:
                 row_errors.append(_error(line, exc.field, exc.reason))
             entry_date = None
@@ -107,7 +109,7 @@ def parse_csv(content: bytes) -> tuple[list[dict], bool]:
             if row_errors:
                 errors.extend(row_errors)
                 continue
-            rows.append({"line": line, "spec": spec, "entry_price": float(price), "entry_date": entry_date,
+            rows.append({"line": line, "spec": spec, "entry_price": spec.entry_price, "entry_date": entry_date,
                          "tags": list(dict.fromkeys(tags))})
     except csv.Error as exc:
         errors.append(_error(line + 1, "file", f"malformed CSV: {exc}"))
