@@ -4,12 +4,12 @@ routes share. Handlers take the aliases (``state: StateDep``, ``caller: CallerDe
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
 
 from cluster.catalog import User
 from serve_app.errors import ApiError
@@ -50,23 +50,16 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-#: Seconds a replica trusts its last look-up of a user (role, tier, active). A deactivated user's
-#: token stops working within this time; every request still verifies the token's signature.
-USER_CACHE_TTL_S = 10.0
-_users: dict[tuple[str, int], tuple[Caller | None, float]] = {}
-
-
-def _load_caller(state: AppState, user_id: int) -> Caller | None:
-    key = (state.catalog.url, user_id)
-    hit = _users.get(key)
-    now = time.monotonic()
-    if hit is not None and now < hit[1]:
-        return hit[0]
+def _load_caller(state: AppState, user_id: int, token_version: int) -> Caller | None:
+    """The token's user, read from the catalog on every request (one primary-key look-up), or
+    None when the user is gone, deactivated, or revoked the token's version: a deactivated or
+    deleted user's tokens stop working on their next request, on every replica at once."""
     with state.catalog.session() as s:
-        user = s.get(User, user_id)
-        caller = None if user is None or not user.is_active else Caller(id=user.id, username=user.username, role=user.role, tier=user.tier)
-    _users[key] = (caller, now + USER_CACHE_TTL_S)
-    return caller
+        row = s.execute(select(User.id, User.username, User.role, User.tier, User.is_active, User.token_version)
+                        .where(User.id == user_id)).first()
+    if row is None or not row.is_active or int(row.token_version or 0) != token_version:
+        return None
+    return Caller(id=row.id, username=row.username, role=row.role, tier=row.tier)
 
 
 #: Declares the bearer token in the OpenAPI document (the "Authorize" button, client generators);
@@ -90,9 +83,9 @@ def current_user(request: Request, state: AppState = Depends(get_state),
             claims = decode_token(state.jwt_secret, token)
         except TokenError as exc:
             raise unauthorized(f"Invalid token: {exc}") from exc
-    caller = _load_caller(state, int(claims["sub"]))
+    caller = _load_caller(state, int(claims["sub"]), int(claims.get("ver", 0)))
     if caller is None:
-        raise unauthorized("Invalid token: user no longer exists")
+        raise unauthorized("Invalid token: revoked, or the user is deactivated or no longer exists")
     request.state.caller = caller
     return caller
 

@@ -21,9 +21,12 @@ def verify_password(password: str, password_hash: str) -> bool:
         return False
 
 
-def create_token(secret: str, *, user_id: int, username: str, role: str, tier: str, ttl_s: int) -> tuple[str, int]:
+def create_token(secret: str, *, user_id: int, username: str, role: str, tier: str, ttl_s: int,
+                 version: int = 0) -> tuple[str, int]:
+    """A signed access token; ``ver`` is the user's ``token_version`` (revoked when it moves)."""
     now = int(time.time())
-    claims = {"sub": str(user_id), "username": username, "role": role, "tier": tier, "iat": now, "exp": now + ttl_s, "typ": "access"}
+    claims = {"sub": str(user_id), "username": username, "role": role, "tier": tier, "iat": now, "exp": now + ttl_s,
+              "typ": "access", "ver": int(version)}
     return jwt.encode(claims, secret, algorithm=ALGORITHM), ttl_s
 
 

@@ -7,9 +7,10 @@ import os
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
-from cluster.catalog import Catalog, User
+from cluster.catalog import AuditEvent, Catalog, User
+from cluster.errors import InputError
 from cluster.config import ROLES, TIERS, Settings
 from serve_app.security import hash_password
 
@@ -72,3 +73,66 @@ def seed_demo_users(catalog: Catalog, settings: Settings) -> dict[str, DemoLogin
             create_user(catalog, name, password, role=role, tier=tier, update=True)
             logins[name] = DemoLogin(password, path or variable, path is not None)
     return logins
+
+
+# -- admin actions on users: each revokes or restores at once and leaves an audit row --------
+
+class UserInputError(InputError):
+    """Bad input to an admin action on users (400 naming the field)."""
+
+
+def user_view(user: User) -> dict:
+    return {"id": user.id, "username": user.username, "role": user.role, "tier": user.tier,
+            "is_active": user.is_active, "created_at": user.created_at.isoformat()}
+
+
+def _audit(s, actor_id: int, actor: str, action: str, target: User, **details) -> None:
+    s.add(AuditEvent(actor_id=actor_id, actor=actor, action=action, target_user_id=target.id,
+                     target=target.username, details=details))
+
+
+def _target(s, actor_id: int, user_id: int, verb: str) -> User:
+    user = s.get(User, user_id)
+    if user is None:
+        raise LookupError(f"user {user_id}")
+    if user.id == actor_id:
+        raise UserInputError("user_id", f"an admin cannot {verb} themself")
+    return user
+
+
+def set_user_active(catalog: Catalog, actor_id: int, actor: str, user_id: int, active: bool) -> dict:
+    """Deactivate (every token the user holds stops working on its next request, on every
+    replica: ``token_version`` moves and each request checks it) or reactivate (the user logs
+    in again for a new token). Audited as ``user.deactivated`` / ``user.reactivated``;
+    repeating the current state changes nothing and writes no row."""
+    with catalog.session() as s:
+        user = _target(s, actor_id, user_id, "deactivate" if not active else "reactivate")
+        if bool(user.is_active) != active:
+            user.is_active = active
+            if not active:
+                user.token_version = (user.token_version or 0) + 1
+            _audit(s, actor_id, actor, "user.reactivated" if active else "user.deactivated", user,
+                   tokens_revoked=not active)
+        s.flush()
+        return user_view(user)
+
+
+def delete_user(catalog: Catalog, actor_id: int, actor: str, user_id: int) -> None:
+    """Delete the user and everything they own (portfolios, positions, models, jobs: the
+    catalog's foreign keys cascade); their tokens stop working at once. The audit row
+    (``user.deleted``) keeps the username."""
+    with catalog.session() as s:
+        user = _target(s, actor_id, user_id, "delete")
+        _audit(s, actor_id, actor, "user.deleted", user, role=user.role, tier=user.tier)
+        s.flush()
+        s.execute(delete(User).where(User.id == user.id))
+
+
+def audit_events(catalog: Catalog, *, user_id: int | None = None, limit: int = 100, offset: int = 0) -> tuple[list[dict], int]:
+    """Audit rows, newest first (optionally about one user), and how many there are."""
+    with catalog.session() as s:
+        where = [] if user_id is None else [AuditEvent.target_user_id == user_id]
+        total = s.scalar(select(func.count()).select_from(AuditEvent).where(*where))
+        rows = s.scalars(select(AuditEvent).where(*where).order_by(AuditEvent.id.desc()).offset(offset).limit(limit)).all()
+        return [{"id": r.id, "at": r.at.isoformat(), "actor": r.actor, "actor_id": r.actor_id, "action": r.action,
+                 "target": r.target, "target_user_id": r.target_user_id, "details": r.details or {}} for r in rows], int(total or 0)

@@ -14,11 +14,11 @@ from cluster.catalog.lab_models import (
     Webhook,
     WebhookDelivery,
 )
-from cluster.catalog.models import Base, Job, User
+from cluster.catalog.models import AuditEvent, Base, Job, User
 from cluster.catalog.portfolio_models import AlertRule, BatchResult, BatchRun, Portfolio, Position, PositionTag, Snapshot, Tag
 
 __all__ = [
-    "AlertRule", "Backtest", "Base", "BatchResult", "BatchRun", "Catalog", "Job", "LabModel", "LeaderboardEntry", "Matrix",
+    "AlertRule", "AuditEvent", "Backtest", "Base", "BatchResult", "BatchRun", "Catalog", "Job", "LabModel", "LeaderboardEntry", "Matrix",
     "Portfolio", "Position", "PositionTag", "Signal", "Snapshot", "Sweep", "SweepChunk", "Tag", "Training", "User",
     "Webhook", "WebhookDelivery", "get_catalog", "upgrade_schema",
 ]

@@ -53,6 +53,25 @@ class User(Base):
     tier: Mapped[str] = mapped_column(String(16), default="free")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: Tokens carry the version they were issued under (claim ``ver``); deactivating or
+    #: deleting the user bumps it, so every token issued before stops working on the next
+    #: request on every replica (checked per request against this row).
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class AuditEvent(Base):
+    """Who did what to whom (admin actions on users); kept when the user is deleted."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    target_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    target: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict] = mapped_column(default=dict)
 
 
 class Job(Base):

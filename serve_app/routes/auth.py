@@ -39,7 +39,8 @@ async def _credentials(request: Request) -> LoginRequest:
 
 def _issue(state: AppState, user: User) -> TokenResponse:
     token, ttl = create_token(
-        state.jwt_secret, user_id=user.id, username=user.username, role=user.role, tier=user.tier, ttl_s=state.settings.jwt_ttl_s
+        state.jwt_secret, user_id=user.id, username=user.username, role=user.role, tier=user.tier, ttl_s=state.settings.jwt_ttl_s,
+        version=user.token_version or 0,
     )
     return TokenResponse(access_token=token, expires_in=ttl)
 

@@ -40,7 +40,16 @@ def test_upgrade_from_the_first_revision_keeps_data(catalog, tmp_path):
     script = ScriptDirectory.from_config(alembic_config(old))
     first = list(script.walk_revisions())[-1].revision
     upgrade_schema(old, first)
-    create_user(old, "keeper", "keeper-password", tier="basic")
+    # The first revision's columns only (the ORM model may have grown since): a plain INSERT.
+    import sqlalchemy as sa
+
+    from cluster.catalog.models import utcnow
+    from serve_app.security import hash_password
+
+    users = sa.table("users", *(sa.column(c) for c in ("username", "password_hash", "role", "tier", "is_active", "created_at")))
+    with old.engine.begin() as conn:
+        conn.execute(users.insert().values(username="keeper", password_hash=hash_password("keeper-password"), role="user",
+                                           tier="basic", is_active=True, created_at=utcnow()))
     upgrade_schema(old, "heads")
     with old.session() as s:
         user = s.scalar(select(User).where(User.username == "keeper"))
