@@ -102,12 +102,8 @@ def _address_allowed(address: str) -> bool:
                 or ip.is_unspecified or not ip.is_global)
 
 
-def check_url(url: Any, allow_private: bool, *, resolve: bool = True) -> str:
-    """The URL if it may receive webhooks, else ``WebhookError("url", reason)``.
-
-    Host names are resolved and every address must be public (unless ``allow_private``);
-    a name that does not resolve is refused.
-    """
+def _split(url: Any) -> tuple[str, Any, str, int]:
+    """``(url, parts, host, port)`` of a well-formed webhook URL, else ``WebhookError``."""
     if not isinstance(url, str) or not url.strip():
         raise WebhookError("url", "must be an http(s) URL")
     url = url.strip()
@@ -125,25 +121,74 @@ def check_url(url: Any, allow_private: bool, *, resolve: bool = True) -> str:
         port = parts.port
     except ValueError:
         raise WebhookError("url", "has an invalid port") from None
+    return url, parts, host, port or (443 if parts.scheme == "https" else 80)
+
+
+def _addresses(host: str, port: int) -> list[str]:
+    """The host's addresses: the literal itself, or ONE name look-up (``WebhookError`` when
+    the name does not resolve)."""
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        raise WebhookError("url", f"host {host!r} does not resolve") from None
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def _check_addresses(host: str, addresses: list[str]) -> None:
+    for address in addresses:
+        if not _address_allowed(address):
+            raise WebhookError("url", f"{host} resolves to {address}, a private, loopback or link-local address; "
+                               "webhooks must reach a public address")
+
+
+def check_url(url: Any, allow_private: bool, *, resolve: bool = True) -> str:
+    """The URL if it may receive webhooks, else ``WebhookError("url", reason)``.
+
+    Host names are resolved and every address must be public (unless ``allow_private``);
+    a name that does not resolve is refused.
+    """
+    url, _parts, host, port = _split(url)
     if allow_private:
         return url
     try:
-        addresses = [str(ipaddress.ip_address(host))]
+        ipaddress.ip_address(host)
     except ValueError:
         if not resolve:
             return url
         if host.lower() == "localhost" or host.lower().endswith(".localhost"):
             raise WebhookError("url", "loopback addresses are not allowed") from None
-        try:
-            infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP)
-        except socket.gaierror:
-            raise WebhookError("url", f"host {host!r} does not resolve") from None
-        addresses = sorted({info[4][0] for info in infos})
-    for address in addresses:
-        if not _address_allowed(address):
-            raise WebhookError("url", f"{host} resolves to {address}, a private, loopback or link-local address; "
-                               "webhooks must reach a public address")
+    _check_addresses(host, _addresses(host, port))
     return url
+
+
+def pinned_target(url: Any, allow_private: bool) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """Check the URL (``check_url``'s rules) and pin the address it checked.
+
+    Resolves the host once, checks every address, and returns ``(request_url, headers,
+    extensions)`` for the send: the URL with the host replaced by the first checked address,
+    the original ``Host`` header, and for https the original name as the TLS server name
+    (``sni_hostname``: SNI and certificate checks use the name, not the address). The
+    connection goes to the address that passed the check: nothing is looked up again between
+    the SSRF check and the connection, so a name re-pointed in between (DNS rebinding) cannot
+    steer the request to a private address.
+    """
+    url, parts, host, port = _split(url)
+    if not allow_private and (host.lower() == "localhost" or host.lower().endswith(".localhost")):
+        raise WebhookError("url", "loopback addresses are not allowed")
+    addresses = _addresses(host, port)
+    if not allow_private:
+        _check_addresses(host, addresses)
+    address = addresses[0]
+    literal = f"[{address}]" if ":" in address else address
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    request_url = parts._replace(netloc=netloc).geturl()
+    host_header = parts.netloc.rpartition("@")[2]
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return request_url, {"Host": host_header}, extensions
 
 
 def check_events(events: Any) -> list[str]:
@@ -304,17 +349,18 @@ def record_attempt(catalog: Catalog, delivery_id: str, *, ok: bool, status_code:
 async def deliver_once(client, url: str, secret: str, payload: dict, event: str, allow_private: bool) -> tuple[bool, Optional[int], Optional[str]]:
     """One signed POST; (ok, status code, error)."""
     try:
-        # Re-checked at send time: a name may have been re-pointed at a private address.
-        await asyncio.to_thread(check_url, url, allow_private)
+        # Re-checked at send time (a name may have been re-pointed at a private address), and
+        # the connection goes to the very address checked: no second look-up in between.
+        target, host_header, extensions = await asyncio.to_thread(pinned_target, url, allow_private)
     except WebhookError as exc:
         return False, None, f"refused: {exc.reason}"
     body = payload_bytes(payload)
     ts = int(time.time())
     headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(secret, body, ts),
                EVENT_HEADER: event, DELIVERY_HEADER: str(payload.get("delivery_id", "")),
-               "User-Agent": "Sigma-Webhooks/1"}
+               "User-Agent": "Sigma-Webhooks/1", **host_header}
     try:
-        resp = await client.post(url, content=body, headers=headers, timeout=REQUEST_TIMEOUT_S)
+        resp = await client.post(target, content=body, headers=headers, timeout=REQUEST_TIMEOUT_S, extensions=extensions)
     except Exception as exc:  # noqa: BLE001 - every failure is an attempt to log and retry
         return False, None, f"{type(exc).__name__}: {exc}"
     if 200 <= resp.status_code < 300:

@@ -79,7 +79,8 @@ class Receiver:
                 ok = webhooks.verify_signature(SECRET, body, self.headers.get("X-Sigma-Timestamp"),
                                                self.headers.get("X-Sigma-Signature"))
                 outer.received.append({"verified": ok, "body": json.loads(body), "event": self.headers.get("X-Sigma-Event"),
-                                       "delivery": self.headers.get("X-Sigma-Delivery"), "at": time.time()})
+                                       "delivery": self.headers.get("X-Sigma-Delivery"), "at": time.time(),
+                                       "host": self.headers.get("Host")})
                 status = 503 if len(outer.received) <= outer.fail_first else 200
                 self.send_response(status)
                 self.end_headers()
@@ -101,6 +102,95 @@ class Receiver:
 
     def close(self):
         self.server.shutdown()
+
+
+# ----------------------------------------------------------------- the address checked is the address used
+
+HOSTS = "/etc/hosts"
+
+
+def _set_hosts_line(name: str, address: str | None) -> None:
+    """Point ``name`` at ``address`` in /etc/hosts (None: remove it). Written in place (the
+    file may be a bind mount), other lines untouched."""
+    with open(HOSTS) as handle:
+        lines = [line for line in handle.read().splitlines() if not line.split()[1:2] == [name]]
+    if address is not None:
+        lines.append(f"{address} {name}")
+    with open(HOSTS, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def hosts_name():
+    """A host name that resolves to loopback through /etc/hosts (we run as root), removed after."""
+    import os
+    import socket
+
+    if not os.access(HOSTS, os.W_OK):
+        pytest.skip("/etc/hosts is not writable")
+    name = f"sigma-hook-{os.getpid()}.test"
+    _set_hosts_line(name, "127.0.0.1")
+    try:
+        assert socket.getaddrinfo(name, 80, proto=socket.IPPROTO_TCP)[0][4][0] == "127.0.0.1"
+        yield name
+    finally:
+        _set_hosts_line(name, None)
+
+
+def test_a_name_resolving_to_loopback_is_refused(hosts_name):
+    url = f"http://{hosts_name}:8080/hook"
+    for check in (webhooks.check_url, webhooks.pinned_target):
+        with pytest.raises(webhooks.WebhookError) as err:
+            check(url, allow_private=False)
+        assert err.value.field == "url" and "127.0.0.1" in err.value.reason
+    target, headers, extensions = webhooks.pinned_target(url, allow_private=True)
+    assert (target, headers, extensions) == ("http://127.0.0.1:8080/hook", {"Host": f"{hosts_name}:8080"}, {})
+    target, headers, extensions = webhooks.pinned_target(f"https://{hosts_name}/a?b=1", allow_private=True)
+    assert (target, headers, extensions) == ("https://127.0.0.1/a?b=1", {"Host": hosts_name}, {"sni_hostname": hosts_name})
+
+
+def test_the_sender_connects_to_the_address_it_checked(hosts_name, monkeypatch):
+    """DNS rebinding: the name is re-pointed (127.0.0.1 -> 127.0.0.2, where nothing listens)
+    right after the check's look-up. The delivery still reaches the address that was checked,
+    with the name as Host, and the name is looked up exactly once."""
+    import asyncio
+    import socket
+
+    import httpx
+
+    receiver = Receiver()
+    port = receiver.server.server_address[1]
+    url = f"http://{hosts_name}:{port}/hook"
+    real = socket.getaddrinfo
+    lookups = []
+
+    def rebinding_getaddrinfo(host, *args, **kwargs):
+        answer = real(host, *args, **kwargs)
+        if host == hosts_name:
+            lookups.append(answer[0][4][0])
+            _set_hosts_line(hosts_name, "127.0.0.2")  # re-pointed between the check and the send
+        return answer
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_getaddrinfo)
+
+    async def send():
+        async with httpx.AsyncClient() as client:
+            return await webhooks.deliver_once(client, url, SECRET, {"event": "signal.generated", "data": {}},
+                                               "signal.generated", allow_private=True)
+
+    try:
+        ok, status, error = asyncio.run(send())
+        assert (ok, status, error) == (True, 200, None)
+        assert lookups == ["127.0.0.1"]  # one look-up: the check's
+        [got] = receiver.wait(1)
+        assert got["verified"] and got["host"] == f"{hosts_name}:{port}"
+        # the reference: a client that looks the name up again now goes to 127.0.0.2 and fails
+        assert real(hosts_name, port, proto=socket.IPPROTO_TCP)[0][4][0] == "127.0.0.2"
+        with pytest.raises(httpx.ConnectError):
+            httpx.post(url, content=b"{}", timeout=5)
+        assert len(receiver.received) == 1
+    finally:
+        receiver.close()
 
 
 def _user_id(api, username):
