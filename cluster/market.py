@@ -27,3 +27,41 @@ def market_provider(settings) -> MarketDataProvider:
                     kwargs["seed"] = settings.market_data_seed
                 provider = _providers[key] = make_provider(settings.market_data, **kwargs)
     return provider
+
+
+# -- what could not be priced: kept for /healthz ---------------------------------------------
+
+_SKIPPED_FILE = "market_data_skipped.json"
+
+
+def record_skipped(settings, source: str, items: list[dict]) -> None:
+    """Keep what ``source`` (``demo_seed``, ``batch``) could not price (``{ticker, reason, ...}``
+    dicts; an empty list clears it) in ``SIGMA_HOME``, where ``/healthz`` reads it
+    (:func:`skipped_report`). Written atomically; one file per deployment home."""
+    import datetime as dt
+    import json
+    import os
+
+    home = settings.ensure_home()
+    path = home / _SKIPPED_FILE
+    with _lock:
+        report = skipped_report(settings)
+        if items:
+            report[source] = {"at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+                              "items": list(items)}
+        else:
+            report.pop(source, None)
+        tmp = home / f".{_SKIPPED_FILE}.{os.getpid()}"
+        tmp.write_text(json.dumps(report, indent=1, default=str))
+        os.replace(tmp, path)
+
+
+def skipped_report(settings) -> dict:
+    """``{source: {at, items: [{ticker, reason, ...}]}}`` of what could not be priced."""
+    import json
+
+    path = settings.home / _SKIPPED_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}

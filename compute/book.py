@@ -120,12 +120,19 @@ def _underlying_snapshot(provider, underlyings: list[str], session) -> dict[str,
             quotes = provider.latest_quote(underlyings)
         except MarketDataError:
             quotes = {}
+            if len(underlyings) > 1:  # one bad ticker fails the batch call: ask per ticker
+                for u in underlyings:
+                    try:
+                        quotes.update(provider.latest_quote([u]))
+                    except MarketDataError:
+                        pass
     for u in underlyings:
         try:
             ref = provider.reference(u) or {}
         except MarketDataError:
             ref = {}
         price = prev = math.nan
+        error = None
         if session is None:
             q = quotes.get(u)
             if q and q.get("last"):
@@ -136,9 +143,13 @@ def _underlying_snapshot(provider, underlyings: list[str], session) -> dict[str,
             try:
                 day = session if session is not None else pd.Timestamp.now(tz=calendar.NEW_YORK).tz_localize(None).normalize()
                 price, prev = _close_on_or_before(provider, u, day)
-            except (MarketDataError, ValueError):
+            except (MarketDataError, ValueError) as exc:
                 price = prev = math.nan
+                error = str(exc)
+            if not price > 0 and error is None:
+                error = f"no price for {u}"
         out[u] = {
+            "error": error,
             "price": price,
             "prev_close": prev,
             "name": ref.get("name"),
@@ -293,4 +304,6 @@ def price_positions(positions: pd.DataFrame, provider, as_of: dt.datetime | None
         out["daily_change_percent"] = np.where(is_option, np.nan, 100.0 * (spot / prev_close - 1.0))
     out.attrs["as_of"] = instant.to_pydatetime()
     out.attrs["rate"] = rate
+    #: underlying -> why it has no price (its positions' figures are NaN, left out of totals)
+    out.attrs["missing_data"] = {u: snap[u]["error"] for u in underlyings if snap[u].get("error")}
     return out

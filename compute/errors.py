@@ -12,3 +12,9 @@ class InvalidTicker(MarketDataError, ValueError):
 
     A ``MarketDataError`` to market-data callers and a ``ValueError`` to everyone else.
     """
+
+
+class MarketDataUnavailable(MarketDataError):
+    """The source itself cannot serve a ticker: its file is unreadable or invalid, or the
+    source is unreachable. The message names the ticker and the file (or source); the API
+    answers 503, never 400 (the request was fine)."""

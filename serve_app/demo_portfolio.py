@@ -10,7 +10,8 @@
   sessions ago at that day's close, its time to expiry and today's chain implied vol.
 - The hedge-fund-style book holds the proceeds of its short sales (stocks and written
   options) as cash, as a margin account does; the other two hold no cash.
-A user whose default portfolio already has positions is left alone.
+A user whose default portfolio already has positions is left alone. Holdings the market data
+cannot price are left out, logged, and reported by ``/healthz`` (component ``market_data``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import logging
 import pandas as pd
 from sqlalchemy import select
 
-from cluster.market import market_provider
+from cluster.market import market_provider, record_skipped
 from cluster.catalog import Catalog, Portfolio, Position, User
 from cluster.config import Settings
 from services.portfolio import service
@@ -29,6 +30,7 @@ from compute.book import pricing_instant
 from compute.greeks import bsm_price
 from compute.instruments import format_occ, next_monthly_expiry
 from compute.marketdata import calendar
+from compute.marketdata.base import MarketDataError
 
 log = logging.getLogger("sigma.demo")
 
@@ -90,19 +92,39 @@ def _option_position(provider, underlying: str, right: str, strike: float, contr
             "entry_date": then.date()}
 
 
-def build_book(provider, username: str, today: dt.date | None = None) -> tuple[str, list[dict], float]:
-    """(portfolio name, position dicts, cash) of a demo user's book priced off ``provider``."""
+def _unpriceable(ticker: str, exc: Exception) -> dict:
+    if isinstance(exc, IndexError):
+        reason = f"fewer than {ENTRY_SESSIONS_AGO + 1} daily bars"
+    else:
+        reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, MarketDataError) else str(exc)
+    return {"ticker": ticker, "reason": reason[:400]}
+
+
+def build_book(provider, username: str, today: dt.date | None = None,
+               skipped: list[dict] | None = None) -> tuple[str, list[dict], float]:
+    """(portfolio name, position dicts, cash) of a demo user's book priced off ``provider``.
+
+    A holding the market data cannot price (a ticker the source lacks, a file it cannot read,
+    too short a history) is left out and appended to ``skipped`` as ``{ticker, reason}``."""
     today = today or dt.date.today()
+    skipped = skipped if skipped is not None else []
     name, stocks, options = DEMO_BOOKS[username]
     rows = []
     for ticker, qty, tags in stocks:
-        closes = _closes(provider, ticker, today)
-        rows.append({"symbol": ticker, "underlying": ticker, "quantity": float(qty),
-                     "entry_price": round(float(closes.iloc[-1 - ENTRY_SESSIONS_AGO]), 2),
-                     "entry_date": closes.index[-1 - ENTRY_SESSIONS_AGO].date(), "tags": tags,
-                     "type": "LONG" if qty > 0 else "SHORT", "multiplier": 1})
+        try:
+            closes = _closes(provider, ticker, today)
+            rows.append({"symbol": ticker, "underlying": ticker, "quantity": float(qty),
+                         "entry_price": round(float(closes.iloc[-1 - ENTRY_SESSIONS_AGO]), 2),
+                         "entry_date": closes.index[-1 - ENTRY_SESSIONS_AGO].date(), "tags": tags,
+                         "type": "LONG" if qty > 0 else "SHORT", "multiplier": 1})
+        except (MarketDataError, ValueError, KeyError, IndexError) as exc:
+            skipped.append(_unpriceable(ticker, exc))
     for underlying, right, strike, contracts in options:
-        opt = _option_position(provider, underlying, right, strike, contracts, today)
+        try:
+            opt = _option_position(provider, underlying, right, strike, contracts, today)
+        except (MarketDataError, ValueError, KeyError, IndexError) as exc:
+            skipped.append(_unpriceable(f"{underlying} {right}{strike:g} option", exc))
+            continue
         kind = {("C", True): "LC", ("C", False): "SC", ("P", True): "LP", ("P", False): "SP"}[(right, contracts > 0)]
         rows.append({**opt, "type": kind, "option_right": right, "multiplier": 100, "tags": ["Options Overlay"]})
     cash = 0.0
@@ -111,8 +133,20 @@ def build_book(provider, username: str, today: dt.date | None = None) -> tuple[s
     return name, rows, round(cash, 2)
 
 
-def seed(catalog: Catalog, settings: Settings) -> None:
+def seed(catalog: Catalog, settings: Settings) -> list[dict]:
+    """Seed the demo books; returns what could not be priced (``{user, ticker, reason}``),
+    also logged and kept for ``/healthz`` (``cluster.market.record_skipped``)."""
     provider = market_provider(settings)
+    report: list[dict] = []
+    try:
+        return _seed(catalog, provider, report)
+    finally:
+        for item in report:
+            log.warning("demo seeding skipped %s for %s: %s", item["ticker"], item["user"], item["reason"])
+        record_skipped(settings, "demo_seed", report)
+
+
+def _seed(catalog: Catalog, provider, report: list[dict]) -> list[dict]:
     for username in DEMO_BOOKS:
         with catalog.session() as s:
             user = s.scalar(select(User).where(User.username == username))
@@ -122,7 +156,11 @@ def seed(catalog: Catalog, settings: Settings) -> None:
         with catalog.session() as s:
             if s.scalar(select(Position.id).where(Position.portfolio_id == pf.id).limit(1)):
                 continue
-        name, rows, cash = build_book(provider, username)
+        skipped: list[dict] = []
+        name, rows, cash = build_book(provider, username, skipped=skipped)
+        report.extend({"user": username, **item} for item in skipped)
+        if not rows:
+            continue
         with catalog.session() as s:
             portfolio = s.get(Portfolio, pf.id)
             portfolio.name, portfolio.cash = name, cash
@@ -138,3 +176,4 @@ def seed(catalog: Catalog, settings: Settings) -> None:
                 service._set_tags(s, pos, [tags[t] for t in r["tags"]])
             service._touch_portfolios(s, user.id, pf.id)
         log.info("seeded demo portfolio %r for %s (%d positions)", name, username, len(rows))
+    return report

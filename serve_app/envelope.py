@@ -39,6 +39,11 @@ def envelope(
     }
     if meta:
         body_meta.update(meta)
+    from services.portfolio.service import BOOK_WARNINGS
+
+    warnings = BOOK_WARNINGS.get()
+    if warnings:  # market data the book could not get (degraded, not failed)
+        body_meta["warnings"] = list(warnings)
     return SigmaJSONResponse({"success": True, "data": data, "meta": body_meta, "errors": errors or []}, status_code=status_code)
 
 

@@ -14,12 +14,27 @@ def get_provider(state: AppState):
 
 
 def market_health(state: AppState) -> dict:
-    """A real quote for SPY from the configured provider."""
-    provider = get_provider(state)
-    quote = provider.latest_quote(["SPY"])["SPY"]
+    """A real quote for SPY from the configured provider (unhealthy without one, the error
+    naming the ticker and the file or source), and what demo seeding or the batch could not
+    price (``skipped``: degraded, the service answers without it)."""
+    from cluster.market import skipped_report
+
+    detail: dict = {"provider": state.settings.market_data}
+    skipped = skipped_report(state.settings)
+    if skipped:
+        detail["skipped"] = skipped
+        count = sum(len(v.get("items", [])) for v in skipped.values())
+        detail["degraded"] = f"{count} holding(s) could not be priced ({', '.join(sorted(skipped))})"
+    try:
+        quote = get_provider(state).latest_quote(["SPY"])["SPY"]
+    except Exception as exc:  # noqa: BLE001 - reported, with what was skipped
+        detail["unhealthy"] = f"{type(exc).__name__}: {exc}"
+        return detail
     if not quote or not (quote.get("last") or 0) > 0:
-        raise RuntimeError("provider returned no price for SPY")
-    return {"provider": state.settings.market_data, "spy_last": quote.get("last")}
+        detail["unhealthy"] = "provider returned no price for SPY"
+        return detail
+    detail["spy_last"] = quote.get("last")
+    return detail
 
 
 def ticker_health(state: AppState, ticker: str) -> dict:
@@ -45,6 +60,7 @@ def ticker_health(state: AppState, ticker: str) -> dict:
 
 def _provider_call(state: AppState, fn):
     """Run a provider call; its input errors become 400/404 naming the symbol, never a 500."""
+    from compute.errors import MarketDataUnavailable
     from compute.marketdata import MarketDataError
 
     from serve_app.errors import ApiError
@@ -54,13 +70,39 @@ def _provider_call(state: AppState, fn):
         return fn(provider), provider.last_cache_status
     except MarketDataError as exc:
         message = str(exc)
-        status, code = (404, "NOT_FOUND") if "no data" in message.lower() or "not found" in message.lower() else (400, "INVALID_PARAMETER")
+        lowered = message.lower()
+        if isinstance(exc, MarketDataUnavailable):
+            # the source is broken, not the request: 503 naming the ticker and the file
+            raise ApiError(503, "MARKET_DATA_UNAVAILABLE", f"market data unavailable: {message}", field="symbol") from exc
+        status, code = (404, "NOT_FOUND") if any(w in lowered for w in ("no data", "not found", "no daily bars", "no minute bars")) \
+            else (400, "INVALID_PARAMETER")
         raise ApiError(status, code, message, field="symbol") from exc
 
 
 def fetch_quotes(state: AppState, symbols: list[str]) -> tuple[dict, str | None]:
+    """Quotes of ``symbols``; with several, a symbol the source cannot serve (lacking, or its
+    file unreadable) is listed in ``missing`` with a warning naming it and why (``meta.warnings``)
+    rather than failing the others; alone, it answers 404 or 503 naming it."""
+    from compute.marketdata import MarketDataError
+    from services.portfolio.service import BOOK_WARNINGS
+
     def call(provider):
-        raw = provider.latest_quote(symbols)
+        try:
+            raw = provider.latest_quote(symbols)
+        except MarketDataError:
+            if len(symbols) == 1:
+                raise
+            raw, problems = {}, []
+            for symbol in symbols:
+                try:
+                    raw.update(provider.latest_quote([symbol]))
+                except MarketDataError as exc:
+                    problems.append((symbol, exc))
+            if len(problems) == len(symbols):
+                raise problems[0][1] from None
+            sink = BOOK_WARNINGS.get()
+            if sink is not None:
+                sink.extend(f"no quote for {symbol}: {exc}" for symbol, exc in problems)
         return {"quotes": [{"symbol": s, **raw[s]} for s in symbols if s in raw], "missing": [s for s in symbols if s not in raw]}
 
     return _provider_call(state, call)

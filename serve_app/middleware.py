@@ -54,6 +54,9 @@ class SigmaMiddleware:
         claims = token_claims(headers, state.jwt_secret)
         request_state = scope.setdefault("state", {})
         request_state.update(request_id=request_id, started=started, claims=claims)
+        from services.portfolio.service import BOOK_WARNINGS
+
+        BOOK_WARNINGS.set([])  # this request's (and its worker threads') market data warnings
 
         extra: list[tuple[str, str]] = []
         if state.sets_request_id_header:

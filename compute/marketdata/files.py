@@ -46,6 +46,7 @@ from compute.marketdata.base import (
     resample_minutes,
     session_range,
 )
+from compute.errors import MarketDataUnavailable
 from compute.marketdata.options import build_option_chain
 from compute.instruments import normalize_ticker
 from compute.marketdata.reference import profile
@@ -142,22 +143,34 @@ class FilesProvider(MarketDataProvider):
         Re-read when the file's modification info changes; otherwise memoised.
         """
         symbol = normalize_ticker(ticker)
-        path = self._find(kind, symbol)
-        info = self.fs.info(path)
+        try:
+            path = self._find(kind, symbol)
+            info = self.fs.info(path)
+        except MarketDataError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an unreachable source: named, never a crash
+            raise MarketDataUnavailable(f"{self.root_url}: market data source unreachable for {symbol} "
+                                  f"({type(exc).__name__}: {str(exc)[:200]})") from exc
         stamp = (info.get("mtime") or info.get("LastModified") or info.get("last_modified"),
                  info.get("size"))
         key = (kind, symbol)
         if key in self._loaded and self._loaded[key][0] == stamp:
             return self._loaded[key][1]
-        with self.fs.open(path, "rb") as fh:
-            if path.endswith(".parquet"):
-                raw = pd.read_parquet(fh)
-                if "timestamp" not in [str(c).lower() for c in raw.columns]:
-                    raw = raw.reset_index()
-            else:
-                raw = pd.read_csv(fh, dtype={"timestamp": str})
         display = f"{self.root_url}/{kind}/{path.rsplit('/', 1)[-1]}"
-        bars = load_bar_file(display, raw, kind)
+        try:
+            with self.fs.open(path, "rb") as fh:
+                if path.endswith(".parquet"):
+                    raw = pd.read_parquet(fh)
+                    if "timestamp" not in [str(c).lower() for c in raw.columns]:
+                        raw = raw.reset_index()
+                else:
+                    raw = pd.read_csv(fh, dtype={"timestamp": str})
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the data's fault, named
+            raise MarketDataUnavailable(f"{display}: unreadable file for {symbol} ({type(exc).__name__}: {str(exc)[:200]})") from exc
+        try:
+            bars = load_bar_file(display, raw, kind)
+        except MarketDataError as exc:  # the file breaks a rule: the source is broken, not the request
+            raise MarketDataUnavailable(f"{exc} (invalid file for {symbol})") from exc
         if kind == "minute":
             bars = regular_session_only(bars)
         self._loaded[key] = (stamp, bars)

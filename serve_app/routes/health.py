@@ -23,8 +23,11 @@ def _check(fn) -> dict:
     started = time.perf_counter()
     try:
         detail = fn()
-        status = "healthy"
+        # a component that works but had to leave something out says so (``degraded``)
+        status = "degraded" if isinstance(detail, dict) and detail.get("degraded") else "healthy"
         error = None
+        if isinstance(detail, dict) and detail.get("unhealthy"):  # failed, with detail worth showing
+            status, error = "unhealthy", str(detail.pop("unhealthy"))
     except Exception as exc:  # noqa: BLE001 - a failing component makes the service degraded, not down
         detail, status, error = None, "unhealthy", f"{type(exc).__name__}: {exc}"
     out = {"status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}

@@ -27,7 +27,7 @@ def parse_symbol(raw: str, field: str) -> str:
 
 
 @router.get("/quotes", summary="Latest quotes for up to 100 symbols", response_model=Envelope[Quotes],
-            responses=error_responses(400, 401, 404, 429))
+            responses=error_responses(400, 401, 404, 429, 503))
 def quotes(
     request: Request,
     _: CallerDep,
@@ -44,7 +44,7 @@ def quotes(
 
 
 @router.get("/options", summary="Option chain: expiries and the strikes nearest the money",
-            response_model=Envelope[OptionChain], responses=error_responses(400, 401, 404, 429))
+            response_model=Envelope[OptionChain], responses=error_responses(400, 401, 404, 429, 503))
 def options(
     request: Request,
     _: CallerDep,

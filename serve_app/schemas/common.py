@@ -46,6 +46,8 @@ class Meta(BaseModel):
     request_id: str | None = Field(None, description="the X-Request-ID of this request")
     execution_time_ms: float | None = None
     cache_status: Literal["hit", "miss", "partial"] | None = Field(None, description="whether cached figures were served")
+    warnings: list[str] | None = Field(None, description="market data the answer had to do without: the ticker and "
+                                       "why (e.g. the file that could not be read); absent when there is none")
 
 
 class PageMeta(Meta):

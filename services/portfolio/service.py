@@ -17,6 +17,7 @@ import datetime as dt
 import math
 import threading
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -548,6 +549,28 @@ class PricedBook:
     cache_status: str = "miss"
     extras: dict = field(default_factory=dict)
 
+    @property
+    def warnings(self) -> list[str]:
+        """One line per underlying the market data could not price (the ticker and the
+        provider's reason, e.g. the file it could not read): its positions' figures are null
+        and left out of every total."""
+        missing = self.positions.attrs.get("missing_data") or {}
+        return [f"no market data for {u}: {reason}; its positions are left out of totals"
+                for u, reason in sorted(missing.items())]
+
+
+#: The warnings of the books priced for the current request (set to a fresh list per request
+#: by the HTTP middleware; ``serve_app.envelope`` puts them in ``meta.warnings``). A list, so
+#: appends made in a worker thread of the request reach the response.
+BOOK_WARNINGS: ContextVar[list[str] | None] = ContextVar("sigma_book_warnings", default=None)
+
+
+def _note_warnings(book: PricedBook) -> PricedBook:
+    sink = BOOK_WARNINGS.get()
+    if sink is not None:
+        sink.extend(w for w in book.warnings if w not in sink)
+    return book
+
 
 _book_cache: dict[tuple, tuple[float, PricedBook]] = {}
 _book_lock = threading.Lock()
@@ -580,7 +603,8 @@ def priced_book(catalog: Catalog, provider, user_id: int, portfolio_id: str | No
         hit = _book_cache.get(key)
         if hit is not None and hit[0] > now:
             book = hit[1]
-            return PricedBook(book.portfolio, book.positions, book.cash, book.equity, book.as_of, "hit", book.extras)
+            return _note_warnings(PricedBook(book.portfolio, book.positions, book.cash, book.equity, book.as_of, "hit",
+                                             book.extras))
     frame = load_positions(catalog, pf.id)
     priced = price_positions(frame, provider, as_of=as_of)
     cash = float(pf.cash or 0.0)
@@ -590,7 +614,7 @@ def priced_book(catalog: Catalog, provider, user_id: int, portfolio_id: str | No
         for stale in [k for k, (exp, _) in _book_cache.items() if k[0] == pf.id or exp <= now]:
             _book_cache.pop(stale, None)
         _book_cache[key] = (now + ttl_s, book)
-    return book
+    return _note_warnings(book)
 
 
 def clear_book_cache() -> None:

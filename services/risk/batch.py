@@ -26,6 +26,7 @@ due and missing), so ``sigma serve`` only has to call it once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -108,6 +109,8 @@ class PortfolioSteps:
         self.run_id = run_id
         self.book = None
         self.inputs = None
+        #: step -> what the step had to leave out (kept in the run log beside its result)
+        self.notes: dict[str, str] = {}
 
     def prices(self) -> dict:
         from services.risk.service import get_priced_book
@@ -118,9 +121,21 @@ class PortfolioSteps:
             live = ~positions["expired"].fillna(False).astype(bool)
             price = pd.to_numeric(positions["price"], errors="coerce")
             spot = pd.to_numeric(positions["underlying_price"], errors="coerce")
-            unpriced = positions[live & (price.isna() | ~(spot > 0))]
-            if len(unpriced):
-                raise StepError(f"missing market data for {sorted(set(unpriced['symbol'].astype(str)))}")
+            missing = live & (price.isna() | ~(spot > 0))
+            if missing.any() and missing.sum() == live.sum():
+                raise StepError(f"missing market data for {sorted(set(positions.loc[missing, 'symbol'].astype(str)))}"
+                                + "".join(f"; {w}" for w in book.warnings))
+            if missing.any():
+                # Degrade, don't die: the steps go on with what could be priced; the run log
+                # names what was skipped and why (the ticker, the provider's reason).
+                skipped = sorted(set(positions.loc[missing, "symbol"].astype(str)))
+                self.notes["prices"] = (f"skipped {len(skipped)} position(s) without market data: {', '.join(skipped)}"
+                                        + "".join(f"; {w}" for w in book.warnings))
+                log.warning("batch %s %s: %s", self.run_id, self.portfolio.id, self.notes["prices"])
+                kept = positions[~missing].reset_index(drop=True)
+                kept.attrs.update(positions.attrs)
+                book = dataclasses.replace(book, positions=kept)
+                positions = kept
         self.book = book
         sources = positions["vol_source"].dropna().astype(str).value_counts().to_dict() if len(positions) else {}
         return {
@@ -231,7 +246,7 @@ def process_portfolio(settings: Settings, run_id: str, portfolio_id: str, as_of:
             except Exception as exc:  # noqa: BLE001 - a step's failure is recorded, never propagated
                 status, error = "failed", f"{type(exc).__name__}: {exc}"
             else:
-                status, error = "completed", None
+                status, error = "completed", runner.notes.get(step)
             break
         elapsed = (time.perf_counter() - clock) * 1000.0
         result = {"fingerprint": fingerprint, "as_of": str(as_of), "data": data} if status == "completed" else None
