@@ -47,15 +47,18 @@ def test_batch_isolates_failures_and_retries_transient_errors(ray_session, catal
     from compute.marketdata.synthetic import SyntheticProvider
 
     settings = Settings(home=tmp_path, database_url=catalog.url)
-    good_uid, flaky_uid, broken_uid, empty_uid = (_user(catalog, n) for n in ("b_good", "b_flaky", "b_broken", "b_empty"))
+    good_uid, flaky_uid, broken_uid, empty_uid, partial_uid = (_user(catalog, n) for n in ("b_good", "b_flaky", "b_broken", "b_empty",
+                                                                                          "b_partial"))
     for uid, book in ((good_uid, {"AAPL": 100, "XOM": -50}), (flaky_uid, {"MSFT": 40})):
         for ticker, qty in book.items():
             add_position(catalog, uid, {"ticker": ticker, "quantity": qty, "price": 100.0})
-    add_position(catalog, broken_uid, {"ticker": "JPM", "quantity": 10, "price": 100.0})
+    add_position(catalog, partial_uid, {"ticker": "JPM", "quantity": 10, "price": 100.0})
     broken_pid = ensure_default_portfolio(catalog, broken_uid).id
-    with catalog.session() as s:  # a holding whose market data cannot be read (bypasses input checks)
-        s.add(Position(portfolio_id=broken_pid, user_id=broken_uid, symbol="BAD$", underlying="BAD$", type="LONG",
-                       quantity=5, entry_price=1.0, multiplier=1))
+    partial_pid = ensure_default_portfolio(catalog, partial_uid).id
+    with catalog.session() as s:  # holdings whose market data cannot be read (bypasses input checks)
+        for pid, uid in ((broken_pid, broken_uid), (partial_pid, partial_uid)):
+            s.add(Position(portfolio_id=pid, user_id=uid, symbol="BAD$", underlying="BAD$", type="LONG",
+                           quantity=5, entry_price=1.0, multiplier=1))
     empty_pid = ensure_default_portfolio(catalog, empty_uid).id
     good_pid = ensure_default_portfolio(catalog, good_uid).id
     flaky_pid = ensure_default_portfolio(catalog, flaky_uid).id
@@ -79,10 +82,10 @@ def test_batch_isolates_failures_and_retries_transient_errors(ray_session, catal
             return super().daily_bars(ticker, start, end)
 
     seed = settings.market_data_seed
-    summary = run_daily_batch(settings, trigger="manual", portfolio_ids=[good_pid, flaky_pid, broken_pid, empty_pid],
+    summary = run_daily_batch(settings, trigger="manual", portfolio_ids=[good_pid, flaky_pid, broken_pid, empty_pid, partial_pid],
                               provider_factory=lambda _s: FlakyProvider(seed=seed))
-    assert summary["status"] == "partial" and summary["portfolios"] == 4
-    assert summary["completed"] == 3 and set(summary["failures"]) == {broken_pid}
+    assert summary["status"] == "partial" and summary["portfolios"] == 5
+    assert summary["completed"] == 4 and set(summary["failures"]) == {broken_pid}
     assert "BAD$" in summary["failures"][broken_pid]["prices"]
     assert not marker.exists()  # the transient error really happened
 
@@ -92,7 +95,7 @@ def test_batch_isolates_failures_and_retries_transient_errors(ray_session, catal
         rows = s.scalars(select(BatchResult).where(BatchResult.run_id == run.id)).all()
         snapshots = {r.portfolio_id: r for r in s.scalars(select(Snapshot).where(Snapshot.batch_run_id == run.id))}
     steps = {(r.portfolio_id, r.step): r for r in rows}
-    assert len(rows) == 4 * 7
+    assert len(rows) == 5 * 7
     good_steps = [steps[(good_pid, st)] for st in ("prices", "values", "greeks", "factors", "scenarios", "risk", "snapshot")]
     assert all(r.status == "completed" for r in good_steps)
     recorded_ms = [r.duration_ms for r in good_steps]  # each step's timing is recorded
@@ -102,7 +105,12 @@ def test_batch_isolates_failures_and_retries_transient_errors(ray_session, catal
     retried = [r for (pid, _), r in steps.items() if pid == flaky_pid and r.attempts == 2]
     assert len(retried) == 1 and retried[0].status == "completed"
     assert steps[(empty_pid, "factors")].status == "skipped" and steps[(empty_pid, "snapshot")].status == "completed"
-    assert set(snapshots) == {good_pid, flaky_pid, empty_pid}
+    assert set(snapshots) == {good_pid, flaky_pid, empty_pid, partial_pid}
+    # a book with one holding it cannot price: skipped and named in the run log, the rest goes on
+    partial_prices = steps[(partial_pid, "prices")]
+    assert partial_prices.status == "completed" and "BAD$" in partial_prices.error
+    assert all(steps[(partial_pid, st)].status == "completed" for st in ("values", "greeks", "factors", "risk", "snapshot"))
+    assert snapshots[partial_pid].data["position_count"]["total"] == 1
     good_snap = snapshots[good_pid].data
     assert good_snap["position_count"]["total"] == 2 and good_snap["date"] == summary["as_of"]
     assert good_snap["exposure"]["notional"]["short"] < 0 < good_snap["exposure"]["notional"]["long"]
