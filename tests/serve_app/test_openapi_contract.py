@@ -262,13 +262,39 @@ class ContractUserAuth:
             case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
 
+#: The catalog of the running back end (set by ``contract_user``), for the hook below.
+_CATALOG: dict[str, object] = {}
+USER_ROUTE = f"{V1}/admin/users/{{user_id}}"
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    """The fuzzer must not deactivate or delete the users other tests of this session hold
+    tokens for: a valid user id on PATCH/DELETE /admin/users/{user_id} becomes a throwaway
+    user's (created here). Invalid ids (0, text, too large) go as generated."""
+    if case.operation.path != USER_ROUTE or "catalog" not in _CATALOG:
+        return
+    user_id = (case.path_parameters or {}).get("user_id")
+    if isinstance(user_id, bool) or not isinstance(user_id, int) or not 1 <= user_id <= 2**31 - 1:
+        return
+    from cluster.catalog import User
+
+    with _CATALOG["catalog"].session() as s:
+        victim = User(username=f"contract_victim_{secrets.token_hex(6)}", password_hash="!", role="user", tier="free")
+        s.add(victim)
+        s.flush()
+        case.path_parameters = {**case.path_parameters, "user_id": victim.id}
+
+
 @pytest.fixture(scope="module")
 def contract_user(api):
     """An admin on the unlimited tier: every route is reachable and no rate limit interferes.
     Afterwards the jobs the run queued (probes, batches, trainings) are cancelled, so they do
     not hold the workers for later tests."""
     _TOKEN["bearer"] = api.user(USER, role="admin", tier="enterprise")
+    _CATALOG["catalog"] = api.catalog
     yield USER
+    _CATALOG.clear()
     headers = api.headers(USER)
     jobs = api.http.get(f"{V1}/jobs", params={"limit": 500}, headers=headers).json()["data"]
     for job in jobs:
