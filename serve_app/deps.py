@@ -105,7 +105,8 @@ AdminDep = Annotated[Caller, Depends(require_admin)]
 #: ``offset: OffsetQuery = 0``
 OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip")]
 #: ``portfolio_id: PortfolioId = None`` on every portfolio and risk route
-PortfolioId = Annotated[str | None, Query(description="portfolio id (default: the user's default portfolio)")]
+PortfolioId = Annotated[str | None, Query(description="portfolio id (default: the user's default portfolio)",
+                                          pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 
 
 def book_for(state: AppState, caller: Caller, portfolio_id: str | None) -> PricedBook:

@@ -10,7 +10,7 @@ from serve_app.deps import MAX_OFFSET, CallerDep, PortfolioId, StateDep, book_fo
 from serve_app.envelope import envelope
 from serve_app.errors import invalid, service_errors
 from serve_app.schemas import positions as schemas
-from serve_app.schemas.common import Envelope, error_responses
+from serve_app.schemas.common import Envelope, created_links, error_responses
 from serve_app.schemas.tags import PositionTags, PositionTagsBody
 
 router = APIRouter(tags=["positions"])
@@ -38,8 +38,15 @@ def _group_by(raw: str | None, field: str, allow_sector: bool = True) -> str | N
     return raw
 
 
+_POSITION = "/api/v1/positions/{position_id}"
+
+
 @router.post("/positions", status_code=201, summary="Add a position (spec 5.2)", response_model=Envelope[schemas.Position],
-             responses=error_responses(400, 401, 404, 409, 429))
+             responses={**error_responses(400, 401, 404, 409, 429), **created_links(201, "/data/id", {
+                 "GetPosition": ("get", _POSITION, "position_id"), "PatchPosition": ("patch", _POSITION, "position_id"),
+                 "DeletePosition": ("delete", _POSITION, "position_id"),
+                 "GetPositionTags": ("get", _POSITION + "/tags", "position_id"),
+                 "PutPositionTags": ("put", _POSITION + "/tags", "position_id")})})
 def add_position(
     request: Request,
     body: schemas.NewPositionBody,

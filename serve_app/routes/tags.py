@@ -9,7 +9,7 @@ from services.portfolio import service
 from serve_app.deps import CallerDep, StateDep
 from serve_app.envelope import envelope
 from serve_app.errors import service_errors
-from serve_app.schemas.common import Envelope, error_responses
+from serve_app.schemas.common import Envelope, created_links, error_responses
 from serve_app.schemas.tags import Tag, TagCreateBody, TagList, TagUpdateBody
 
 router = APIRouter(prefix="/tags", tags=["tags"])
@@ -21,7 +21,9 @@ def list_tags(request: Request, caller: CallerDep, state: StateDep):
 
 
 @router.post("", status_code=201, summary="Create a tag", response_model=Envelope[Tag],
-             responses=error_responses(400, 401, 409, 429))
+             responses={**error_responses(400, 401, 409, 429), **created_links(201, "/data/id", {
+                 "UpdateTag": ("put", "/api/v1/tags/{tag_id}", "tag_id"),
+                 "DeleteTag": ("delete", "/api/v1/tags/{tag_id}", "tag_id")})})
 def create_tag(request: Request, body: TagCreateBody, caller: CallerDep, state: StateDep):
     with service_errors():
         return envelope(request, service.create_tag(state.catalog, caller.id, body), status_code=201)

@@ -171,3 +171,17 @@ def csv_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     stay JSON): the 200 is ``text/csv``."""
     return {200: {"description": "CSV with a header row", "content": {"text/csv": {"schema": {"type": "string"}}}},
             **error_responses(*codes)}
+
+
+# -- OpenAPI links: where a created resource's id goes next ---------------------------------
+
+def created_links(status: int, id_pointer: str, targets: dict[str, tuple[str, str, str]]) -> dict[int, dict[str, Any]]:
+    """``responses=`` entry documenting OpenAPI links from a create route's answer to the routes
+    that take the new id: ``{"GetPosition": ("get", "/api/v1/positions/{position_id}",
+    "position_id")}`` with ``id_pointer`` e.g. ``/data/id``. Clients (and schemathesis'
+    stateful phase) follow them: create, then read, change and delete what was created."""
+    def ref(method: str, path: str) -> str:
+        return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+
+    return {status: {"links": {name: {"operationRef": ref(method, path), "parameters": {param: f"$response.body#{id_pointer}"}}
+                               for name, (method, path, param) in targets.items()}}}
