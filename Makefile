@@ -10,10 +10,13 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip setuptools wheel
 
+# `sigma warm` compiles every numba kernel once into the machine's cache (~/.cache/sigma/numba),
+# so no start, fresh SIGMA_HOME, Ray worker or test run compiles again.
 # constraints.txt pins the versions the suite was last run with, so a fresh machine installs
 # the same set quickly (new releases upstream cannot send pip's resolver backtracking).
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install -c constraints.txt -e '.[test]'
+	$(BIN)/sigma warm
 	touch $(STAMP)
 
 install: $(STAMP)

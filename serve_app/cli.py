@@ -171,6 +171,24 @@ def cmd_migrate(args) -> int:
     return 0
 
 
+def cmd_warm(args) -> int:
+    """Compile (or load) every kernel the API and the jobs use into the machine's numba cache,
+    so no start, home or worker compiles again (``make install`` runs it)."""
+    import os
+
+    settings = _settings(args)
+    cache = settings.resolved_numba_cache_dir
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache))  # before numba is first imported
+    started = time.perf_counter()
+    from cluster.jobs import warm_up_areas
+    from serve_app.warmup import warm
+
+    warm()
+    warm_up_areas(None)
+    print(f"numba kernels compiled or loaded in {time.perf_counter() - started:.1f} s (cache: {os.environ['NUMBA_CACHE_DIR']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sigma", description="Sigma quant platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_p.add_argument("--tier", default="free", choices=["free", "basic", "pro", "enterprise"])
     add_p.add_argument("--update", action="store_true")
     add_p.set_defaults(func=cmd_users_add)
+
+    warm_p = sub.add_parser("warm", help="compile every numba kernel into the machine's cache (make install runs it)")
+    warm_p.set_defaults(func=cmd_warm)
 
     mig_p = sub.add_parser("migrate", help="apply catalog schema migrations")
     mig_p.set_defaults(func=cmd_migrate)
