@@ -41,10 +41,7 @@ def cmd_serve(args) -> int:
     settings = _settings(args)
     catalog = prepare_catalog(settings)
     creds = seed_demo_users(catalog, settings) if args.demo else {}
-    if args.demo:
-        from serve_app.demo import seed_demo_data
-
-        seed_demo_data(catalog, settings)
+    seeding = _start_seeding(catalog, settings) if args.demo else None
 
     print(f"Starting Ray ({'joining ' + args.address if args.address else 'local, ' + str(settings.num_cpus) + ' CPUs'}) ...", flush=True)
     ray_info = ensure_ray(settings, address=args.address, include_dashboard=not args.no_dashboard)
@@ -54,6 +51,10 @@ def cmd_serve(args) -> int:
         wait_healthy(settings.api_url, timeout=120)
     except RuntimeError as exc:
         raise SystemExit(str(exc)) from None
+    if seeding is not None:
+        seeding.join()
+        if seeding.error is not None:
+            raise seeding.error
     from services.risk.batch import next_scheduled_run, start_scheduler
 
     start_scheduler(settings)
@@ -103,6 +104,26 @@ def cmd_serve(args) -> int:
     else:
         serve.delete("sigma")
     return 0
+
+
+def _start_seeding(catalog, settings):
+    """Seed the demo books and Lab models on a thread while Ray and Serve start (seconds each
+    on 2 cores, so a start no longer pays them one after the other). The caller joins it
+    before announcing the service; ``.error`` holds what the seeding raised."""
+    import threading
+
+    from serve_app.demo import seed_demo_data
+
+    def run():
+        try:
+            seed_demo_data(catalog, settings)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the caller after join()
+            thread.error = exc
+
+    thread = threading.Thread(target=run, name="sigma-demo-seed", daemon=True)
+    thread.error = None
+    thread.start()
+    return thread
 
 
 def _redact(url: str) -> str:
