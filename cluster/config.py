@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     ingress_num_cpus: float = 0.25
     ingress_replicas: int = 1
     job_num_cpus: float = 0.5
+    #: A job whose worker dies, or that was running when the service stopped, starts again up
+    #: to this many runs in all (sweeps from their stored chunks), after a backoff of
+    #: ``job_retry_backoff_s * 2**(run - 1)`` seconds (at most 60); then it fails.
+    job_max_attempts: int = 3
+    job_retry_backoff_s: float = 2.0
 
     jwt_secret: str | None = None
     jwt_ttl_s: int = 3600
