@@ -80,7 +80,13 @@ class Chart:
 
     def png(self) -> bytes:
         if self._png is None:
-            self._png = charts.render(self.figure, "png", dpi=charts.DPI)
+            # opaque RGB (no alpha channel): the PDF then holds one image per chart, no soft mask
+            from PIL import Image
+
+            rgba = Image.open(io.BytesIO(charts.render(self.figure, "png", dpi=charts.DPI)))
+            buf = io.BytesIO()
+            rgba.convert("RGB").save(buf, format="PNG", optimize=False)
+            self._png = buf.getvalue()
         return self._png
 
 
