@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     #: Webhooks to private or loopback addresses are refused unless this is true.
     allow_private_webhooks: bool = False
     log_level: str = "INFO"
+    #: Scheduled reports' mail server: smtp://user:pass@host:587?starttls=true (or smtps://host:465)
+    smtp_url: str | None = None
+    smtp_from: str = "sigma@localhost"
 
     @field_validator("home", mode="before")
     @classmethod

@@ -16,10 +16,10 @@ from cluster.catalog.lab_models import (
 )
 from cluster.catalog.models import Base, Job, User
 from cluster.catalog.portfolio_models import AlertRule, BatchResult, BatchRun, Portfolio, Position, PositionTag, Snapshot, Tag
-from cluster.catalog.report_models import Report, ReportTemplate
+from cluster.catalog.report_models import Report, ReportSchedule, ReportScheduleRun, ReportTemplate
 
 __all__ = [
     "AlertRule", "Backtest", "Base", "BatchResult", "BatchRun", "Catalog", "Job", "LabModel", "LeaderboardEntry", "Matrix",
-    "Portfolio", "Position", "PositionTag", "Report", "ReportTemplate", "Signal", "Snapshot", "Sweep", "SweepChunk", "Tag", "Training", "User",
+    "Portfolio", "Position", "PositionTag", "Report", "ReportSchedule", "ReportScheduleRun", "ReportTemplate", "Signal", "Snapshot", "Sweep", "SweepChunk", "Tag", "Training", "User",
     "Webhook", "WebhookDelivery", "get_catalog", "upgrade_schema",
 ]

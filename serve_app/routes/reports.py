@@ -14,8 +14,8 @@ from serve_app.errors import ApiError, not_found, service_errors
 from serve_app.jobrunner import start_job
 from serve_app.schemas import reports as schemas
 from serve_app.schemas.charts import binary_responses
-from serve_app.schemas.common import Envelope, error_responses
-from services.reports import document, service
+from serve_app.schemas.common import Deleted, Envelope, error_responses
+from services.reports import document, schedules, service
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -48,6 +48,38 @@ def templates(request: Request, caller: CallerDep, state: StateDep):
 def create_template(request: Request, body: schemas.TemplateBody, caller: CallerDep, state: StateDep):
     with service_errors():
         return envelope(request, service.create_template(state.catalog, caller.id, body), status_code=201)
+
+
+@router.post("/schedule", status_code=201, summary="E-mail a report on a schedule (spec 8.3): cron, time zone, NYSE days",
+             response_model=Envelope[schemas.Schedule], responses=error_responses(400, 401, 404, 429))
+def create_schedule(request: Request, body: schemas.ScheduleBody, caller: CallerDep, state: StateDep):
+    with service_errors():
+        return envelope(request, schedules.create_schedule(state.catalog, caller.id, body), status_code=201)
+
+
+@router.get("/schedules", summary="Your report schedules with their next run", response_model=Envelope[schemas.ScheduleList],
+            responses=error_responses(401, 429))
+def list_schedules(request: Request, caller: CallerDep, state: StateDep):
+    return envelope(request, {"schedules": schedules.list_schedules(state.catalog, caller.id)})
+
+
+@router.delete("/schedules/{schedule_id}", summary="Stop a report schedule", response_model=Envelope[Deleted],
+               responses=error_responses(401, 404, 429))
+def delete_schedule(request: Request, schedule_id: str, caller: CallerDep, state: StateDep):
+    try:
+        schedules.delete_schedule(state.catalog, caller.id, schedule_id)
+    except LookupError:
+        raise not_found("schedule", schedule_id) from None
+    return envelope(request, {"deleted": True})
+
+
+@router.get("/schedules/{schedule_id}/runs", summary="A schedule's run log: sent, failed (with the SMTP reply), skipped",
+            response_model=Envelope[schemas.ScheduleRunList], responses=error_responses(401, 404, 429))
+def schedule_runs(request: Request, schedule_id: str, caller: CallerDep, state: StateDep):
+    try:
+        return envelope(request, {"runs": schedules.schedule_runs(state.catalog, caller.id, schedule_id)})
+    except LookupError:
+        raise not_found("schedule", schedule_id) from None
 
 
 @router.get("", summary="Your reports, newest first", response_model=Envelope[schemas.ReportList],

@@ -77,3 +77,55 @@ class TemplateList(BaseModel):
     types: dict[str, list[str]] = Field(description="every report type and its sections")
 
 
+
+
+class ScheduleCreate(BaseModel):
+    template_id: str = Field(max_length=40, description="daily_risk, weekly_risk, backtest_tearsheet, sweep_summary or yours")
+    frequency: str = Field("daily", max_length=16, description="daily | weekly | monthly | cron")
+    day_of_week: int | None = Field(None, description="weekly: 0..7 as in cron (1 Monday ... 5 Friday, 0/7 Sunday)")
+    day_of_month: int | None = Field(None, description="monthly: 1..28")
+    time: str = Field("16:30", max_length=8, description="HH:MM in timezone")
+    timezone: str = Field("America/New_York", max_length=64, description="IANA time zone")
+    cron: str | None = Field(None, max_length=120, description="frequency=cron: a 5-field cron expression in timezone")
+    trading_days_only: bool = Field(True, description="skip days that are not NYSE sessions")
+    email: str = Field(max_length=254)
+    backtest_id: str | None = Field(None, max_length=40)
+    sweep_id: str | None = Field(None, max_length=40)
+    portfolio_id: str | None = Field(None, max_length=40)
+
+
+ScheduleBody = ServiceBody(ScheduleCreate, examples=[{"template_id": "weekly_risk", "frequency": "weekly", "day_of_week": 5,
+                                                      "time": "16:00", "email": "user@example.com"}])
+
+
+class Schedule(BaseModel):
+    schedule_id: str
+    template_id: str
+    cron: str
+    timezone: str
+    trading_days_only: bool
+    email: str
+    type: str | None = None
+    format: str | None = None
+    active: bool
+    next_run: Timestamp | None = None
+    created_at: Timestamp | None = None
+
+
+class ScheduleList(BaseModel):
+    schedules: list[Schedule]
+
+
+class ScheduleRun(BaseModel):
+    run_id: str
+    scheduled_for: Timestamp
+    status: str = Field(description="running | sent | failed | skipped")
+    report_id: str | None = None
+    attempts: int
+    smtp_reply: str | None = Field(None, description="the mail server's last reply, e.g. 250 OK or 550 refused")
+    error: str | None = None
+    finished_at: Timestamp | None = None
+
+
+class ScheduleRunList(BaseModel):
+    runs: list[ScheduleRun]

@@ -6,12 +6,15 @@ decodable, non-blank PNG or a parseable SVG; bad names and other users' results.
 from __future__ import annotations
 
 import io
+import os
+import re
 import xml.etree.ElementTree as ET
 
 import empyrical
 import numpy as np
 import pandas as pd
 import pytest
+from pathlib import Path
 from PIL import Image
 
 from tests.serve_app.test_api_platform import V1, assert_error
@@ -113,7 +116,7 @@ def test_backtest_charts_png_and_svg(api, backtest):
     assert_error(api.http.get(f"{V1}/backtest/{bid}/chart/equity.png", headers=api.headers("chart_eve")), 404, "NOT_FOUND")
 
 
-def test_sweep_grid_table_and_heatmap(api, backtest):
+def test_sweep_grid_table_and_heatmap(api, backtest, tmp_path):
     import time
 
     h = api.headers(USER)
@@ -155,3 +158,42 @@ def test_sweep_grid_table_and_heatmap(api, backtest):
     assert_error(api.http.get(f"{V1}/backtest_sweep/{sid}/chart/heatmap.png", params={"metric": "nope"}, headers=h), 400,
                  "INVALID_PARAMETER", field="metric")
     assert_error(api.http.get(f"{V1}/backtest_sweep/{sid}/grid", headers=api.headers("chart_eve")), 404, "NOT_FOUND")
+
+    from tests.serve_app.report_checks import generate, non_blank, number_after, pdf_images, pdf_text
+
+    _, pdf = generate(api, USER, {"type": "sweep_report", "format": "pdf", "sweep_id": sid})
+    text = pdf_text(pdf, tmp_path)
+    assert re.search(r"Configurations\s+12\b", text)
+    assert number_after(text, "Best Sharpe") == pytest.approx(table["sharpe"].max(), abs=5e-5)
+    images = pdf_images(pdf, tmp_path)
+    assert len(images) == 2 and all(non_blank(i) for i in images)  # heatmap, Sharpe vs deflated Sharpe
+
+
+def test_backtest_tearsheet_pdf_prints_the_backtests_numbers(api, backtest, tmp_path):
+    from tests.serve_app.report_checks import generate, money_after, non_blank, number_after, pdf_images, pdf_pages, pdf_text, render_pages
+
+    report, pdf = generate(api, USER, {"type": "backtest_tearsheet", "format": "pdf", "backtest_id": backtest["backtest_id"]})
+    text = pdf_text(pdf, tmp_path)
+    m = backtest["metrics"]
+    assert number_after(text, "Sharpe") == pytest.approx(m["sharpe"], abs=5e-5)
+    assert number_after(text, "Sortino") == pytest.approx(m["sortino"], abs=5e-5)
+    assert money_after(text, "Final equity") == pytest.approx(m["final_equity"], abs=0.005)
+    assert f"{100 * m['max_drawdown']:,.2f}%" in text and f"{100 * m['cum_ret']:,.2f}%" in text
+    assert re.search(r"(?m)^\s*Trades\s+" + f"{m['trades']:,.0f}" + r"\s*$", text)
+    for fold in backtest["folds"]:
+        assert f"{fold['sharpe']:,.4f}" in text
+    assert pdf_pages(pdf, tmp_path) == report["pages"] >= 3
+    images = pdf_images(pdf, tmp_path)
+    assert len(images) == 4 and all(non_blank(i) for i in images)  # equity, monthly, rolling, distribution
+    pages = render_pages(pdf, tmp_path, dpi=80)
+    assert all(non_blank(Image.open(p)) for p in pages)
+    if os.environ.get("SIGMA_DOCS_IMG"):  # refresh the pictures of docs/reports.md
+        out = Path(os.environ["SIGMA_DOCS_IMG"])
+        for i, p in enumerate(pages[:2], 1):
+            Image.open(p).save(out / f"report_tearsheet_page{i}.png", optimize=True)
+
+    html_report, page = generate(api, USER, {"type": "backtest_tearsheet", "format": "html", "backtest_id": backtest["backtest_id"],
+                                             "sections": ["metrics", "equity"]})
+    assert page.count(b"data:image/png;base64,") == 1 and f"{m['sharpe']:,.4f}".encode() in page
+    assert_error(api.http.post(f"{V1}/reports/generate", json={"type": "backtest_tearsheet", "backtest_id": backtest["backtest_id"]},
+                               headers=api.headers("chart_eve")), 404, "NOT_FOUND")

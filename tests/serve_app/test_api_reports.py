@@ -5,7 +5,9 @@ dpi; the same report as one self-contained HTML file; templates; bad input and i
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -114,6 +116,8 @@ def test_risk_summary_pdf_of_the_hedge_fund_book_as_a_person_sees_it(api, demo, 
     images = pdf_images(pdf, tmp_path)
     assert len(images) >= 6  # exposure, sector, tag, greeks, factors, scenarios
     assert all(non_blank(img) and img.size[0] >= 900 for img in images)
+    if os.environ.get("SIGMA_DOCS_IMG"):  # refresh the pictures of docs/reports.md
+        Image.open(rendered[0]).save(Path(os.environ["SIGMA_DOCS_IMG"]) / "report_risk_summary_page1.png", optimize=True)
 
     listing = _data(api.http.get(f"{V1}/reports", headers=h))["reports"]
     assert listing[0]["report_id"] == report["report_id"] and listing[0]["sha256"] == report["sha256"]

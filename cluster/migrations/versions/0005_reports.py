@@ -53,6 +53,42 @@ def upgrade() -> None:
     with op.batch_alter_table('report_templates', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_report_templates_user_id'), ['user_id'], unique=False)
 
+    op.create_table('report_schedules',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('template_id', sa.String(length=40), nullable=False),
+    sa.Column('cron', sa.String(length=120), nullable=False),
+    sa.Column('timezone', sa.String(length=64), nullable=False),
+    sa.Column('trading_days_only', sa.Boolean(), nullable=False),
+    sa.Column('email', sa.String(length=254), nullable=False),
+    sa.Column('params', sa.JSON(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('checked_until', cluster.catalog.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', cluster.catalog.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('report_schedules', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_report_schedules_user_id'), ['user_id'], unique=False)
+
+    op.create_table('report_schedule_runs',
+    sa.Column('id', sa.String(length=40), nullable=False),
+    sa.Column('schedule_id', sa.String(length=40), nullable=False),
+    sa.Column('scheduled_for', cluster.catalog.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('report_id', sa.String(length=40), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('smtp_reply', sa.Text(), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('created_at', cluster.catalog.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', cluster.catalog.models.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['schedule_id'], ['report_schedules.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('schedule_id', 'scheduled_for', name='uq_report_schedule_run_time')
+    )
+    with op.batch_alter_table('report_schedule_runs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_report_schedule_runs_schedule_id'), ['schedule_id'], unique=False)
+
     with op.batch_alter_table('backtests', schema=None) as batch_op:
         batch_op.add_column(sa.Column('series_sha', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('series_path', sa.String(length=255), nullable=True))
@@ -62,6 +98,12 @@ def downgrade() -> None:
     with op.batch_alter_table('backtests', schema=None) as batch_op:
         batch_op.drop_column('series_path')
         batch_op.drop_column('series_sha')
+    with op.batch_alter_table('report_schedule_runs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_report_schedule_runs_schedule_id'))
+    op.drop_table('report_schedule_runs')
+    with op.batch_alter_table('report_schedules', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_report_schedules_user_id'))
+    op.drop_table('report_schedules')
     with op.batch_alter_table('report_templates', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_report_templates_user_id'))
     op.drop_table('report_templates')
