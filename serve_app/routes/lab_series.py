@@ -10,7 +10,6 @@ from fastapi.responses import Response
 from serve_app.deps import CallerDep, StateDep
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import ApiError, invalid, not_found, service_errors
-from serve_app.routes.lab_pipeline import _own_backtest
 from serve_app.schemas import charts as schemas
 from services.lab import backtests, leaderboard, sweeps
 from services.reports import charts, frames
@@ -42,7 +41,10 @@ def _image(data: bytes, ext: str) -> Response:
 
 
 def _completed_backtest(state, caller, backtest_id: str):
-    bt, model_id = _own_backtest(state, caller, backtest_id)
+    try:
+        bt, model_id = backtests.get_backtest(state.catalog, caller.id, backtest_id)
+    except LookupError:
+        raise not_found("backtest", backtest_id) from None
     if bt.status != "completed" or not bt.series_path:
         reason = f"is {bt.status}" if bt.status != "completed" else "was recorded without series; run it again"
         raise ApiError(409, "CONFLICT", f"backtest {backtest_id} {reason}", field="backtest_id")
