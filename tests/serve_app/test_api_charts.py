@@ -89,6 +89,15 @@ def test_backtest_series_matches_metrics_fills_and_empyrical(api, backtest):
                                                  headers=h).content))
     assert len(tr) == len(trades)
 
+    # the Python client hands back pandas objects
+    from sigma_client import Client
+
+    with Client(api.base_url, api.user(USER)) as client:
+        cbars, ctrades = client.backtest_series(bid)
+        assert isinstance(cbars.index, pd.DatetimeIndex) and len(cbars) == len(bars) and len(ctrades) == len(trades)
+        np.testing.assert_array_equal(cbars["drawdown"].to_numpy(), bars["drawdown"].to_numpy())
+        assert client.chart(f"/backtest/{bid}/chart/monthly.svg").startswith(b"<?xml")
+
     assert_error(api.http.get(f"{V1}/backtest/{bid}/series", params={"format": "xlsx"}, headers=h), 400, "INVALID_PARAMETER",
                  field="format")
     assert_error(api.http.get(f"{V1}/backtest/{bid}/series", params={"table": "x", "format": "parquet"}, headers=h), 400,
@@ -149,6 +158,10 @@ def test_sweep_grid_table_and_heatmap(api, backtest, tmp_path):
     pq = pd.read_parquet(io.BytesIO(api.http.get(f"{V1}/backtest_sweep/{sid}/grid", params={"format": "parquet"},
                                                  headers=h).content))
     assert len(pq) == 12 and list(pq.columns) == list(body["columns"])
+    from sigma_client import Client
+
+    with Client(api.base_url, api.user(USER)) as client:
+        assert client.sweep_grid(sid).equals(pq)
     _png_ok(api.http.get(f"{V1}/backtest_sweep/{sid}/chart/heatmap.png", params={"x": "value", "y": "fees_bps"}, headers=h))
     _png_ok(api.http.get(f"{V1}/leaderboard/chart/sharpe_vs_deflated.png", params={"sweep_id": sid}, headers=h))
     assert_error(api.http.get(f"{V1}/backtest_sweep/{sid}/chart/heatmap.png", params={"x": "lever"}, headers=h), 400,

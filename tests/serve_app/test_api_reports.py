@@ -170,3 +170,27 @@ def test_templates_and_bad_input(api, demo):
     assert_error(api.http.post(gen, json={"type": "risk_summary"}), 401, "UNAUTHORIZED")
     # nothing half-written: no report row was created by any refused request
     assert all(r["status"] == "completed" for r in _data(api.http.get(f"{V1}/reports", headers=h))["reports"])
+
+
+def test_schedule_routes(api, demo):
+    h = demo["demo_individual"]
+    url = f"{V1}/reports/schedule"
+    created = api.http.post(url, json={"template_id": "weekly_risk", "frequency": "weekly", "day_of_week": 5, "time": "16:00",
+                                       "email": "user@example.com"}, headers=h)
+    assert created.status_code == 201, created.text
+    sched = created.json()["data"]
+    assert sched["cron"] == "0 16 * * 5" and sched["timezone"] == "America/New_York" and sched["trading_days_only"] is True
+    assert sched["next_run"] and sched["type"] == "risk_summary"
+    listing = _data(api.http.get(f"{V1}/reports/schedules", headers=h))["schedules"]
+    assert [s["schedule_id"] for s in listing] == [sched["schedule_id"]]
+    assert _data(api.http.get(f"{V1}/reports/schedules/{sched['schedule_id']}/runs", headers=h))["runs"] == []
+    for patch, field in (({"frequency": "cron", "cron": "not a cron"}, "cron"), ({"time": "24:30"}, "time"),
+                         ({"timezone": "Nowhere/City"}, "timezone"), ({"email": "user@@example"}, "email"),
+                         ({"template_id": "nope"}, "template_id")):
+        assert_error(api.http.post(url, json={"template_id": "daily_risk", "email": "u@example.com", **patch}, headers=h),
+                     400, "INVALID_PARAMETER", field=field)
+    other = demo["demo_hnw"]
+    assert_error(api.http.delete(f"{V1}/reports/schedules/{sched['schedule_id']}", headers=other), 404, "NOT_FOUND")
+    assert_error(api.http.get(f"{V1}/reports/schedules/{sched['schedule_id']}/runs", headers=other), 404, "NOT_FOUND")
+    assert api.http.delete(f"{V1}/reports/schedules/{sched['schedule_id']}", headers=h).status_code == 200
+    assert _data(api.http.get(f"{V1}/reports/schedules", headers=h))["schedules"] == []
