@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench docs clean
+.PHONY: run test install sysdeps bench docs clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -24,7 +24,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/sigma serve --demo
 
-test: $(STAMP)
+# The suite reads rendered reports back with poppler (pdftotext, pdftoppm, pdfimages): a Debian
+# package, installed here when missing (the CI runs as root).
+sysdeps:
+	@command -v pdftoppm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; }
+
+test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q tests
 
 bench: $(STAMP)

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     #: kernel compiled once, by ``make install``'s ``sigma warm`` or the first start, is only
     #: loaded afterwards); ``NUMBA_CACHE_DIR`` wins when set.
     numba_cache_dir: Path | None = None
+    #: Scheduled reports' mail server: smtp://user:pass@host:587?starttls=true (or smtps://host:465)
+    smtp_url: str | None = None
+    smtp_from: str = "sigma@localhost"
 
     @field_validator("home", mode="before")
     @classmethod
