@@ -293,8 +293,10 @@ def vectorbt_ratio():
 def main():
     import ray
 
+    from cluster.config import default_numba_cache_dir
+
     home = Path(tempfile.mkdtemp(prefix="sigma_bench_sweep_"))
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / "sigma_numba_cache"))
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(default_numba_cache_dir()))
     # address="local": a Ray of its own even when another one runs on this machine
     ray.init(address="local", num_cpus=2, include_dashboard=False, namespace="sigma", log_to_driver=False)  # workers inherit NUMBA_CACHE_DIR
     try:

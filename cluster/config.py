@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     ingress_num_cpus: float = 0.25
     ingress_replicas: int = 1
     job_num_cpus: float = 0.5
+    #: A job whose worker dies, or that was running when the service stopped, starts again up
+    #: to this many runs in all (sweeps from their stored chunks), after a backoff of
+    #: ``job_retry_backoff_s * 2**(run - 1)`` seconds (at most 60); then it fails.
+    job_max_attempts: int = 3
+    job_retry_backoff_s: float = 2.0
 
     jwt_secret: str | None = None
     jwt_ttl_s: int = 3600
@@ -60,6 +65,13 @@ class Settings(BaseSettings):
     #: Webhooks to private or loopback addresses are refused unless this is true.
     allow_private_webhooks: bool = False
     log_level: str = "INFO"
+    #: numba's on-disk kernel cache. Shared by every home and every worker of this machine (a
+    #: kernel compiled once, by ``make install``'s ``sigma warm`` or the first start, is only
+    #: loaded afterwards); ``NUMBA_CACHE_DIR`` wins when set.
+    numba_cache_dir: Path | None = None
+    #: Scheduled reports' mail server: smtp://user:pass@host:587?starttls=true (or smtps://host:465)
+    smtp_url: str | None = None
+    smtp_from: str = "sigma@localhost"
 
     @field_validator("home", mode="before")
     @classmethod
@@ -74,6 +86,12 @@ class Settings(BaseSettings):
     @property
     def resolved_storage_url(self) -> str:
         return self.storage_url or f"file://{self.home / 'artifacts'}"
+
+    @property
+    def resolved_numba_cache_dir(self) -> Path:
+        if self.numba_cache_dir is not None:
+            return Path(os.path.expanduser(str(self.numba_cache_dir)))
+        return default_numba_cache_dir()
 
     @property
     def api_url(self) -> str:
@@ -122,6 +140,15 @@ class Settings(BaseSettings):
         env = {k: v for k, v in os.environ.items() if k.startswith("SIGMA_") and k not in secret}
         env.setdefault("SIGMA_HOME", str(self.home))
         return env
+
+
+def default_numba_cache_dir() -> Path:
+    """``NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/sigma/numba`` (``~/.cache/sigma/numba``):
+    per machine and user, not per ``SIGMA_HOME``, so a fresh home never recompiles."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sigma" / "numba"
 
 
 @lru_cache(maxsize=1)

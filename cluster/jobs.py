@@ -2,9 +2,14 @@
 
 A job is a catalog row (queued -> running -> completed | failed | cancelled) plus a Ray task
 that runs a registered function. One named actor, the ``JobManager``, owns every job task so
-that any API replica can cancel any job, enforces per-user concurrency (tier quotas), and on
-start recovers from a restart: jobs left ``running`` are marked failed with a reason and
-``queued`` ones are started again.
+that any API replica can cancel any job and enforces per-user concurrency (tier quotas).
+
+Jobs finish themselves. A job whose worker process dies (killed, out of memory, a lost node)
+goes back to ``queued`` and starts again after a backoff; so does a job that was running when
+the service stopped (the manager's recovery at start). Every job kind can run again from its
+inputs: a sweep skips its stored chunks, a training or backtest recomputes. After
+``Settings.job_max_attempts`` runs the job fails with an error that says how many runs died.
+A job's own failure (bad input, a ``JobFailed``) is never retried.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ JOB_KINDS: dict[str, str] = {
 
 #: Each area declares its own kinds in a module-level ``JOB_KINDS`` dict; workers import these
 #: modules lazily, so a worker process knows every kind without the API having registered it.
-JOB_KIND_MODULES = ("services.lab.jobs", "services.portfolio.jobs", "services.risk.batch", "tuning.sweep")
+JOB_KIND_MODULES = ("services.lab.jobs", "services.portfolio.jobs", "services.risk.batch", "tuning.sweep",
+                    "services.reports.jobs")
 
 
 def all_job_kinds() -> dict[str, str]:
@@ -215,23 +221,15 @@ class JobManager:
         self.recovered = self._recover()
 
     def _recover(self) -> dict:
-        """Restart recovery: running jobs died with the old processes; queued ones run again."""
+        """Restart recovery: jobs left running died with the old processes; they start again
+        (up to ``job_max_attempts`` runs), and queued ones run as they would have."""
+        failed = 0
         with self.catalog.session() as s:
-            res = s.execute(
-                update(Job)
-                .where(Job.status == "running")
-                .values(
-                    status="failed",
-                    finished_at=utcnow(),
-                    updated_at=utcnow(),
-                    error={
-                        "code": "INTERRUPTED",
-                        "message": "the service restarted while this job was running; submit it again",
-                        "details": {},
-                    },
-                )
-            )
-            failed = res.rowcount
+            interrupted = s.execute(select(Job.id, Job.attempts).where(Job.status == "running")).all()
+        for job_id, attempts in interrupted:
+            if not self._requeue(job_id, attempts, "the service stopped while this job was running"):
+                failed += 1
+        with self.catalog.session() as s:
             queued = s.execute(
                 select(Job.id, Job.user_id, Job.queue_group, Job.queue_limit)
                 .where(Job.status == "queued")
@@ -240,7 +238,28 @@ class JobManager:
         for job_id, user_id, group, limit in queued:
             self.pending.append((job_id, user_id, group, limit))
         self._pump()
-        return {"failed": failed, "requeued": len(queued)}
+        return {"failed": failed, "requeued": len(queued), "interrupted": len(interrupted)}
+
+    def _requeue(self, job_id: str, attempts: int | None, why: str) -> bool:
+        """Put a job whose run died back in the queue (True), or fail it when it has had its
+        runs (False). Cancelled or finished jobs are left as they are."""
+        attempts = int(attempts or 0)
+        limit = max(1, int(self.settings.job_max_attempts))
+        with self.catalog.session() as s:
+            if attempts >= limit:
+                s.execute(update(Job).where(Job.id == job_id, Job.status.in_(("queued", "running"))).values(
+                    status="failed", finished_at=utcnow(), updated_at=utcnow(),
+                    error={"code": "WORKER_FAILED",
+                           "message": f"{why}; it ran {attempts} times, the limit (SIGMA_JOB_MAX_ATTEMPTS) is {limit}",
+                           "details": {"attempts": attempts}}))
+                return False
+            res = s.execute(update(Job).where(Job.id == job_id, Job.status == "running").values(
+                status="queued", updated_at=utcnow(),
+                message=f"{why}; starting again (run {attempts + 1} of {limit})"))
+            return res.rowcount == 1
+
+    def retry_delay_s(self, attempts: int) -> float:
+        return min(60.0, float(self.settings.job_retry_backoff_s) * 2 ** max(0, int(attempts) - 1))
 
     def recovery_report(self) -> dict:
         return self.recovered
@@ -266,21 +285,33 @@ class JobManager:
         self.pending = still_pending
 
     async def _watch(self, job_id: str, ref: ray.ObjectRef) -> None:
+        retry = None
         try:
             await ref
         except ray.exceptions.TaskCancelledError:
             _finish(self.catalog, job_id, "cancelled", message="cancelled by user")
         except Exception as exc:  # noqa: BLE001 - a crashed worker must not leave the job running
-            _finish(
-                self.catalog,
-                job_id,
-                "failed",
-                error={"code": "WORKER_FAILED", "message": f"the worker running this job died: {type(exc).__name__}", "details": {}},
-            )
+            # execute_job records every failure of the job itself: an exception here means the
+            # process running it died, so the job runs again from its inputs.
+            with self.catalog.session() as s:
+                row = s.execute(select(Job.attempts, Job.user_id, Job.queue_group, Job.queue_limit)
+                                .where(Job.id == job_id)).first()
+            if row is not None and self._requeue(job_id, row.attempts,
+                                                 f"the worker running this job died ({type(exc).__name__})"):
+                retry = (row.user_id, row.queue_group, row.queue_limit, self.retry_delay_s(row.attempts))
         finally:
             self.running.pop(job_id, None)
             self.running_key.pop(job_id, None)
             self._pump()
+        if retry is not None:
+            user_id, group, limit, delay = retry
+            log.warning("job %s: worker died; starting again in %.1f s", job_id, delay)
+            await asyncio.sleep(delay)
+            with self.catalog.session() as s:
+                still_queued = s.scalar(select(Job.status).where(Job.id == job_id)) == "queued"
+            if still_queued and job_id not in self.running and all(p[0] != job_id for p in self.pending):
+                self.pending.append((job_id, user_id, group, limit))
+                self._pump()
 
     async def submit(self, job_id: str, user_id: int, group: str, limit: int | None) -> int:
         """Queue a job; returns how many jobs of this user's group are ahead of it (0: started)."""

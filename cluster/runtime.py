@@ -23,8 +23,8 @@ def ensure_ray(settings: Settings, *, address: str | None = None, include_dashbo
         return {"address": ctx.gcs_address, "dashboard_url": _dashboard_url(), "started": False}
     address = address or settings.ray_address
     runtime_env = {"env_vars": settings.env_for_workers()}
-    # Workers read the numba on-disk cache instead of recompiling every kernel.
-    runtime_env["env_vars"].setdefault("NUMBA_CACHE_DIR", str(settings.home / "numba_cache"))
+    # Workers read the machine's numba on-disk cache instead of recompiling every kernel.
+    runtime_env["env_vars"].setdefault("NUMBA_CACHE_DIR", str(settings.resolved_numba_cache_dir))
     os.environ.setdefault("NUMBA_CACHE_DIR", runtime_env["env_vars"]["NUMBA_CACHE_DIR"])
     if address:
         info = ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env, log_to_driver=False)

@@ -44,7 +44,7 @@ from cluster.errors import InputError
 
 log = logging.getLogger("sigma.webhooks")
 
-EVENTS = ("backtest.completed", "sweep.completed", "signal.generated")
+EVENTS = ("backtest.completed", "sweep.completed", "signal.generated", "report.ready")
 SIGNATURE_HEADER = "X-Sigma-Signature"
 TIMESTAMP_HEADER = "X-Sigma-Timestamp"
 EVENT_HEADER = "X-Sigma-Event"

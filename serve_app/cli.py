@@ -41,10 +41,7 @@ def cmd_serve(args) -> int:
     settings = _settings(args)
     catalog = prepare_catalog(settings)
     creds = seed_demo_users(catalog, settings) if args.demo else {}
-    if args.demo:
-        from serve_app.demo import seed_demo_data
-
-        seed_demo_data(catalog, settings)
+    seeding = _start_seeding(catalog, settings) if args.demo else None
 
     print(f"Starting Ray ({'joining ' + args.address if args.address else 'local, ' + str(settings.num_cpus) + ' CPUs'}) ...", flush=True)
     ray_info = ensure_ray(settings, address=args.address, include_dashboard=not args.no_dashboard)
@@ -54,6 +51,10 @@ def cmd_serve(args) -> int:
         wait_healthy(settings.api_url, timeout=120)
     except RuntimeError as exc:
         raise SystemExit(str(exc)) from None
+    if seeding is not None:
+        seeding.join()
+        if seeding.error is not None:
+            raise seeding.error
     from services.risk.batch import next_scheduled_run, start_scheduler
 
     start_scheduler(settings)
@@ -103,6 +104,26 @@ def cmd_serve(args) -> int:
     else:
         serve.delete("sigma")
     return 0
+
+
+def _start_seeding(catalog, settings):
+    """Seed the demo books and Lab models on a thread while Ray and Serve start (seconds each
+    on 2 cores, so a start no longer pays them one after the other). The caller joins it
+    before announcing the service; ``.error`` holds what the seeding raised."""
+    import threading
+
+    from serve_app.demo import seed_demo_data
+
+    def run():
+        try:
+            seed_demo_data(catalog, settings)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the caller after join()
+            thread.error = exc
+
+    thread = threading.Thread(target=run, name="sigma-demo-seed", daemon=True)
+    thread.error = None
+    thread.start()
+    return thread
 
 
 def _redact(url: str) -> str:
@@ -171,6 +192,24 @@ def cmd_migrate(args) -> int:
     return 0
 
 
+def cmd_warm(args) -> int:
+    """Compile (or load) every kernel the API and the jobs use into the machine's numba cache,
+    so no start, home or worker compiles again (``make install`` runs it)."""
+    import os
+
+    settings = _settings(args)
+    cache = settings.resolved_numba_cache_dir
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache))  # before numba is first imported
+    started = time.perf_counter()
+    from cluster.jobs import warm_up_areas
+    from serve_app.warmup import warm
+
+    warm()
+    warm_up_areas(None)
+    print(f"numba kernels compiled or loaded in {time.perf_counter() - started:.1f} s (cache: {os.environ['NUMBA_CACHE_DIR']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sigma", description="Sigma quant platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_p.add_argument("--tier", default="free", choices=["free", "basic", "pro", "enterprise"])
     add_p.add_argument("--update", action="store_true")
     add_p.set_defaults(func=cmd_users_add)
+
+    warm_p = sub.add_parser("warm", help="compile every numba kernel into the machine's cache (make install runs it)")
+    warm_p.set_defaults(func=cmd_warm)
 
     mig_p = sub.add_parser("migrate", help="apply catalog schema migrations")
     mig_p.set_defaults(func=cmd_migrate)

@@ -201,6 +201,63 @@ class Client:
         """The backtest's fills as CSV text."""
         return self.request("GET", f"/export/backtest/{backtest_id}", params={"format": "csv"}, raw=True)
 
+    # -- series, charts and reports (pandas objects, image and file bytes) --------------------
+    def _bytes(self, path: str, params: Optional[Mapping] = None) -> bytes:
+        resp = self._http.request("GET", self.base_url + path, params=_clean(params or {}), headers=self._headers())
+        if resp.status_code >= 400:
+            raise self._error(resp)
+        return resp.content
+
+    def backtest_series(self, backtest_id: str):
+        """``(bars, trades)`` DataFrames of a backtest (Parquet): equity, returns, drawdown,
+        position, benchmark_return and fold per bar, indexed by UTC timestamp; the fills."""
+        import io
+
+        import pandas as pd
+
+        bars = pd.read_parquet(io.BytesIO(self._bytes(f"/backtest/{backtest_id}/series", {"format": "parquet"})))
+        trades = pd.read_parquet(io.BytesIO(self._bytes(f"/backtest/{backtest_id}/series",
+                                                        {"format": "parquet", "table": "trades"})))
+        return bars.set_index("timestamp"), trades
+
+    def sweep_grid(self, sweep_id: str):
+        """A sweep's grid as a DataFrame: configuration axes x metrics, one row per configuration."""
+        import io
+
+        import pandas as pd
+
+        return pd.read_parquet(io.BytesIO(self._bytes(f"/backtest_sweep/{sweep_id}/grid", {"format": "parquet"})))
+
+    def portfolio_timeline(self, start: Optional[str] = None, end: Optional[str] = None):
+        """The portfolio timeline's daily points as a DataFrame indexed by date (sync ranges)."""
+        import pandas as pd
+
+        data = self.request("GET", "/portfolio/timeline", params={"start": start, "end": end, "mode": "sync"})
+        frame = pd.json_normalize([dict(p) for p in data["points"]])
+        return frame.set_index("date") if "date" in frame.columns else frame
+
+    def chart(self, path: str, **params) -> bytes:
+        """A chart's PNG or SVG bytes, e.g. ``chart(f"/backtest/{bid}/chart/equity.png")``."""
+        return self._bytes(path, params)
+
+    def generate_report(self, type: str, *, format: str = "pdf", sections: Optional[Sequence[str]] = None,
+                        period: str = "daily", wait: bool = True, timeout: float = 600, **ids) -> ApiObject:
+        """Start a report job (``backtest_id=``/``sweep_id=`` for those types); ``wait=True``
+        returns the finished report (its ``download_url``, ``sha256``)."""
+        body = {"type": type, "format": format, "sections": list(sections) if sections else None, "period": period, **ids}
+        out = self.request("POST", "/reports/generate", json={k: v for k, v in body.items() if v is not None})
+        if not wait:
+            return out
+        self.wait_job(out["job_id"], timeout=timeout)
+        return self.request("GET", f"/reports/{out['report_id']}")
+
+    def download_report(self, report_id: str) -> bytes:
+        return self._bytes(f"/reports/{report_id}/download")
+
+    def schedule_report(self, template_id: str, email: str, **schedule) -> ApiObject:
+        """E-mail a template's report on a schedule (frequency, day_of_week, time, timezone, cron)."""
+        return self.request("POST", "/reports/schedule", json={"template_id": template_id, "email": email, **schedule})
+
     # -- sweeps --------------------------------------------------------------------------------
     def sweep(self, model_id: str, sweep: Optional[Mapping[str, Any]] = None, *, risk_profile: Optional[str] = None,
               tag: Optional[str] = None, matrix_sha: Optional[str] = None, start_date: Optional[str] = None,

@@ -12,6 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+# Before any test module imports numba: the machine's kernel cache that `make install` filled.
+from cluster.config import default_numba_cache_dir  # noqa: E402
+
+os.environ.setdefault("NUMBA_CACHE_DIR", str(default_numba_cache_dir()))
+
 PG_BASE = os.environ.get("SIGMA_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TEST_PASSWORD = "correct-horse-battery"
 
@@ -101,7 +106,6 @@ def ray_session():
     """One local Ray for the whole test session: 2 CPUs, no dashboard."""
     import ray
 
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / "sigma_numba_cache"))
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, namespace="sigma", log_to_driver=False)
     yield ray

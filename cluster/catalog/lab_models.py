@@ -86,6 +86,9 @@ class Backtest(Base):
     gate: Mapped[dict | None] = mapped_column(nullable=True)
     fills_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
     fills_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # per-bar series (Parquet: equity, returns, drawdown, position, benchmark, fold); issue 14
+    series_sha: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    series_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)

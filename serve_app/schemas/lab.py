@@ -218,3 +218,4 @@ class Backtest(BaseModel):
     finished_at: Timestamp | None = None
     estimated_completion: Timestamp | None = None
     export_url: str | None = None
+    series_url: str | None = None

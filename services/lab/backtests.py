@@ -6,6 +6,7 @@ import logging
 import math
 from typing import Any, Callable, Mapping
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
@@ -22,6 +23,7 @@ from services.lab.models import get_model
 from services.lab.training import check_allowed_hours
 
 from services.lab.export import fills_csv
+from services.reports.frames import from_parquet, to_parquet
 from services.lab.options import options_walk_forward
 
 log = logging.getLogger("sigma.lab")
@@ -120,6 +122,48 @@ def walk_forward_from_inputs(inputs: LabInputs, bt: Mapping[str, Any]):
     return run_walk_forward(frame, fit_predict, wf)
 
 
+#: Columns of a backtest's per-bar series (``GET /backtest/{id}/series``), after ``timestamp``.
+SERIES_COLUMNS = ("equity", "returns", "drawdown", "position", "benchmark_return", "fold")
+
+
+def series_frame(inputs: LabInputs, result) -> pd.DataFrame:
+    """The out-of-sample bars of a walk-forward run: equity, bar returns, drawdown (under
+    water), position (-1/0/+1), the instrument's own close-to-close return on the same bars
+    (the buy-and-hold benchmark) and the walk-forward fold each bar belongs to."""
+    from compute.series import drawdown
+
+    bt = result.backtest
+    close = inputs.matrix["close"].to_numpy(dtype="float64")
+    prev = close[inputs.first - 1:-1] if inputs.first > 0 else close[:-1]
+    bench = close[inputs.first:] / prev - 1.0 if inputs.first > 0 else np.concatenate(([np.nan], close[1:] / prev - 1.0))
+    equity = bt.equity.to_numpy(dtype="float64")
+    stamps = pd.DatetimeIndex(bt.equity.index)
+    stamps = stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
+    return pd.DataFrame({
+        "timestamp": stamps, "equity": equity, "returns": bt.returns.to_numpy(dtype="float64"),
+        "drawdown": drawdown(equity), "position": bt.position.to_numpy(dtype="int64"),
+        "benchmark_return": bench, "fold": np.asarray(result.segments, dtype="int64")})
+
+
+def load_series(store: ArtifactStore, bt: Backtest) -> pd.DataFrame:
+    """A completed backtest's series frame (verified against its SHA-256); ``LookupError`` for a
+    backtest recorded without one (run before series were kept)."""
+    if not bt.series_path:
+        raise LookupError(f"backtest {bt.id} has no stored series; run it again to get one")
+    return from_parquet(store.get(bt.series_path, sha=bt.series_sha))
+
+
+def load_trades(store: ArtifactStore, bt: Backtest) -> pd.DataFrame:
+    """A completed backtest's fills (the export CSV) as a frame with UTC timestamps."""
+    import io
+
+    if not bt.fills_path:
+        return pd.DataFrame(columns=["timestamp", "action", "price", "quantity", "pnl", "cumulative_pnl"])
+    frame = pd.read_csv(io.BytesIO(store.get(bt.fills_path, sha=bt.fills_sha)))
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    return frame
+
+
 def metrics_view(metrics: Mapping[str, Any]) -> dict:
     """Backtest metrics under the Lab spec's names (``cum_ret``) plus every engine figure."""
     out = json_safe(dict(metrics))
@@ -156,11 +200,13 @@ def run_backtest_job(catalog: Catalog, store: ArtifactStore, backtest_id: str, p
     fills = result.backtest.fills
 
     ref = store.put(fills_csv(fills).encode(), prefix="fills", ext="csv")
+    series_ref = store.put(to_parquet(series_frame(inputs, result)), prefix="series", ext="parquet")
     folds = json_safe(result.folds)
     record_backtest_result(
         catalog, user_id=user_id, model_pk=model.id, model_id=model.model_id, pack_id=model.pack_id,
         risk_profile=profile, config=cfg, metrics=metrics, gate=gate, score=score, folds=folds,
-        matrix_sha=inputs.matrix_sha, backtest_id=backtest_id, fills_sha=ref.sha, fills_path=ref.path)
+        matrix_sha=inputs.matrix_sha, backtest_id=backtest_id, fills_sha=ref.sha, fills_path=ref.path,
+        series_sha=series_ref.sha, series_path=series_ref.path)
     return {"backtest_id": backtest_id, "model_id": model.model_id, "status": "completed", "metrics": metrics,
             "gate": gate, "score": finite_or_none(score), "fills": int(len(fills))}
 
@@ -170,6 +216,7 @@ def record_backtest_result(catalog: Catalog, *, user_id: int, model_pk: int, mod
                            gate: Mapping[str, Any], score: float | None = None, folds: list | None = None,
                            matrix_sha: str | None = None, backtest_id: str | None = None, job_id: str | None = None,
                            fills_sha: str | None = None, fills_path: str | None = None,
+                           series_sha: str | None = None, series_path: str | None = None,
                            sweep_id: str | None = None, config_index: int | None = None, tag: str | None = None,
                            update_model: bool = True, emit: bool = True) -> tuple[str, str]:
     """Write (or complete) a ``Backtest`` row and its ``LeaderboardEntry``; returns their ids.
@@ -194,6 +241,7 @@ def record_backtest_result(catalog: Catalog, *, user_id: int, model_pk: int, mod
         bt.matrix_sha = matrix_sha or bt.matrix_sha
         bt.status, bt.metrics, bt.folds, bt.gate = "completed", metrics, json_safe(folds or []), gate
         bt.fills_sha, bt.fills_path, bt.finished_at, bt.error = fills_sha, fills_path, now, None
+        bt.series_sha, bt.series_path = series_sha, series_path
         s.flush()
         entry = LeaderboardEntry(
             user_id=user_id, model_pk=model_pk, model_id=model_id, pack_id=pack_id, backtest_id=bt.id,
@@ -250,4 +298,5 @@ def backtest_view(bt: Backtest, model_id: str, estimated_completion: str | None 
         "finished_at": bt.finished_at.isoformat() if bt.finished_at else None,
         "estimated_completion": estimated_completion,
         "export_url": f"/api/v1/export/backtest/{bt.id}?format=csv" if bt.fills_path else None,
+        "series_url": f"/api/v1/backtest/{bt.id}/series" if bt.series_path else None,
     }

@@ -576,3 +576,35 @@ def emit_sweep_event(catalog: Catalog, user_id: int, summary: dict) -> None:
         })
     except Exception:  # noqa: BLE001 - a delivery problem never undoes the sweep
         log.exception("could not enqueue sweep.completed for %s", summary.get("sweep_id"))
+
+
+#: The configuration axes of a sweep's grid table, then its metric columns.
+GRID_AXES = ("kind", "value", "exit_value", "top_pct", "long_only", "allowed_hours", "fees_bps", "slippage_bps")
+GRID_METRICS = ("sharpe", "deflated_sharpe", "sortino", "cum_ret", "annual_return", "annual_volatility", "max_drawdown",
+                "win_rate", "trades", "es95", "turnover", "calmar", "score", "gate_pass")
+
+
+def sweep_grid(catalog: Catalog, user_id: int, sweep_id: str) -> pd.DataFrame:
+    """A sweep's stored configurations as a table, one row per configuration (by
+    ``config_index``): the grid axes (``allowed_hours`` as text, e.g. ``"10,11"``) then the
+    metrics, for heatmaps over any two axes. ``LookupError`` for another user's sweep."""
+    get_sweep(catalog, user_id, sweep_id)
+    with catalog.session() as s:
+        rows = s.execute(select(LeaderboardEntry).where(LeaderboardEntry.sweep_id == sweep_id)
+                         .order_by(LeaderboardEntry.config_index)).scalars().all()
+        records = []
+        for row in rows:
+            cfg, metrics = row.config or {}, row.metrics or {}
+            rec = {"config_index": row.config_index}
+            for axis in GRID_AXES:
+                value = cfg.get(axis)
+                rec[axis] = ",".join(str(h) for h in value) if axis == "allowed_hours" and value is not None else value
+            for name in GRID_METRICS:
+                rec[name] = {"score": row.score, "gate_pass": row.gate_pass,
+                             "deflated_sharpe": row.deflated_sharpe}.get(name, metrics.get(name))
+            records.append(rec)
+    frame = pd.DataFrame.from_records(records, columns=["config_index", *GRID_AXES, *GRID_METRICS])
+    for name in ("value", "exit_value", "top_pct", "fees_bps", "slippage_bps", *GRID_METRICS):
+        if name not in ("gate_pass", "trades"):
+            frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    return frame

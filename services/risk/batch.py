@@ -20,7 +20,9 @@ errors (connection, timeout, database operational errors) are retried up to
 
 Scheduling: :func:`start_scheduler` starts a detached zero-CPU Ray actor that runs the batch
 for each NYSE session at 16:30 America/New_York (and once on start-up when today's run is
-due and missing), so ``sigma serve`` only has to call it once.
+due and missing), so ``sigma serve`` only has to call it once. It is the platform's one
+scheduler: every minute it also runs the :data:`PERIODIC_TASKS` (report schedules: their own
+cron times, run log and catch-up, ``services.reports.schedules``) as zero-CPU Ray tasks.
 """
 
 from __future__ import annotations
@@ -475,6 +477,20 @@ def daily_batch_task(settings_json: str, as_of: str, trigger: str) -> dict:
     return run_daily_batch(Settings.model_validate_json(settings_json), as_of, trigger=trigger)
 
 
+#: "module:function(settings)" run by the scheduler every :data:`TICK_S` seconds, each in a
+#: zero-CPU Ray task (its own catalog rows make it idempotent: see services.reports.schedules).
+PERIODIC_TASKS = ("services.reports.schedules:scheduled_tick",)
+TICK_S = 60.0
+
+
+@ray.remote(num_cpus=0)
+def periodic_task(settings_json: str, target: str):
+    import importlib
+
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)(Settings.model_validate_json(settings_json))
+
+
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class BatchScheduler:
     """Runs the daily batch at 16:30 New York time on trading days (one actor per catalog)."""
@@ -485,12 +501,14 @@ class BatchScheduler:
         self.started = False
         self.last: dict | None = None
         self.next: tuple[dt.date, dt.datetime] | None = None
+        self.periodic: dict[str, dict] = {}
 
     async def run(self) -> None:
         if self.started:
             return
         self.started = True
         while True:
+            await self._periodic()
             now = dt.datetime.now(dt.timezone.utc)
             day = due_session(now)
             if day is not None and not has_run(self.catalog, day):
@@ -498,7 +516,16 @@ class BatchScheduler:
                 continue
             self.next = next_scheduled_run(now)
             wait = (self.next[1] - now).total_seconds()
-            await asyncio.sleep(max(1.0, min(wait, 300.0)))
+            await asyncio.sleep(max(1.0, min(wait, TICK_S)))
+
+    async def _periodic(self) -> None:
+        for target in PERIODIC_TASKS:
+            try:
+                self.periodic[target] = {"at": utcnow().isoformat(),
+                                         "result": await periodic_task.remote(self.settings_json, target)}
+            except Exception as exc:  # noqa: BLE001 - one task's failure never stops the schedule
+                log.exception("periodic task %s failed", target)
+                self.periodic[target] = {"at": utcnow().isoformat(), "error": f"{type(exc).__name__}: {exc}"}
 
     async def _run(self, day: dt.date) -> None:
         try:
@@ -513,6 +540,7 @@ class BatchScheduler:
             "running": self.started,
             "next_run": None if self.next is None else {"as_of": str(self.next[0]), "at": self.next[1].isoformat()},
             "last": self.last,
+            "periodic": self.periodic,
         }
 
 

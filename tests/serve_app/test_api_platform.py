@@ -225,27 +225,37 @@ def test_completed_job_cannot_be_cancelled(api):
     assert_error(api.http.post(f"{V1}/jobs/{job_id}/cancel", headers=headers), 409, "CONFLICT", field="job_id")
 
 
-def test_restart_recovery_fails_running_and_requeues_queued(api):
-    """Kill the job manager mid-job: on restart, running jobs fail with a reason, queued ones run."""
+def test_restart_recovery_runs_interrupted_jobs_again_up_to_the_limit(api):
+    """Kill the job manager mid-job (as a service restart does): a running job starts again by
+    itself and completes; one that already had its runs fails naming the limit; queued ones run."""
     import ray
+    from sqlalchemy import update
 
     from cluster.catalog import Job
     from cluster.jobs import create_job, manager_name
 
     headers = api.headers("dave")
-    running_id = api.http.post(f"{V1}/jobs/probe", headers=headers, json={"duration_s": 30}).json()["job_id"]
+    running_id = api.http.post(f"{V1}/jobs/probe", headers=headers, json={"duration_s": 3}).json()["job_id"]
+    last_id = api.http.post(f"{V1}/jobs/probe", headers=headers, json={"duration_s": 30}).json()["job_id"]
     api.wait_job(running_id, "dave", until=("running",))
+    api.wait_job(last_id, "dave", until=("running",))
     with api.catalog.session() as s:
         uid = s.get(Job, running_id).user_id
+        # as if this were already its third run
+        s.execute(update(Job).where(Job.id == last_id).values(attempts=api.settings.job_max_attempts))
     # A job written to the catalog but not yet handed to a worker when the service died.
     queued = create_job(api.catalog, user_id=uid, kind="system.probe", params={"duration_s": 0.1})
 
     manager = ray.get_actor(manager_name(api.settings), namespace="sigma")
     ray.kill(manager, no_restart=False)  # the actor restarts, as after a crash
 
-    failed = api.wait_job(running_id, "dave", timeout=60)
-    assert failed["status"] == "failed"
-    assert failed["error"]["code"] in ("INTERRUPTED", "WORKER_FAILED")
+    again = api.wait_job(running_id, "dave", timeout=90)
+    assert again["status"] == "completed", again
+    with api.catalog.session() as s:
+        assert s.get(Job, running_id).attempts == 2
+    failed = api.wait_job(last_id, "dave", timeout=60)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "WORKER_FAILED"
+    assert "SIGMA_JOB_MAX_ATTEMPTS" in failed["error"]["message"]
     requeued = api.wait_job(queued.id, "dave", timeout=90)
     assert requeued["status"] == "completed"
 

@@ -1,7 +1,7 @@
 """users.token_version (token revocation) and audit_events
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006_users_audit
+Revises: 0005_reports
 Create Date: 2026-12-03 12:40:00
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import cluster.catalog.models
 
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006_users_audit'
+down_revision = '0005_reports'
 branch_labels = None
 depends_on = None
 

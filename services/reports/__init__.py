@@ -1,0 +1,1 @@
+"""Pictures and reports (issue 14): charts, report assembly, templates, schedules."""

@@ -1,0 +1,33 @@
+"""Report job kinds: ``reports.generate`` (run by ``cluster.jobs`` workers)."""
+
+from __future__ import annotations
+
+from cluster.artifacts import ArtifactStore
+from cluster.jobs import JobContext, JobFailed
+
+JOB_KINDS = {"reports.generate": "services.reports.jobs:generate_job"}
+
+
+def generate_job(ctx: JobContext, params: dict) -> dict:
+    from cluster.market import market_provider
+    from services.lab.events import emit_event
+    from services.reports import service
+
+    ctx.progress(0.02, "gathering figures", force=True)
+    try:
+        return service.run_report_job(
+            ctx.catalog, ArtifactStore(ctx.settings.resolved_storage_url), market_provider(ctx.settings),
+            params["report_id"], progress=ctx.progress,
+            emit=lambda user_id, event, data: emit_event(ctx.catalog, user_id, event, data))
+    except service.ReportInputError as exc:
+        raise JobFailed(str(exc), code="INVALID_PARAMETER", details={"field": exc.field, "reason": exc.reason}) from None
+    except LookupError as exc:
+        raise JobFailed(str(exc), code="NOT_FOUND") from None
+
+
+def warm_up(settings=None) -> None:
+    """Load matplotlib, reportlab and the report sections in the warm worker (the first report
+    then skips about a second of imports)."""
+    import reportlab.platypus  # noqa: F401
+
+    from services.reports import lab, service  # noqa: F401
