@@ -1,0 +1,133 @@
+"""What routes and jobs call: session views with their impact, the single-trade what-if."""
+
+from __future__ import annotations
+
+from compute.instruments import OPTION_MULTIPLIER
+from compute.jsonsafe import finite_or_none
+from services.portfolio import service as portfolio_service
+from services.portfolio import views
+from services.proforma import impact as impact_mod
+from services.proforma import risk_metrics, sessions
+from services.proforma.sessions import SessionInputError
+
+TRADE_ACTIONS = ("buy", "sell", "sell_short", "buy_to_cover")
+
+
+def _books(row, provider):
+    before = sessions.priced(row.original, provider, portfolio_id=row.portfolio_id, name=row.name, cash=row.cash)
+    after = sessions.priced(row.modified, provider, portfolio_id=row.portfolio_id, name=row.name, cash=row.cash)
+    return before, after
+
+
+def _positions(book, provider) -> tuple[list[dict], list[str]]:
+    records = [views.position_record(r) for r in views.book_frame(book).to_dict(orient="records")]
+    warnings = risk_metrics.add_risk_metrics(book, provider, records)
+    return records, warnings
+
+
+def _cash_required(before_book, after_book) -> float | None:
+    """What the trades cost at current prices (buys positive, sells negative)."""
+    mv = {}
+    for frame, sign in ((before_book.positions, -1.0), (after_book.positions, 1.0)):
+        for pid, value in zip(frame["position_id"], frame["market_value"]):
+            mv[pid] = mv.get(pid, 0.0) + sign * (finite_or_none(value) or 0.0)
+    return round(sum(mv.values()), 2)
+
+
+def describe(row, provider, *, mc_paths: int = impact_mod.MC_PATHS, include_stress: bool = True,
+             with_positions: bool = True) -> dict:
+    """A session as spec 7.2 shows it: both books' figures, the changes and the impact."""
+    before_book, after_book = _books(row, provider)
+    before = impact_mod.book_figures(before_book, provider, mc_paths=mc_paths, include_stress=include_stress)
+    after = impact_mod.book_figures(after_book, provider, mc_paths=mc_paths, include_stress=include_stress)
+    out = {
+        **sessions.session_dict(row),
+        "original_portfolio": before,
+        "modified_portfolio": after,
+        "changes": sessions.changes(row.original, row.modified),
+        "impact": dict(impact_mod.impact(before, after), cash_required=_cash_required(before_book, after_book)),
+    }
+    if with_positions:
+        out["original_portfolio"]["positions"], w1 = _positions(before_book, provider)
+        out["modified_portfolio"]["positions"], w2 = _positions(after_book, provider)
+        out["impact"]["warnings"] = list(dict.fromkeys(out["impact"]["warnings"] + w1 + w2))
+    return out
+
+
+def get_session(catalog, provider, user_id: int, session_id: str, **kw) -> dict:
+    return describe(sessions.load_session(catalog, user_id, session_id), provider, **kw)
+
+
+def modify(catalog, provider, user_id: int, session_id: str, modifications, **kw) -> dict:
+    row = sessions.modify_session(catalog, provider, user_id, session_id, modifications)
+    return describe(row, provider, **kw)
+
+
+def reset(catalog, provider, user_id: int, session_id: str) -> dict:
+    return describe(sessions.reset_session(catalog, user_id, session_id), provider)
+
+
+# -- single trade (spec 7.5) -----------------------------------------------------------------
+
+def trade_modifications(rows: list[dict], body: dict) -> list[dict]:
+    """The session modification a single trade means on the current book."""
+    symbol = body.get("symbol")
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise SessionInputError("symbol", "is required: a ticker or OCC option symbol")
+    action = str(body.get("action") or "").strip().lower()
+    if action not in TRADE_ACTIONS:
+        raise SessionInputError("action", f"{body.get('action')!r} is not one of {', '.join(TRADE_ACTIONS)}")
+    qty = body.get("quantity")
+    if isinstance(qty, bool) or not isinstance(qty, (int, float)) or not 0 < qty <= 1e9:
+        raise SessionInputError("quantity", "must be a positive number of at most 1e9 (shares or contracts)")
+    sign = 1.0 if action in ("buy", "buy_to_cover") else -1.0
+    names = {k: k for k in ("ticker", "quantity", "type", "strike", "expiration", "price")}
+    names["ticker"] = "symbol"
+    spec = portfolio_service.resolve_position(symbol, sign * qty, None, None, None, None, require_price=False, fields=names)
+    held = next((r for r in rows if r["symbol"] == spec.symbol), None)
+    if held is None:
+        if action in ("sell", "buy_to_cover"):
+            raise SessionInputError("action", f"{action} needs a held {'long' if action == 'sell' else 'short'} "
+                                              f"position in {spec.symbol}; none is held")
+        return [{"position_id": "new", "ticker": spec.symbol, "quantity": sign * qty}]
+    new_qty = held["quantity"] + sign * qty
+    if action == "sell" and not (held["quantity"] > 0 and new_qty >= 0):
+        raise SessionInputError("quantity", f"sell closes at most the long {held['quantity']:g}; use sell_short beyond it")
+    if action == "buy_to_cover" and not (held["quantity"] < 0 and new_qty <= 0):
+        raise SessionInputError("quantity", f"buy_to_cover covers at most the short {-held['quantity']:g}; use buy beyond it")
+    if action == "buy" and held["quantity"] < 0:
+        raise SessionInputError("action", f"{spec.symbol} is held short; use buy_to_cover")
+    if action == "sell_short" and held["quantity"] > 0:
+        raise SessionInputError("action", f"{spec.symbol} is held long; use sell")
+    return [{"position_id": held["position_id"], "new_quantity": new_qty}]
+
+
+def trade_whatif(catalog, provider, user_id: int, body: dict, portfolio_id: str | None = None) -> dict:
+    """The impact of one trade on the current book (nothing is written)."""
+    pf = portfolio_service.get_portfolio(catalog, user_id, portfolio_id)
+    rows = sessions.rows_from_frame(portfolio_service.load_positions(catalog, pf.id))
+    include_stress = body.get("include_stress_scenarios", True)
+    if not isinstance(include_stress, bool):
+        raise SessionInputError("include_stress_scenarios", "must be true or false")
+    mods = trade_modifications(rows, body)
+    try:
+        modified = sessions.apply_modifications(rows, mods, provider, field_prefix="trade")
+    except SessionInputError as exc:
+        field = {"ticker": "symbol", "expiration": "symbol", "new_quantity": "quantity"}.get(
+            exc.field.rsplit(".", 1)[-1], exc.field.rsplit(".", 1)[-1])
+        raise SessionInputError(field, exc.reason) from None
+    from types import SimpleNamespace
+
+    row = SimpleNamespace(id=None, name="trade", status="transient", portfolio_id=pf.id, cash=float(pf.cash or 0.0),
+                          original=rows, modified=modified, created_at=None, updated_at=None)
+    out = describe(row, provider, include_stress=include_stress, with_positions=False)
+    for key in ("session_id", "name", "status", "base_portfolio", "created_at", "updated_at", "position_count", "change_count"):
+        out.pop(key, None)
+    out["trade"] = {"symbol": body["symbol"].strip().upper(), "action": str(body["action"]).lower(),
+                    "quantity": body["quantity"], "multiplier": OPTION_MULTIPLIER if len(body["symbol"].strip()) > 15 else 1}
+    return out
+
+
+def get_portfolio_id(catalog, user_id: int, portfolio_id: str | None) -> str:
+    """The caller's portfolio id (LookupError when not theirs)."""
+    return portfolio_service.get_portfolio(catalog, user_id, portfolio_id).id
