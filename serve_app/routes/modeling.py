@@ -70,3 +70,10 @@ def export_session(session_id: str, request: Request, caller: CallerDep, state: 
     with service_errors():
         return envelope(request, exports.session_trade_list(state.catalog, get_provider(state), state.store, caller.id,
                                                             session_id, format))
+
+
+@router.post("/{session_id}/apply-hedge", summary="Add a hedge found by POST /proforma/hedge to the session",
+             response_model=Envelope[schemas.SessionDetail], responses=PRICED_ERRORS)
+def apply_hedge(session_id: str, request: Request, body: schemas.ApplyHedgeBody, caller: CallerDep, state: StateDep):
+    with service_errors():
+        return envelope(request, service.apply_hedge(state.catalog, get_provider(state), caller.id, session_id, body))

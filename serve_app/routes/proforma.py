@@ -36,3 +36,16 @@ async def trade(request: Request, body: schemas.TradeBody, caller: CallerDep, st
             return service.trade_whatif(state.catalog, get_provider(state), caller.id, body, portfolio_id)
 
     return envelope(request, await run_in_threadpool(run))
+
+
+@router.post("/hedge", status_code=202, summary="Search hedges for a risk within a budget, as a Ray job (spec 7.6)",
+             response_model=AsyncAccepted, responses=error_responses(400, 401, 404, 429, 503))
+async def hedge(body: schemas.HedgeBody, caller: CallerDep, state: StateDep, portfolio_id: PortfolioId = None):
+    from services.proforma import hedge as hedge_service
+
+    with service_errors():
+        params = hedge_service.validate(body)
+        service.get_portfolio_id(state.catalog, caller.id, portfolio_id)
+    job, _ = await start_job(state, caller, "proforma.hedge", {**params, "portfolio_id": portfolio_id},
+                             estimated_duration_ms=8000)
+    return SigmaJSONResponse(async_accepted(job.id, job.status, job.estimated_duration_ms), status_code=202)

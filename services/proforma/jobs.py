@@ -53,6 +53,8 @@ def hedge_job(ctx: JobContext, params: dict) -> dict:
 
     provider = market_provider(ctx.settings)
     try:
-        return hedge.search(ctx.catalog, provider, ctx.user_id, params, progress=ctx.progress)
+        return hedge.search(ctx.catalog, provider, ctx.user_id, params, settings=ctx.settings, progress=ctx.progress)
+    except LookupError as exc:
+        raise JobFailed(str(exc), code="NOT_FOUND") from None
     except hedge.HedgeInputError as exc:
         raise JobFailed(f"{exc.field}: {exc.reason}", code="INVALID_PARAMETER", details={"field": exc.field}) from None

@@ -1,6 +1,6 @@
 """Per-position risk (spec 5.1 ``risk_metrics``): beta vs SPY and Euler risk contribution.
 
-Over the last ``LOOKBACK`` sessions ending at the book's as-of session (daily simple returns
+Over the last ``LOOKBACK`` sessions with a return, ending at the book's as-of session (daily simple returns
 of each position's underlying, a missing return counted as 0 as in the portfolio's own
 historical simulation):
 
@@ -43,11 +43,13 @@ def _compute(book, provider) -> tuple[dict[str, dict], list[str]]:
         return {pid: {"beta": None, "risk_contribution": 0.0} for pid in empty}, []
     underlyings = list(dict.fromkeys(live["underlying"].astype(str)))
     try:
-        history = risk.market_history(provider, underlyings, risk.book_as_of(book), LOOKBACK)
+        history = risk.market_history(provider, underlyings, risk.book_as_of(book), LOOKBACK + 5)
     except (MarketDataError, ValueError) as exc:
         return empty, [f"risk_metrics unavailable: {exc}"]
-    returns = history.underlying_returns.iloc[-LOOKBACK:]
-    bench = history.benchmark_returns.iloc[-LOOKBACK:]
+    # sessions with a return (today's, before its close, has none yet), the last LOOKBACK of them
+    has_data = history.underlying_returns.notna().any(axis=1) | history.benchmark_returns.notna()
+    returns = history.underlying_returns[has_data].iloc[-LOOKBACK:]
+    bench = history.benchmark_returns[has_data].iloc[-LOOKBACK:]
     betas = {u: finite_or_none(beta(returns[u], bench)) for u in underlyings}
     exposure = pd.to_numeric(live["delta_exposure"], errors="coerce").fillna(0.0).to_numpy(np.float64)
     matrix = returns[live["underlying"].astype(str).tolist()].fillna(0.0).to_numpy(np.float64)

@@ -131,3 +131,25 @@ def trade_whatif(catalog, provider, user_id: int, body: dict, portfolio_id: str 
 def get_portfolio_id(catalog, user_id: int, portfolio_id: str | None) -> str:
     """The caller's portfolio id (LookupError when not theirs)."""
     return portfolio_service.get_portfolio(catalog, user_id, portfolio_id).id
+
+
+def apply_hedge(catalog, provider, user_id: int, session_id: str, body: dict) -> dict:
+    """Add the ``rank``-th hedge of a completed hedge job of the caller to the session."""
+    from cluster.catalog import Job
+    from services.proforma import hedge
+
+    job_id, rank = body.get("job_id"), body.get("rank", 1)
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise SessionInputError("rank", "must be a positive integer")
+    row = sessions.load_session(catalog, user_id, session_id)
+    with catalog.session() as s:
+        job = s.get(Job, job_id) if isinstance(job_id, str) else None
+        if job is None or job.user_id != user_id or job.kind != "proforma.hedge":
+            raise SessionInputError("job_id", f"{job_id!r} is not one of your hedge jobs")
+        if job.status != "completed":
+            raise SessionInputError("job_id", f"the hedge job is {job.status}, not completed")
+        hedges = (job.result or {}).get("hedges") or []
+    if rank > len(hedges):
+        raise SessionInputError("rank", f"the job found {len(hedges)} hedge(s)")
+    mods = hedge.hedge_modifications(row.modified, hedges[rank - 1])
+    return modify(catalog, provider, user_id, session_id, mods)
