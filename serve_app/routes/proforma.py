@@ -44,8 +44,8 @@ async def hedge(body: schemas.HedgeBody, caller: CallerDep, state: StateDep, por
     from services.proforma import hedge as hedge_service
 
     with service_errors():
-        params = hedge_service.validate(body)
+        hedge_service.validate(body)
         service.get_portfolio_id(state.catalog, caller.id, portfolio_id)
-    job, _ = await start_job(state, caller, "proforma.hedge", {**params, "portfolio_id": portfolio_id},
+    job, _ = await start_job(state, caller, "proforma.hedge", {**body, "portfolio_id": portfolio_id},
                              estimated_duration_ms=8000)
     return SigmaJSONResponse(async_accepted(job.id, job.status, job.estimated_duration_ms), status_code=202)

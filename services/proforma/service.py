@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from compute.instruments import OPTION_MULTIPLIER
 from compute.jsonsafe import finite_or_none
 from services.portfolio import service as portfolio_service
@@ -11,12 +14,6 @@ from services.proforma import risk_metrics, sessions
 from services.proforma.sessions import SessionInputError
 
 TRADE_ACTIONS = ("buy", "sell", "sell_short", "buy_to_cover")
-
-
-def _books(row, provider):
-    before = sessions.priced(row.original, provider, portfolio_id=row.portfolio_id, name=row.name, cash=row.cash)
-    after = sessions.priced(row.modified, provider, portfolio_id=row.portfolio_id, name=row.name, cash=row.cash)
-    return before, after
 
 
 def _positions(book, provider) -> tuple[list[dict], list[str]]:
@@ -34,11 +31,41 @@ def _cash_required(before_book, after_book) -> float | None:
     return round(sum(mv.values()), 2)
 
 
+#: The original book of a session never changes: its priced book and figures are kept per
+#: process for ``ORIGINAL_TTL_S`` seconds (keyed by session, market data version and options).
+ORIGINAL_TTL_S = 30.0
+_original_cache: dict[tuple, tuple[float, object, dict, tuple]] = {}
+_original_lock = threading.Lock()
+
+
+def _original(row, provider, mc_paths: int, include_stress: bool, with_positions: bool):
+    def build():
+        book = sessions.priced(row.original, provider, portfolio_id=row.portfolio_id, name=row.name, cash=row.cash)
+        figures = impact_mod.book_figures(book, provider, mc_paths=mc_paths, include_stress=include_stress)
+        positions = _positions(book, provider) if with_positions else (None, [])
+        return book, figures, positions
+
+    if row.id is None:
+        return build()
+    key = (row.id, getattr(provider, "data_version", ""), mc_paths, include_stress, with_positions)
+    now = time.monotonic()
+    with _original_lock:
+        hit = _original_cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1], dict(hit[2]), hit[3]  # shallow: describe only sets keys on the figures dict
+    book, figures, positions = build()
+    with _original_lock:
+        for stale in [k for k, v in _original_cache.items() if v[0] <= now]:
+            _original_cache.pop(stale, None)
+        _original_cache[key] = (now + ORIGINAL_TTL_S, book, dict(figures), positions)
+    return book, figures, positions
+
+
 def describe(row, provider, *, mc_paths: int = impact_mod.MC_PATHS, include_stress: bool = True,
              with_positions: bool = True) -> dict:
     """A session as spec 7.2 shows it: both books' figures, the changes and the impact."""
-    before_book, after_book = _books(row, provider)
-    before = impact_mod.book_figures(before_book, provider, mc_paths=mc_paths, include_stress=include_stress)
+    before_book, before, (before_positions, w1) = _original(row, provider, mc_paths, include_stress, with_positions)
+    after_book = sessions.priced(row.modified, provider, portfolio_id=row.portfolio_id, name=row.name, cash=row.cash)
     after = impact_mod.book_figures(after_book, provider, mc_paths=mc_paths, include_stress=include_stress)
     out = {
         **sessions.session_dict(row),
@@ -48,7 +75,7 @@ def describe(row, provider, *, mc_paths: int = impact_mod.MC_PATHS, include_stre
         "impact": dict(impact_mod.impact(before, after), cash_required=_cash_required(before_book, after_book)),
     }
     if with_positions:
-        out["original_portfolio"]["positions"], w1 = _positions(before_book, provider)
+        out["original_portfolio"]["positions"] = before_positions
         out["modified_portfolio"]["positions"], w2 = _positions(after_book, provider)
         out["impact"]["warnings"] = list(dict.fromkeys(out["impact"]["warnings"] + w1 + w2))
     return out
