@@ -15,7 +15,8 @@ Risks (``risk_to_hedge``), each a dollar figure linear in positions, read off th
 
 Candidates: SPY, QQQ, IWM and the eleven Select Sector SPDRs (bought or sold short), and their
 listed puts and calls (bought only) at the ``CHAIN_STRIKES`` strikes nearest spot of the
-``CHAIN_EXPIRIES`` nearest expiries between ``MIN_DAYS`` and ``MAX_DAYS`` days out, priced
+``CHAIN_EXPIRIES`` monthly expiries (third Fridays) at least ``MIN_DAYS`` days out (at most
+``MAX_DAYS``), priced
 by the book engine (listed mark or model). Cost: ETF notional |shares| x price (margin-free
 cost, whether bought or shorted); options premium x 100 + ``OPTION_FEE`` per contract.
 
@@ -40,6 +41,7 @@ from cluster.errors import InputError
 from compute.book import price_positions
 from compute.factors import ALL_FACTORS
 from compute.hedge import solve_hedge
+from compute.instruments import next_monthly_expiry
 from compute.marketdata import MarketDataError
 from compute.marketdata.reference import SECTOR_SPDRS
 from services.portfolio import service as portfolio_service
@@ -114,10 +116,15 @@ def candidate_rows(provider, allowed: list[str], today: dt.date) -> list[dict]:
                          "strategy": None, "tags": [], "entry_date": None})
         if "options" not in allowed:
             continue
+        first = next_monthly_expiry(today + dt.timedelta(days=MIN_DAYS))
+        monthlies = [first, next_monthly_expiry(first + dt.timedelta(days=1))][:CHAIN_EXPIRIES]
         try:
-            chain = provider.option_chain(etf, expiries="all")
+            chain = provider.option_chain(etf, expiries=monthlies, strikes=CHAIN_STRIKES)
         except MarketDataError:
-            continue
+            try:  # a source that lists other expiries: all of them, filtered below
+                chain = provider.option_chain(etf, expiries="all", strikes=CHAIN_STRIKES)
+            except MarketDataError:
+                continue
         days = np.array([(pd.Timestamp(e).date() - today).days for e in chain["expiry"]])
         chain = chain[(days >= MIN_DAYS) & (days <= MAX_DAYS)]
         expiries = sorted(set(chain["expiry"]))[:CHAIN_EXPIRIES]
