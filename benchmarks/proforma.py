@@ -68,7 +68,7 @@ def api_path(rounds: int) -> None:
         emit("hedge_search_wall", wall, "s", 1, path="POST /proforma/hedge to completed, over HTTP",
              candidates=result["candidates"], search_seconds=result["search_seconds"],
              candidates_per_second=result["candidates_per_second"], milp_tasks=result["milp_tasks"],
-             evaluation_tasks=result["evaluation_tasks"])
+             hedges_evaluated=result["hedges_evaluated"], timings=result["timings"])
 
 
 def in_process(cpus: list[int], n_positions: int) -> None:
@@ -125,7 +125,7 @@ def in_process(cpus: list[int], n_positions: int) -> None:
             t = time.perf_counter()
             result = hedge.search(catalog, provider, uid, body, settings=settings)
             wall = time.perf_counter() - t
-            emit("hedge_search_in_process", wall, "s", 1, ray_cpus=n, candidates=result["candidates"],
+            emit("hedge_search_in_process", wall, "s", 1, ray_cpus=n, candidates=result["candidates"], timings=result["timings"],
                  candidates_per_second=round(result["candidates"] / wall, 1), path="in-process harness, Ray tasks")
         finally:
             ray.shutdown()

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 COST_TIE_BREAK = 1e-9
+#: Dollars of risk within which a hedge counts as optimal.
+ABS_GAP = 0.5
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,10 @@ class HedgeSolution:
 
 
 def solve_hedge(r0: float, effect, cost, budget: float, max_positions: int, can_short,
-                time_limit_s: float = 10.0) -> HedgeSolution:
-    """The MILP above; ``effect``, ``cost``, ``can_short``: one entry per candidate."""
+                time_limit_s: float = 5.0, abs_gap: float = ABS_GAP) -> HedgeSolution:
+    """The MILP above; ``effect``, ``cost``, ``can_short``: one entry per candidate. The search
+    stops once the residual is proven within ``abs_gap`` dollars of the optimum (a residual
+    near 0 makes a relative gap unprovable) or after ``time_limit_s``."""
     import highspy
 
     a = np.asarray(effect, dtype=np.float64)
@@ -49,7 +53,8 @@ def solve_hedge(r0: float, effect, cost, budget: float, max_positions: int, can_
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit_s))
-    h.setOptionValue("mip_rel_gap", 1e-9)
+    h.setOptionValue("mip_rel_gap", 1e-6)
+    h.setOptionValue("mip_abs_gap", float(abs_gap))
     kint, kcont = highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous
     t = h.addVariable(lb=0.0, ub=highspy.kHighsInf, obj=1.0, type=kcont)
     buy, sell, pick = [], [], []

@@ -16,7 +16,7 @@ def test_milp_matches_brute_force(seed):
     r0 = float(rng.normal(0, 5000))
     budget = float(rng.uniform(500, 1500))
     for k in (1, 2):
-        sol = solve_hedge(r0, a, c, budget, k, short)
+        sol = solve_hedge(r0, a, c, budget, k, short, abs_gap=1e-9)
         q, best = brute_force_hedge(r0, a, c, budget, k, short)
         assert abs(sol.residual) <= best + 1e-6
         assert sol.cost <= budget + 1e-6 and np.count_nonzero(sol.quantities) <= k
