@@ -45,7 +45,8 @@ JOB_KINDS: dict[str, str] = {
 #: Each area declares its own kinds in a module-level ``JOB_KINDS`` dict; workers import these
 #: modules lazily, so a worker process knows every kind without the API having registered it.
 JOB_KIND_MODULES = ("services.lab.jobs", "services.portfolio.jobs", "services.risk.batch", "tuning.sweep",
-                    "services.reports.jobs")
+                    "services.reports.jobs",
+                    "services.proforma.jobs")
 
 
 def all_job_kinds() -> dict[str, str]:

@@ -115,7 +115,12 @@ def input_error(exc: BaseException, default_field: str | None = None,
         if field == prefix or field.startswith(prefix + ".") or field.startswith(prefix + "["):
             field = alias + field[len(prefix):]
             break
-    return invalid(field, reason or str(exc))
+    error = invalid(field, reason or str(exc))
+    rows = getattr(exc, "errors", None)
+    if isinstance(exc, InputError) and isinstance(rows, list) and len(rows) > 1:
+        # an all-or-nothing request: every bad row named, in the portfolio spec's ``errors`` list
+        error.errors = [{"code": "INVALID_PARAMETER", "message": f"{f}: {r}", "field": f} for f, r in rows]
+    return error
 
 
 def _not_found_message(exc: LookupError) -> str:

@@ -375,3 +375,82 @@ class Client:
                            offset: int = 0) -> Page:
         return self.request("GET", f"/webhooks/{webhook_id}/deliveries",
                             params={"status": status, "limit": limit, "offset": offset})
+
+    # -- ProForma: modeling sessions, trades, hedges, exports ------------------------------------
+    def create_session(self, name: str, base_portfolio: str = "current") -> ApiObject:
+        """Open a modeling session on a copy of the book (``"current"`` or a portfolio id)."""
+        return self.request("POST", "/modeling/sessions", json={"name": name, "base_portfolio": base_portfolio})
+
+    def sessions(self) -> ApiObject:
+        return self.request("GET", "/modeling/sessions")
+
+    def session(self, session_id: str) -> ApiObject:
+        """Original and modified book, changes and impact."""
+        return self.request("GET", f"/modeling/sessions/{session_id}")
+
+    def modify_session(self, session_id: str, modifications: Sequence[Mapping[str, Any]]) -> ApiObject:
+        """Apply modifications (all or nothing): ``{position_id, new_quantity}``,
+        ``{position_id, action: "close"}`` or ``{position_id: "new", ticker, quantity, ...}``."""
+        return self.request("PUT", f"/modeling/sessions/{session_id}/positions",
+                            json={"modifications": [dict(m) for m in modifications]})
+
+    def reset_session(self, session_id: str) -> ApiObject:
+        return self.request("POST", f"/modeling/sessions/{session_id}/reset")
+
+    def delete_session(self, session_id: str) -> None:
+        resp = self._http.request("DELETE", f"{self.base_url}/modeling/sessions/{session_id}", headers=self._headers())
+        if resp.status_code >= 400:
+            raise self._error(resp)
+
+    def export_session(self, session_id: str, format: str = "csv") -> ApiObject:
+        """The session's trade list (csv, json or fix); ``download(out.export_url)`` fetches the file."""
+        return self.request("GET", f"/modeling/sessions/{session_id}/export", params={"format": format})
+
+    def trade_impact(self, symbol: str, action: str, quantity: float, *, include_stress_scenarios: bool = True) -> ApiObject:
+        """The impact of one trade on the current book (nothing is written)."""
+        return self.request("POST", "/proforma/trade", json={"symbol": symbol, "action": action, "quantity": quantity,
+                                                               "include_stress_scenarios": include_stress_scenarios})
+
+    def hedge(self, risk_to_hedge: str, budget: float, *, max_positions: int = 3,
+              allowed_instruments: Sequence[str] = ("options", "etfs"), top: int = 3, wait: bool = True,
+              timeout: float = 600) -> ApiObject:
+        """Search hedges (a job); with ``wait`` the job's result (``hedges`` ranked), else the job."""
+        out = self.request("POST", "/proforma/hedge", json={
+            "risk_to_hedge": risk_to_hedge, "budget": budget, "top": top,
+            "constraints": {"max_positions": max_positions, "allowed_instruments": list(allowed_instruments)}})
+        if not wait:
+            return out
+        state = self.wait_job(out["job_id"], timeout=timeout)
+        if state["status"] != "completed":
+            raise SigmaAPIError(500, "JOB_" + state["status"].upper(), str(state.get("error")))
+        result = self.job_result(out["job_id"])["result"]
+        result["job_id"] = out["job_id"]
+        return result
+
+    def apply_hedge(self, session_id: str, job_id: str, rank: int = 1) -> ApiObject:
+        return self.request("POST", f"/modeling/sessions/{session_id}/apply-hedge", json={"job_id": job_id, "rank": rank})
+
+    def export_trades(self, trades: Sequence[Mapping[str, Any]], format: str = "csv", broker: str = "generic") -> ApiObject:
+        return self.request("POST", "/export/trades", json={"trades": [dict(t) for t in trades], "format": format,
+                                                            "broker": broker})
+
+    def export_portfolio(self, format: str = "json", include: Optional[Sequence[str]] = None) -> Any:
+        """JSON sections (dict), CSV text, or for ``excel`` the .xlsx bytes (after its job)."""
+        params = {"format": format, "include": ",".join(include) if include else None}
+        if format == "csv":
+            return self.request("GET", "/export/portfolio", params=params, raw=True)
+        out = self.request("GET", "/export/portfolio", params=params)
+        if format != "excel":
+            return out
+        state = self.wait_job(out["job_id"])
+        if state["status"] != "completed":
+            raise SigmaAPIError(500, "JOB_" + state["status"].upper(), str(state.get("error")))
+        return self.download(self.job_result(out["job_id"])["result"]["export_url"])
+
+    def download(self, export_url: str) -> bytes:
+        """The bytes of a stored export (``export_url`` as the API gave it)."""
+        path = export_url.split("/api/v1", 1)[-1]
+        resp = self._http.get(self.base_url + path, headers=self._headers())
+        if resp.status_code >= 400:
+            raise self._error(resp)
+        return resp.content

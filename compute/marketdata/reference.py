@@ -97,6 +97,22 @@ def _fund(ticker, name, sector, asset_class, is_etf, price, idio_vol, adv, divid
                          dividend_yield, loadings, alpha=0.0, model=model)
 
 
+#: (ticker, name, sector, price, growth loading, value loading) of the Select Sector SPDRs.
+SECTOR_SPDRS = (
+    ("XLK", "Technology", "Technology", 210.0, 0.5, -0.2),
+    ("XLF", "Financial", "Financials", 40.0, -0.2, 0.5),
+    ("XLV", "Health Care", "Health Care", 140.0, 0.0, 0.2),
+    ("XLE", "Energy", "Energy", 90.0, -0.3, 0.5),
+    ("XLI", "Industrial", "Industrials", 120.0, 0.0, 0.2),
+    ("XLY", "Consumer Discretionary", "Consumer Discretionary", 180.0, 0.4, -0.1),
+    ("XLP", "Consumer Staples", "Consumer Staples", 78.0, -0.2, 0.3),
+    ("XLU", "Utilities", "Utilities", 70.0, -0.3, 0.4),
+    ("XLB", "Materials", "Materials", 88.0, 0.0, 0.3),
+    ("XLRE", "Real Estate", "Real Estate", 40.0, -0.1, 0.3),
+    ("XLC", "Communication Services", "Communication Services", 80.0, 0.3, 0.0),
+)
+
+
 _STYLE_NAMES = {
     "momentum": ("MTUM", "iShares MSCI USA Momentum Factor ETF", 160.0),
     "value": ("VTV", "Vanguard Value ETF", 150.0),
@@ -187,6 +203,10 @@ def _known_profiles() -> dict[str, TickerProfile]:
         _fund("VIX", "CBOE Volatility Index", "Volatility", "index", False, 13.0, 0.05, 0.0,
               0.0, model="volatility_index", market=-4.0),
     ]
+    # The eleven Select Sector SPDRs (hedge candidates): market-like funds of one sector.
+    for ticker, name, sector, price, growth, value in SECTOR_SPDRS:
+        items.append(_fund(ticker, f"{name} Select Sector SPDR Fund", sector, "etf", True, price, 0.004, 10e6,
+                           0.015, market=1.0, growth=growth, value=value))
     for factor in STYLE_FACTORS:
         ticker, name, price = _STYLE_NAMES[factor]
         assert STYLE_PROXIES[factor] == ticker

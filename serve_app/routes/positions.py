@@ -6,9 +6,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from services.portfolio import service, views
+from services.proforma import risk_metrics
 from serve_app.deps import MAX_OFFSET, CallerDep, PortfolioId, StateDep, book_for
 from serve_app.envelope import envelope
 from serve_app.errors import invalid, service_errors
+from serve_app.market import get_provider
 from serve_app.schemas import positions as schemas
 from serve_app.schemas.common import Envelope, created_links, error_responses
 from serve_app.schemas.tags import PositionTags, PositionTagsBody
@@ -22,7 +24,7 @@ BOOK_ERRORS = error_responses(400, 401, 404, 429, 503)
 FIELDS = ("ticker", "underlying", "name", "type", "quantity", "price", "value", "entry_price", "cost_basis", "pnl",
           "pnl_percent", "daily_change", "tags", "strategy", "sector", "asset_class", "underlying_price",
           "notional_exposure", "delta_exposure", "strike", "expiration", "time_to_expiry", "expired", "iv",
-          "vol_source", "greeks", "position_greeks", "dollar_delta")
+          "vol_source", "greeks", "position_greeks", "dollar_delta", "risk_metrics")
 
 
 def _csv_list(raw: str | None) -> list[str]:
@@ -81,6 +83,9 @@ def list_positions(
     book = book_for(state, caller, portfolio_id)
     data, pagination = views.list_positions(book, tags=_csv_list(tags), tag_mode=tagMode, group_by=group_by,
                                             fields=wanted or None, page=page, limit=limit)
+    if not wanted or "risk_metrics" in wanted:
+        data = dict(data, positions=[dict(p) for p in data["positions"]])
+        risk_metrics.add_risk_metrics(book, get_provider(state), data["positions"])
     return envelope(request, data, cache_status=book.cache_status, meta=pagination)
 
 

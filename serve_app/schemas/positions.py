@@ -102,10 +102,19 @@ class PricedContract(BaseModel):
     dollar_delta: Number = None
 
 
+class RiskMetrics(BaseModel):
+    """Spec 5.1: beta vs SPY of the underlying and the position's share of portfolio variance
+    (Euler allocation over the last 252 sessions; sums to 1 over the book)."""
+
+    beta: Number = None
+    risk_contribution: Number = None
+
+
 class PricedPosition(PricedContract):
     """A position priced now (spec 5.1). With ``fields=``, only those fields and ``id``."""
 
     id: str
+    risk_metrics: RiskMetrics | None = None
 
 
 class LongShort(BaseModel):

@@ -20,6 +20,7 @@ BODYLESS = {
     ("post", f"{V1}/backtest_sweep/{{sweep_id}}/cancel"),
     ("post", f"{V1}/backtest_sweep/{{sweep_id}}/resume"),
     ("post", f"{V1}/signals/{{signal_id}}/cancel"),
+    ("post", f"{V1}/modeling/sessions/{{session_id}}/reset"),
 }
 ERROR_REF = "#/components/schemas/ErrorResponse"
 
