@@ -55,6 +55,13 @@ def _dashboard_url(info=None) -> str | None:
     return url or None
 
 
+def alive_nodes() -> int:
+    """How many Ray nodes are alive (0 when Ray is not running here)."""
+    if not ray.is_initialized():
+        return 0
+    return len([n for n in ray.nodes() if n.get("Alive")])
+
+
 def worker_health() -> dict:
     """Alive nodes and the CPUs the cluster offers (for the health route)."""
     nodes = [n for n in ray.nodes() if n.get("Alive")]

@@ -23,8 +23,12 @@ def _settings(args):
 
 
 def prepare_catalog(settings):
+    """Migrate the catalog. A multi-node deployment (``SIGMA_MULTI_NODE``) on node-local storage
+    is refused first, before anything is written."""
     from cluster.catalog import get_catalog, upgrade_schema
+    from cluster.config import require_shared_storage
 
+    require_shared_storage(settings, 0)
     settings.ensure_home()
     catalog = get_catalog(settings)
     upgrade_schema(catalog)
@@ -34,9 +38,11 @@ def prepare_catalog(settings):
 def cmd_serve(args) -> int:
     from ray import serve
 
-    from cluster.runtime import ensure_ray
+    from cluster.runtime import alive_nodes, ensure_ray
     from serve_app.app import build_app
     from serve_app.users import seed_demo_users
+
+    from cluster.config import require_shared_storage
 
     settings = _settings(args)
     catalog = prepare_catalog(settings)
@@ -48,6 +54,14 @@ def cmd_serve(args) -> int:
 
     print(f"Starting Ray ({'joining ' + args.address if args.address else 'local, ' + str(settings.num_cpus) + ' CPUs'}) ...", flush=True)
     ray_info = ensure_ray(settings, address=args.address, include_dashboard=not args.no_dashboard)
+    try:
+        require_shared_storage(settings, alive_nodes())
+    except ValueError:
+        if ray_info.get("started"):
+            import ray
+
+            ray.shutdown()
+        raise
     serve.start(http_options={"host": settings.host, "port": settings.port})
     serve.run(build_app(settings), name="sigma", route_prefix="/", blocking=False)
     try:
