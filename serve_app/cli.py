@@ -218,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     from serve_app.batch_cli import add_batch_commands
 
     add_batch_commands(sub)
+    from serve_app.sweep_cli import add_sweep_commands
+
+    add_sweep_commands(sub)
     return parser
 
 
