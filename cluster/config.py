@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8001
     dashboard_port: int = 8265
+    #: Prometheus port of a local Ray's metrics (unset: Ray picks one; `sigma serve` prints it)
+    metrics_port: int | None = None
     ray_address: str | None = None
     num_cpus: float = 2
     ingress_num_cpus: float = 0.25

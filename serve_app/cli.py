@@ -76,6 +76,8 @@ def cmd_serve(args) -> int:
     print(f"Sigma API:      {settings.api_url}")
     print(f"API docs:       {settings.api_url}/docs")
     print(f"Ray dashboard:  {ray_info.get('dashboard_url') or 'disabled'}")
+    print(f"Metrics:        {ray_info.get('metrics_url') or 'see the Ray nodes (--metrics-export-port)'} "
+          "(Prometheus; Grafana: docs/deploy.md#metrics)")
     print(f"Catalog:        {_redact(settings.resolved_database_url)}")
     print(f"Artifacts:      {settings.resolved_storage_url}")
     print(f"Market data:    {settings.market_data}")
