@@ -100,7 +100,7 @@ def app_from_env():
     is refused on a SQLite catalog or a ``file://`` store (``require_shared_storage``)."""
     from cluster.config import require_shared_storage
     from cluster.runtime import alive_nodes
-    from serve_app.cli import prepare_catalog
+    from cluster.catalog import prepare_catalog
 
     settings = Settings()
     require_shared_storage(settings, alive_nodes())

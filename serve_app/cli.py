@@ -23,16 +23,9 @@ def _settings(args):
 
 
 def prepare_catalog(settings):
-    """Migrate the catalog. A multi-node deployment (``SIGMA_MULTI_NODE``) on node-local storage
-    is refused first, before anything is written."""
-    from cluster.catalog import get_catalog, upgrade_schema
-    from cluster.config import require_shared_storage
+    from cluster.catalog import prepare_catalog as prepare
 
-    require_shared_storage(settings, 0)
-    settings.ensure_home()
-    catalog = get_catalog(settings)
-    upgrade_schema(catalog)
-    return catalog
+    return prepare(settings)
 
 
 def cmd_serve(args) -> int:

@@ -19,7 +19,7 @@ def cmd_sweep_run(args) -> int:
     from cluster.config import Settings
     from cluster.jobs import create_job, execute_job
     from cluster.runtime import ensure_ray
-    from serve_app.cli import prepare_catalog
+    from cluster.catalog import prepare_catalog
     from services.lab import sweeps
 
     settings = Settings()

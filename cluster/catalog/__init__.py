@@ -1,7 +1,7 @@
 """The catalog: every row Sigma keeps (SQLAlchemy 2; SQLite by default, PostgreSQL for a cluster)."""
 
 from cluster.catalog import lab_models, portfolio_models  # noqa: F401 - register the tables on Base
-from cluster.catalog.db import Catalog, get_catalog, upgrade_schema
+from cluster.catalog.db import Catalog, get_catalog, prepare_catalog, upgrade_schema
 from cluster.catalog.lab_models import (
     Backtest,
     LabModel,
@@ -18,6 +18,7 @@ from cluster.catalog.models import Base, Job, User
 from cluster.catalog.portfolio_models import AlertRule, BatchResult, BatchRun, Portfolio, Position, PositionTag, Snapshot, Tag
 
 __all__ = [
+    "prepare_catalog",
     "AlertRule", "Backtest", "Base", "BatchResult", "BatchRun", "Catalog", "Job", "LabModel", "LeaderboardEntry", "Matrix",
     "Portfolio", "Position", "PositionTag", "Signal", "Snapshot", "Sweep", "SweepChunk", "Tag", "Training", "User",
     "Webhook", "WebhookDelivery", "get_catalog", "upgrade_schema",
