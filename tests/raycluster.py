@@ -53,7 +53,7 @@ class LocalCluster:
 
     def start_head(self, num_cpus: float, resources: dict | None = None) -> None:
         self.head = self._popen("head", [
-            "--head", f"--port={self.gcs_port}", "--node-ip-address=127.0.0.1", f"--num-cpus={num_cpus}",
+            "--head", f"--port={self.gcs_port}", f"--num-cpus={num_cpus}",
             f"--resources={json.dumps(resources or {})}", "--include-dashboard=false",
             f"--metrics-export-port={self.metrics_port}", f"--temp-dir={self.temp_dir}",
             f"--ray-client-server-port={free_port()}", *self._agent_ports(),
@@ -62,8 +62,23 @@ class LocalCluster:
         self.wait_nodes(1)
 
     def add_worker(self, name: str, num_cpus: float, resources: dict | None = None) -> None:
-        self.workers[name] = self._popen(name, [
-            f"--address={self.address}", "--node-ip-address=127.0.0.1", f"--num-cpus={num_cpus}",
+        """Start a worker node and wait until it has joined. On a loaded machine a raylet can miss
+        Ray's fixed 30 s registration window and ``ray start`` exits: it is started again."""
+        expected = self.alive_nodes() + 1
+        for attempt in range(4):
+            self._start_worker(name, num_cpus, resources, attempt)
+            deadline = time.monotonic() + 240
+            while self.workers[name].poll() is None and time.monotonic() < deadline:
+                if self.alive_nodes() >= expected:
+                    return
+                time.sleep(1)
+            if self.workers[name].poll() is None:
+                break
+        raise AssertionError(f"worker {name} did not join: " + (self.logdir / f"ray-{name}.log").read_text()[-2000:])
+
+    def _start_worker(self, name: str, num_cpus: float, resources: dict | None, attempt: int) -> None:
+        self.workers[name] = self._popen(f"{name}-{attempt}" if attempt else name, [
+            f"--address={self.address}", f"--num-cpus={num_cpus}",
             f"--resources={json.dumps(resources or {})}", f"--metrics-export-port={free_port()}",
             *self._agent_ports(),
         ])
@@ -77,18 +92,20 @@ class LocalCluster:
     def alive_nodes(self) -> int:
         out = subprocess.run([str(BIN / "python"), "-c", (
             "import ray; ray.init(address=%r, log_to_driver=False); "
-            "print(len([n for n in ray.nodes() if n['Alive']]))") % self.address],
+            "print('NODES=%%d' %% len([n for n in ray.nodes() if n['Alive']]))") % self.address],
             env=self.env, capture_output=True, text=True, timeout=120)
-        return int(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else 0
+        found = [line for line in out.stdout.splitlines() if line.startswith("NODES=")]
+        return int(found[-1].removeprefix("NODES=")) if out.returncode == 0 and found else 0
 
     def nodes(self) -> dict[str, dict]:
         """Alive node id -> its resources (custom resources name the node)."""
         out = subprocess.run([str(BIN / "python"), "-c", (
             "import json, ray; ray.init(address=%r, log_to_driver=False); "
-            "print(json.dumps({n['NodeID']: n['Resources'] for n in ray.nodes() if n['Alive']}))") % self.address],
-            env=self.env, capture_output=True, text=True, timeout=120)
+            "print('NODES=' + json.dumps({n['NodeID']: n['Resources'] for n in ray.nodes() if n['Alive']}))")
+            % self.address], env=self.env, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr[-2000:]
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        found = [line for line in out.stdout.splitlines() if line.startswith("NODES=")]
+        return json.loads(found[-1].removeprefix("NODES="))
 
     def raylet_pid(self, name: str) -> int:
         """The raylet process of worker ``name`` (a child of its ``ray start --block``)."""

@@ -42,7 +42,7 @@ def three_nodes(tmp_path, moto_endpoint):
         cluster.start_head(num_cpus=1, resources={"node_head": 1})
         cluster.add_worker("a", num_cpus=1, resources={"node_a": 1})
         cluster.add_worker("b", num_cpus=1, resources={"node_b": 1})
-        cluster.wait_nodes(3)
+        cluster.wait_nodes(3, timeout=300)
         log = open(tmp_path / "serve.log", "w")
         serve_proc = subprocess.Popen([str(BIN / "sigma"), "serve", "--address", cluster.address, "--port", str(port),
                                        "--no-dashboard"], env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -99,6 +99,7 @@ def _leaderboard(db_url, sweep_id):
     return [tuple(r) for r in rows], dupes
 
 
+@pytest.mark.timeout(2400)  # four Ray processes and Sigma on a shared 2-core machine
 def test_sweep_spreads_over_workers_and_survives_a_lost_node(three_nodes):
     from cluster.catalog import Catalog
     from serve_app.users import create_user
