@@ -52,14 +52,28 @@ class LocalCluster:
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
     def start_head(self, num_cpus: float, resources: dict | None = None) -> None:
-        self.head = self._popen("head", [
-            "--head", f"--port={self.gcs_port}", f"--num-cpus={num_cpus}",
-            f"--resources={json.dumps(resources or {})}", "--include-dashboard=false",
-            f"--metrics-export-port={self.metrics_port}", f"--temp-dir={self.temp_dir}",
-            f"--ray-client-server-port={free_port()}", *self._agent_ports(),
-            '--system-config={"metrics_report_interval_ms": 1000}',
-        ])
-        self.wait_nodes(1)
+        """Start the head and wait for it; started again (new ports) if its raylet misses Ray's
+        fixed 30 s registration window on a loaded machine."""
+        for attempt in range(4):
+            if attempt:
+                self.gcs_port, self.metrics_port = free_port(), free_port()
+                self.address = f"127.0.0.1:{self.gcs_port}"
+            self.head = self._popen(f"head-{attempt}" if attempt else "head", [
+                "--head", f"--port={self.gcs_port}", f"--num-cpus={num_cpus}",
+                f"--resources={json.dumps(resources or {})}", "--include-dashboard=false",
+                f"--dashboard-port={free_port()}",
+                f"--metrics-export-port={self.metrics_port}", f"--temp-dir={self.temp_dir}",
+                f"--ray-client-server-port={free_port()}", *self._agent_ports(),
+                '--system-config={"metrics_report_interval_ms": 1000}',
+            ])
+            deadline = time.monotonic() + 240
+            while self.head.poll() is None and time.monotonic() < deadline:
+                if self.alive_nodes() >= 1:
+                    return
+                time.sleep(1)
+            if self.head.poll() is None:
+                break
+        raise AssertionError("the Ray head did not start: " + (self.logdir / "ray-head.log").read_text()[-2000:])
 
     def add_worker(self, name: str, num_cpus: float, resources: dict | None = None) -> None:
         """Start a worker node and wait until it has joined. On a loaded machine a raylet can miss
