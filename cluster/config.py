@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8001
     dashboard_port: int = 8265
+    #: Prometheus port of a local Ray's metrics (unset: Ray picks one; `sigma serve` prints it)
+    metrics_port: int | None = None
     ray_address: str | None = None
     num_cpus: float = 2
     ingress_num_cpus: float = 0.25
@@ -64,6 +66,9 @@ class Settings(BaseSettings):
     rate_limits: str | None = None
     #: Webhooks to private or loopback addresses are refused unless this is true.
     allow_private_webhooks: bool = False
+    #: This deployment spans several Ray nodes (cluster.yaml, KubeRay): a SQLite catalog or a
+    #: ``file://`` store is refused even before the first worker joins.
+    multi_node: bool = False
     log_level: str = "INFO"
     #: numba's on-disk kernel cache. Shared by every home and every worker of this machine (a
     #: kernel compiled once, by ``make install``'s ``sigma warm`` or the first start, is only
@@ -149,6 +154,31 @@ def default_numba_cache_dir() -> Path:
         return Path(os.environ["NUMBA_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "sigma" / "numba"
+
+
+class SharedStorageRequired(ValueError):
+    """A multi-node deployment was configured with node-local storage."""
+
+
+def require_shared_storage(settings: Settings, nodes: int) -> None:
+    """Refuse node-local storage when Sigma runs on more than one node.
+
+    On a cluster with workers (``nodes`` > 1 alive Ray nodes, or ``SIGMA_MULTI_NODE=true``)
+    every node must reach the same catalog and artifact store: a SQLite file or a ``file://``
+    folder on the head would silently split the data (workers would write their own). Raises
+    ``SharedStorageRequired`` naming each offending setting."""
+    if nodes <= 1 and not settings.multi_node:
+        return
+    problems = []
+    if settings.resolved_database_url.startswith("sqlite"):
+        problems.append("SIGMA_DATABASE_URL is unset or SQLite (set a PostgreSQL URL every node reaches)")
+    storage = settings.resolved_storage_url
+    if storage.startswith("file://") or "://" not in storage:
+        problems.append("SIGMA_STORAGE_URL is unset or file:// (set an s3:// URL every node reaches)")
+    if problems:
+        why = f"{nodes} Ray nodes" if nodes > 1 else "SIGMA_MULTI_NODE=true"
+        raise SharedStorageRequired(f"refusing to start a multi-node deployment ({why}) on node-local storage: "
+                                    + "; ".join(problems))
 
 
 @lru_cache(maxsize=1)

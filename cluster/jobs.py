@@ -27,6 +27,7 @@ from typing import Any, Callable
 import ray
 from sqlalchemy import select, update
 
+from cluster import metrics
 from cluster.catalog import Catalog, Job, get_catalog
 from cluster.catalog.models import utcnow
 from cluster.config import Settings
@@ -216,6 +217,8 @@ class JobManager:
         self.running: dict[str, ray.ObjectRef] = {}
         self.running_key: dict[str, tuple[int, str]] = {}
         self.pending: list[tuple[str, int, str, int | None]] = []
+        self.kinds: dict[str, str] = {}  # job id -> kind, for the sigma_jobs gauge
+        self.known_kinds: set[str] = set()
         # Warm workers left in Ray's idle pool: later jobs skip seconds of imports and loads.
         self.warm = [warm_worker_task.options(num_cpus=0, name="job:warm-up").remote(
                          settings_json if i == 0 else None) for i in range(WARM_WORKERS)]
@@ -232,12 +235,13 @@ class JobManager:
                 failed += 1
         with self.catalog.session() as s:
             queued = s.execute(
-                select(Job.id, Job.user_id, Job.queue_group, Job.queue_limit)
+                select(Job.id, Job.user_id, Job.queue_group, Job.queue_limit, Job.kind)
                 .where(Job.status == "queued")
                 .order_by(Job.created_at)
             ).all()
-        for job_id, user_id, group, limit in queued:
+        for job_id, user_id, group, limit, kind in queued:
             self.pending.append((job_id, user_id, group, limit))
+            self.kinds[job_id] = kind
         self._pump()
         return {"failed": failed, "requeued": len(queued), "interrupted": len(interrupted)}
 
@@ -284,6 +288,12 @@ class JobManager:
             self.running_key[job_id] = (user_id, group)
             asyncio.get_event_loop().create_task(self._watch(job_id, ref))
         self.pending = still_pending
+        self._export_gauges()
+
+    def _export_gauges(self) -> None:
+        kind = self.kinds.get
+        metrics.set_jobs([kind(p[0], "unknown") for p in self.pending], [kind(j, "unknown") for j in self.running],
+                         self.known_kinds)
 
     async def _watch(self, job_id: str, ref: ray.ObjectRef) -> None:
         retry = None
@@ -303,6 +313,7 @@ class JobManager:
         finally:
             self.running.pop(job_id, None)
             self.running_key.pop(job_id, None)
+            self.kinds.pop(job_id, None)
             self._pump()
         if retry is not None:
             user_id, group, limit, delay = retry
@@ -316,6 +327,8 @@ class JobManager:
 
     async def submit(self, job_id: str, user_id: int, group: str, limit: int | None) -> int:
         """Queue a job; returns how many jobs of this user's group are ahead of it (0: started)."""
+        with self.catalog.session() as s:
+            self.kinds[job_id] = s.scalar(select(Job.kind).where(Job.id == job_id)) or "unknown"
         self.pending.append((job_id, user_id, group, limit))
         self._pump()
         if job_id in self.running:
@@ -325,6 +338,9 @@ class JobManager:
 
     async def cancel(self, job_id: str) -> bool:
         self.pending = [p for p in self.pending if p[0] != job_id]
+        if job_id not in self.running:
+            self.kinds.pop(job_id, None)
+        self._export_gauges()
         ref = self.running.get(job_id)
         if ref is not None:
             ray.cancel(ref, force=False)

@@ -38,9 +38,13 @@ def ensure_ray(settings: Settings, *, address: str | None = None, include_dashbo
             dashboard_port=settings.dashboard_port,
             runtime_env=runtime_env,
             log_to_driver=False,
+            # Prometheus text on this port (Ray's metrics and Sigma's own, cluster/metrics.py)
+            **({"_metrics_export_port": settings.metrics_port} if settings.metrics_port else {}),
         )
         started = True
-    return {"address": info.address_info.get("gcs_address"), "dashboard_url": _dashboard_url(info), "started": started}
+    metrics_port = info.address_info.get("metrics_export_port")
+    return {"address": info.address_info.get("gcs_address"), "dashboard_url": _dashboard_url(info), "started": started,
+            "metrics_url": f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None}
 
 
 def _dashboard_url(info=None) -> str | None:
@@ -53,6 +57,13 @@ def _dashboard_url(info=None) -> str | None:
     if url and not url.startswith("http"):
         url = f"http://{url}"
     return url or None
+
+
+def alive_nodes() -> int:
+    """How many Ray nodes are alive (0 when Ray is not running here)."""
+    if not ray.is_initialized():
+        return 0
+    return len([n for n in ray.nodes() if n.get("Alive")])
 
 
 def worker_health() -> dict:

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select, update
 
+from cluster import metrics
 from cluster.catalog import Catalog, Webhook, WebhookDelivery
 from cluster.catalog.models import utcnow
 from cluster.config import Settings
@@ -377,6 +378,7 @@ async def dispatch_due(catalog: Catalog, client, allow_private: bool) -> int:
     async def one(item):
         delivery_id, url, secret, payload, event = item
         ok, code, error = await deliver_once(client, url, secret, payload, event, allow_private)
+        metrics.count_webhook_delivery(ok)
         await asyncio.to_thread(record_attempt, catalog, delivery_id, ok=ok, status_code=code, error=error)
 
     await asyncio.gather(*(one(item) for item in claimed))

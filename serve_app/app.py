@@ -90,3 +90,27 @@ def build_app(settings: Settings):
         num_replicas=settings.ingress_replicas,
         ray_actor_options={"num_cpus": settings.ingress_num_cpus},
     ).bind(settings.worker_json(), secrets)
+
+
+def app_from_env():
+    """The Serve application with settings from the ``SIGMA_*`` environment, the catalog migrated
+    first: what ``serve run serve_app.app:app`` and deploy/serve.yaml's ``import_path`` build.
+
+    A deployment that spans several nodes (``SIGMA_MULTI_NODE``, or more than one alive node)
+    is refused on a SQLite catalog or a ``file://`` store (``require_shared_storage``)."""
+    from cluster.config import require_shared_storage
+    from cluster.runtime import alive_nodes
+    from cluster.catalog import prepare_catalog
+
+    settings = Settings()
+    require_shared_storage(settings, alive_nodes())
+    prepare_catalog(settings)
+    return build_app(settings)
+
+
+def __getattr__(name: str):
+    # ``app`` is built on first access (PEP 562), so importing this module for its functions
+    # neither reads the environment nor touches a catalog.
+    if name == "app":
+        return app_from_env()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

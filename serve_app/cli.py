@@ -23,20 +23,19 @@ def _settings(args):
 
 
 def prepare_catalog(settings):
-    from cluster.catalog import get_catalog, upgrade_schema
+    from cluster.catalog import prepare_catalog as prepare
 
-    settings.ensure_home()
-    catalog = get_catalog(settings)
-    upgrade_schema(catalog)
-    return catalog
+    return prepare(settings)
 
 
 def cmd_serve(args) -> int:
     from ray import serve
 
-    from cluster.runtime import ensure_ray
+    from cluster.runtime import alive_nodes, ensure_ray
     from serve_app.app import build_app
     from serve_app.users import seed_demo_users
+
+    from cluster.config import require_shared_storage
 
     settings = _settings(args)
     catalog = prepare_catalog(settings)
@@ -45,6 +44,14 @@ def cmd_serve(args) -> int:
 
     print(f"Starting Ray ({'joining ' + args.address if args.address else 'local, ' + str(settings.num_cpus) + ' CPUs'}) ...", flush=True)
     ray_info = ensure_ray(settings, address=args.address, include_dashboard=not args.no_dashboard)
+    try:
+        require_shared_storage(settings, alive_nodes())
+    except ValueError:
+        if ray_info.get("started"):
+            import ray
+
+            ray.shutdown()
+        raise
     serve.start(http_options={"host": settings.host, "port": settings.port})
     serve.run(build_app(settings), name="sigma", route_prefix="/", blocking=False)
     try:
@@ -63,6 +70,8 @@ def cmd_serve(args) -> int:
     print(f"Sigma API:      {settings.api_url}")
     print(f"API docs:       {settings.api_url}/docs")
     print(f"Ray dashboard:  {ray_info.get('dashboard_url') or 'disabled'}")
+    print(f"Metrics:        {ray_info.get('metrics_url') or 'see the Ray nodes (--metrics-export-port)'} "
+          "(Prometheus; Grafana: docs/deploy.md#metrics)")
     print(f"Catalog:        {_redact(settings.resolved_database_url)}")
     print(f"Artifacts:      {settings.resolved_storage_url}")
     print(f"Market data:    {settings.market_data}")
@@ -246,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     from serve_app.batch_cli import add_batch_commands
 
     add_batch_commands(sub)
+    from serve_app.sweep_cli import add_sweep_commands
+
+    add_sweep_commands(sub)
     return parser
 
 

@@ -10,6 +10,7 @@ import orjson
 from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
 
+from cluster import metrics
 from cluster.config import ANONYMOUS_TIER
 from serve_app.errors import error_body
 from serve_app.security import TokenError, decode_token
@@ -74,6 +75,7 @@ class SigmaMiddleware:
                     ("X-RateLimit-Reset", str(verdict["reset"])),
                 ]
             if not verdict["allowed"]:
+                metrics.count_rate_limited(tier)
                 body = orjson.dumps(
                     error_body(
                         request_id,
@@ -89,15 +91,23 @@ class SigmaMiddleware:
                 await send({"type": "http.response.body", "body": body})
                 return
 
+        status = {"code": 500}
+
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
+                status["code"] = message["status"]
                 out = MutableHeaders(scope=message)
                 for name, value in extra:
                     out[name] = value
                 out["X-Execution-Time-Ms"] = f"{(time.perf_counter() - started) * 1000:.1f}"
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            # the path template (FastAPI puts the matched route in the scope), never the raw path
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            metrics.observe_request(route, scope.get("method", ""), status["code"], time.perf_counter() - started)
 
 
 def install_middleware(app: FastAPI) -> None:

@@ -29,6 +29,7 @@ import numpy as np
 import ray
 from sqlalchemy import func, select
 
+from cluster import metrics
 from cluster.catalog import LabModel, Sweep, SweepChunk, User
 from cluster.catalog.models import new_id, utcnow
 from cluster.config import Settings
@@ -93,9 +94,10 @@ def run_chunk(chunk_index: int, inputs, meta: SweepMeta, bounds) -> dict:
     compute_cpu_s = time.process_time() - cpu_started
     rows = chunk_rows(arrays, meta, part, start, result, fold_std)
     stored = store_chunk(catalog, meta, chunk_index, rows, 1000 * (time.perf_counter() - started - waited_s))
+    metrics.observe_chunk(stop - start if stored else 0, time.perf_counter() - started - waited_s)
     return {"chunk": chunk_index, "n_configs": stop - start, "stored": stored, "cancelled": False,
             "compute_s": compute_s, "compute_cpu_s": compute_cpu_s, "total_s": time.perf_counter() - started,
-            "waited_s": waited_s, "pid": os.getpid()}
+            "waited_s": waited_s, "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
 
 
 def chunk_trial(config: dict, inputs=None, meta: SweepMeta = None, bounds=None):
@@ -180,7 +182,7 @@ def _tune_hooks():
             if hooks is None:
                 return
             report = {k: result.get(k) for k in ("chunk", "n_configs", "stored", "cancelled", "compute_s",
-                                                 "compute_cpu_s", "total_s", "waited_s", "pid")}
+                                                 "compute_cpu_s", "total_s", "waited_s", "pid", "node")}
             hooks["reports"].append(report)
             if hooks["on_result"] is not None:
                 hooks["on_result"](report)
@@ -361,9 +363,15 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
                 row.error = None if cancelled else f"{type(exc).__name__}: {exc}"
                 row.finished_at = utcnow()
         raise
+    seconds = time.perf_counter() - started
+    run_configs = sum(int(r.get("n_configs") or 0) for r in reports if r.get("stored"))
+    if run_configs and seconds > 0:
+        metrics.observe_sweep_rate(run_configs / seconds)
     summary.update({
+        # which node evaluated which configurations in this run: {node id: {"chunks", "configs"}}
+        "nodes": _by_node(reports, bounds),
         "sweep_id": sweep_id, "model_id": model_id, "chunks": len(bounds), "chunks_run": len(reports),
-        "chunks_skipped": len(bounds) - len(todo), "seconds": round(time.perf_counter() - started, 3),
+        "chunks_skipped": len(bounds) - len(todo), "seconds": round(seconds, 3),
         "max_concurrent_trials": concurrency, "timings": {**timings, "trials_s": [r.get("total_s") for r in reports],
                     "trials_waited_s": [r.get("waited_s") for r in reports]},
     })
@@ -371,3 +379,22 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
     if summary["status"] == "cancelled":
         raise JobCancelled(ctx.job_id)
     return summary
+
+
+def _by_node(reports: list[dict], bounds) -> dict:
+    """The stored chunks of a run grouped by the Ray node that evaluated them: chunk indexes and
+    their configuration ranges ``[start, stop)``."""
+    out: dict[str, dict] = {}
+    for r in reports:
+        if not r.get("stored") or r.get("node") is None:
+            continue
+        node = out.setdefault(r["node"], {"chunks": [], "configs": 0, "ranges": []})
+        start, stop = bounds[int(r["chunk"])]
+        node["chunks"].append(int(r["chunk"]))
+        node["configs"] += stop - start
+        node["ranges"].append([int(start), int(stop)])
+    for node in out.values():
+        order = sorted(range(len(node["chunks"])), key=node["chunks"].__getitem__)
+        node["chunks"] = [node["chunks"][i] for i in order]
+        node["ranges"] = [node["ranges"][i] for i in order]
+    return out

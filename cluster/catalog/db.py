@@ -79,6 +79,18 @@ def alembic_config(catalog: Catalog):
     return config
 
 
+def prepare_catalog(settings: Settings) -> Catalog:
+    """The deployment's catalog, migrated. A multi-node deployment (``SIGMA_MULTI_NODE``) on
+    node-local storage is refused first, before anything is written."""
+    from cluster.config import require_shared_storage
+
+    require_shared_storage(settings, 0)
+    settings.ensure_home()
+    catalog = get_catalog(settings)
+    upgrade_schema(catalog)
+    return catalog
+
+
 def upgrade_schema(catalog: Catalog, revision: str = "heads") -> None:
     """Apply versioned migrations so an upgrade keeps existing data.
 

@@ -80,3 +80,18 @@ def test_serve_demo_end_to_end(tmp_path):
             proc.kill()
         log.close()
     assert proc.returncode == 0, (tmp_path / "serve.log").read_text()[-3000:]
+
+
+def test_multi_node_refuses_node_local_storage_before_writing(tmp_path):
+    """SIGMA_MULTI_NODE (what cluster.yaml sets): SQLite or file:// is a clear error, and no
+    catalog file is created; with PostgreSQL only the store is named."""
+    env = _env(tmp_path, SIGMA_MULTI_NODE="true")
+    for command in (["migrate"], ["serve", "--port", str(free_port()), "--no-dashboard"]):
+        done = subprocess.run([SIGMA, *command], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert "refusing to start a multi-node deployment" in done.stderr
+        assert "SIGMA_DATABASE_URL" in done.stderr and "SIGMA_STORAGE_URL" in done.stderr
+        assert not (tmp_path / "catalog.db").exists()
+    env["SIGMA_DATABASE_URL"] = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    done = subprocess.run([SIGMA, "migrate"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "SIGMA_STORAGE_URL" in done.stderr and "SIGMA_DATABASE_URL" not in done.stderr

@@ -1,0 +1,157 @@
+"""Sigma on a real 3-node Ray cluster on loopback: a head and two workers, each its own
+``ray start`` process with its own CPUs and custom resource, Sigma deployed with
+``sigma serve --address``, the catalog on PostgreSQL and the store on S3 (moto), as a cluster
+requires. A sweep's trials run on both workers (the job result names the nodes and the
+configurations each evaluated); SIGKILL of one worker's raylet mid-sweep loses nothing: the
+sweep completes on the rest with every configuration stored exactly once and the same
+leaderboard as the run without the fault."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import time
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import TEST_PASSWORD, _drop_pg_schema, _make_pg_schema, free_port, s3_client
+from tests.raycluster import BIN, LocalCluster, sigma_env
+from tests.serve_app.test_api_sweeps import SPEC_SWEEP
+
+V1 = "/api/v1"
+
+
+@pytest.fixture()
+def three_nodes(tmp_path, moto_endpoint):
+    schema, db_url = _make_pg_schema()
+    bucket = f"sigma-{secrets.token_hex(4)}"
+    s3_client(moto_endpoint).create_bucket(Bucket=bucket)
+    port = free_port()
+    env = sigma_env(tmp_path / "home", SIGMA_DATABASE_URL=db_url, SIGMA_STORAGE_URL=f"s3://{bucket}/sigma",
+                    SIGMA_JWT_SECRET=secrets.token_urlsafe(32), SIGMA_INGRESS_NUM_CPUS="0.25",
+                    SIGMA_JOB_NUM_CPUS="0.5", AWS_ENDPOINT_URL_S3=moto_endpoint, AWS_ACCESS_KEY_ID="x",
+                    AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1")
+    cluster = LocalCluster(env, tmp_path)
+    serve_proc = None
+    try:
+        # the head keeps 0.25 CPU after the ingress and one job: trials (0.5 CPU) go to workers
+        cluster.start_head(num_cpus=1, resources={"node_head": 1})
+        cluster.add_worker("a", num_cpus=1, resources={"node_a": 1})
+        cluster.add_worker("b", num_cpus=1, resources={"node_b": 1})
+        cluster.wait_nodes(3, timeout=300)
+        log = open(tmp_path / "serve.log", "w")
+        serve_proc = subprocess.Popen([str(BIN / "sigma"), "serve", "--address", cluster.address, "--port", str(port),
+                                       "--no-dashboard"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+        deadline = time.monotonic() + 400
+        while "Press Ctrl-C" not in (tmp_path / "serve.log").read_text():
+            assert serve_proc.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-3000:]
+            time.sleep(1)
+        names = {}
+        for node_id, resources in cluster.nodes().items():
+            names[node_id] = next(k.removeprefix("node_") for k in resources if k.startswith("node_"))
+        yield {"cluster": cluster, "url": f"http://127.0.0.1:{port}", "db_url": db_url, "names": names}
+    finally:
+        if serve_proc is not None and serve_proc.poll() is None:
+            os.killpg(serve_proc.pid, signal.SIGTERM)
+            try:
+                serve_proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(serve_proc.pid, signal.SIGKILL)
+        cluster.stop()
+        _drop_pg_schema(schema)
+
+
+def _sweep(http, h, mid, timeout=600, during=None):
+    resp = http.post(f"{V1}/backtest_sweep", json={"model_id": mid, "sweep": SPEC_SWEEP, "chunk_size": 3}, headers=h)
+    assert resp.status_code == 202, resp.text
+    sweep_id = resp.json()["sweep_id"]
+    deadline = time.monotonic() + timeout
+    fired = False
+    while (body := http.get(f"{V1}/backtest_sweep/{sweep_id}", headers=h).json())["status"] not in (
+            "completed", "failed", "cancelled"):
+        if during is not None and not fired and body["done_configs"] >= 6:
+            during()
+            fired = True
+        assert time.monotonic() < deadline, body
+        time.sleep(0.3)
+    job = http.get(f"{V1}/jobs/{body['job_id']}/result", headers=h).json()["data"]
+    return body, job
+
+
+def _leaderboard(db_url, sweep_id):
+    from cluster.catalog import Catalog, LeaderboardEntry
+
+    catalog = Catalog(db_url)
+    with catalog.session() as s:
+        rows = s.execute(select(LeaderboardEntry.config_index, LeaderboardEntry.sharpe, LeaderboardEntry.score,
+                                LeaderboardEntry.deflated_sharpe, LeaderboardEntry.cum_ret)
+                         .where(LeaderboardEntry.sweep_id == sweep_id).order_by(LeaderboardEntry.config_index)).all()
+        dupes = s.scalar(select(func.count()).select_from(
+            select(LeaderboardEntry.config_index).where(LeaderboardEntry.sweep_id == sweep_id)
+            .group_by(LeaderboardEntry.config_index).having(func.count() > 1).subquery()))
+    catalog.dispose()
+    return [tuple(r) for r in rows], dupes
+
+
+@pytest.mark.skip(reason="issue 17 item 1 unfinished: trial placement is not pinned to worker nodes (in the "
+                         "last runs Ray put 11/12 and 12/12 chunks on the head, which had free CPU), so 'trials "
+                         "on both workers' and the kill of a worker mid-sweep are not yet shown")
+@pytest.mark.timeout(2400)  # four Ray processes and Sigma on a shared 2-core machine
+def test_sweep_spreads_over_workers_and_survives_a_lost_node(three_nodes):
+    from cluster.catalog import Catalog
+    from serve_app.users import create_user
+
+    http = httpx.Client(base_url=three_nodes["url"], timeout=300)
+    catalog = Catalog(three_nodes["db_url"])
+    create_user(catalog, "scale_ann", TEST_PASSWORD, tier="pro", update=True)
+    catalog.dispose()
+    token = http.post(f"{V1}/auth/token", json={"username": "scale_ann", "password": TEST_PASSWORD}).json()
+    h = {"Authorization": f"Bearer {token['access_token']}"}
+    model = http.post(f"{V1}/models", json={"template_id": "swingsigma_default", "config": {"ticker": "AAPL"}}, headers=h)
+    assert model.status_code == 201, model.text
+    mid = model.json()["model_id"]
+    built = http.post(f"{V1}/build_matrix", json={"model_id": mid, "start_date": "2020-01-01",
+                                                  "end_date": "2023-12-31"}, headers=h)
+    assert built.status_code == 200, built.text
+
+    # 1. no fault: 12 chunks of 3 configurations, trials on several nodes
+    started = time.monotonic()
+    clean, job = _sweep(http, h, mid)
+    clean_s = time.monotonic() - started
+    assert clean["status"] == "completed" and clean["done_configs"] == 36, clean
+    by_node = {three_nodes["names"][node]: info for node, info in job["result"]["nodes"].items()}
+    # Ray places the API replica, the job and the trials by free CPUs: the trials spread over
+    # more than one node (which ones depends on where the replica and the driver landed)
+    assert len(by_node) >= 2 and {"a", "b"} & set(by_node), by_node
+    assert sum(info["configs"] for info in by_node.values()) == 36
+    ranges = sorted(r for info in by_node.values() for r in info["ranges"])
+    assert ranges == [[i, i + 3] for i in range(0, 36, 3)]  # every configuration once, on one node
+    reference, dupes = _leaderboard(three_nodes["db_url"], clean["sweep_id"])
+    assert len(reference) == 36 and dupes == 0
+
+    # 2. SIGKILL worker b's raylet once 6 configurations are stored
+    cluster = three_nodes["cluster"]
+    killed = {}
+
+    def kill():
+        killed["at"] = time.monotonic()
+        os.kill(cluster.raylet_pid("b"), signal.SIGKILL)
+
+    started = time.monotonic()
+    faulty, job = _sweep(http, h, mid, during=kill)
+    faulty_s = time.monotonic() - started
+    assert killed, "the sweep finished before the fault could be injected"
+    assert faulty["status"] == "completed" and faulty["done_configs"] == 36, (faulty, job)
+    rows, dupes = _leaderboard(three_nodes["db_url"], faulty["sweep_id"])
+    assert dupes == 0 and [r[0] for r in rows] == list(range(36))
+    assert rows == reference  # same metrics, scores and deflated Sharpe as without the fault
+    # the API kept answering and the head's service is still there
+    assert http.get(f"{V1}/healthz").status_code == 200
+    print(f"\nscale: clean sweep {clean_s:.1f} s, with a lost worker {faulty_s:.1f} s "
+          f"(recovery cost {faulty_s - clean_s:.1f} s); nodes {by_node}")
