@@ -152,7 +152,7 @@ def test_dockerfile_is_pinned_non_root_and_keeps_the_numba_cache():
     volumes = [args for op, args in steps if op == "VOLUME"]
     assert volumes and cache in volumes[-1]
     # kernels are compiled into the cache by the image's user, after USER
-    warm = [i for i, (op, args) in enumerate(steps) if op == "RUN" and "warm_up" in args]
+    warm = [i for i, (op, args) in enumerate(steps) if op == "RUN" and "sigma warm" in args]
     assert warm and warm[0] > max(i for i, (op, _) in enumerate(steps) if op == "USER")
     assert any(op == "CMD" and "sigma" in args and "serve" in args for op, args in steps)
     ignored = (ROOT / ".dockerignore").read_text().split()
