@@ -112,9 +112,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--replicas", type=int, default=None, help="SIGMA_INGRESS_REPLICAS (default: Sigma's own)")
     args = parser.parse_args()
     limits = json.dumps({t: {"per_minute": 10_000_000, "per_hour": 100_000_000} for t in ("free", "basic", "pro")})
-    with LiveSigma(extra_env={"SIGMA_RATE_LIMITS": limits}) as sigma:
+    env = {"SIGMA_RATE_LIMITS": limits}
+    if args.replicas:
+        env["SIGMA_INGRESS_REPLICAS"] = str(args.replicas)
+    with LiveSigma(extra_env=env) as sigma:
+        emit("ingress_replicas", args.replicas or 1, "replicas", 1)
         tokens = [sigma.login(u) for u in USERS]
         h = sigma.headers
         sigma.http.post("/build_matrix", json={"model_id": MODEL, "start_date": "2015-01-01", "end_date": "2024-12-31"},
