@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, select, update
 
 from cluster import metrics
-from cluster.catalog import Catalog, Webhook, WebhookDelivery
+from cluster.catalog import Catalog, Webhook, WebhookDelivery, owned_row
 from cluster.catalog.models import utcnow
 from cluster.config import Settings
 from cluster.errors import InputError
@@ -247,18 +247,13 @@ def list_webhooks(catalog: Catalog, user_id: int) -> list[Webhook]:
 
 def get_webhook(catalog: Catalog, user_id: int, webhook_id: str) -> Webhook:
     with catalog.session() as s:
-        row = s.get(Webhook, webhook_id)
-        if row is None or row.user_id != user_id:
-            raise LookupError(f"webhook {webhook_id} not found")
-        return row
+        return owned_row(s, Webhook, webhook_id, user_id, "webhook")
 
 
 def delete_webhook(catalog: Catalog, user_id: int, webhook_id: str) -> None:
     """Remove the webhook and its delivery log (pending deliveries are dropped)."""
     with catalog.session() as s:
-        row = s.get(Webhook, webhook_id)
-        if row is None or row.user_id != user_id:
-            raise LookupError(f"webhook {webhook_id} not found")
+        row = owned_row(s, Webhook, webhook_id, user_id, "webhook")
         s.execute(delete(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id))
         s.delete(row)
 

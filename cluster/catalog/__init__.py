@@ -1,7 +1,7 @@
 """The catalog: every row Sigma keeps (SQLAlchemy 2; SQLite by default, PostgreSQL for a cluster)."""
 
 from cluster.catalog import lab_models, portfolio_models, proforma_models, report_models  # noqa: F401 - register the tables on Base
-from cluster.catalog.db import Catalog, get_catalog, prepare_catalog, upgrade_schema
+from cluster.catalog.db import Catalog, get_catalog, owned_row, prepare_catalog, upgrade_schema
 from cluster.catalog.lab_models import (
     Backtest,
     LabModel,
@@ -20,7 +20,7 @@ from cluster.catalog.portfolio_models import AlertRule, BatchResult, BatchRun, P
 from cluster.catalog.report_models import Report, ReportSchedule, ReportScheduleRun, ReportTemplate
 
 __all__ = [
-    "prepare_catalog",
+    "owned_row", "prepare_catalog",
     "AlertRule", "AuditEvent", "Backtest", "Base", "BatchResult", "BatchRun", "Catalog", "Job", "LabModel", "LeaderboardEntry",
     "Matrix", "ModelingSession", "Portfolio", "Position", "PositionTag", "Report", "ReportSchedule", "ReportScheduleRun", "ReportTemplate", "Signal",
     "Snapshot", "Sweep", "SweepChunk", "Tag", "Training", "User",

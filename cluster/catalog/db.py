@@ -69,6 +69,15 @@ class Catalog:
         self.engine.dispose()
 
 
+def owned_row(session: Session, model, key, user_id: int, what: str):
+    """The row ``key`` of ``model`` if it belongs to ``user_id``; ``LookupError("<what> <key> not
+    found")`` otherwise (another user's row is as absent as a missing one: the API answers 404)."""
+    row = session.get(model, key)
+    if row is None or row.user_id != user_id:
+        raise LookupError(f"{what} {key} not found")
+    return row
+
+
 def alembic_config(catalog: Catalog):
     # Imported here: every Ray worker imports the catalog, only start-up runs migrations.
     from alembic.config import Config

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from cluster.catalog import AlertRule, Catalog
+from cluster.catalog import AlertRule, Catalog, owned_row
 from compute.instruments import InvalidTicker, normalize_ticker
 from services.portfolio.service import PortfolioInputError
 
@@ -105,9 +105,7 @@ def list_rules(catalog: Catalog, user_id: int) -> list[dict]:
 
 def delete_rule(catalog: Catalog, user_id: int, rule_id: str) -> None:
     with catalog.session() as s:
-        row = s.get(AlertRule, rule_id)
-        if row is None or row.user_id != user_id:
-            raise LookupError(f"alert rule {rule_id} not found")
+        row = owned_row(s, AlertRule, rule_id, user_id, "alert rule")
         s.delete(row)
 
 

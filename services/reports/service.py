@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from cluster.artifacts import ArtifactStore
-from cluster.catalog import Catalog, Report, ReportTemplate
+from cluster.catalog import Catalog, Report, ReportTemplate, owned_row
 from cluster.catalog.models import utcnow
 from cluster.errors import InputError
 from services.reports import charts, document as d
@@ -141,10 +141,7 @@ def list_reports(catalog: Catalog, user_id: int, *, limit: int = 50, offset: int
 
 def get_report(catalog: Catalog, user_id: int, report_id: str) -> Report:
     with catalog.session() as s:
-        row = s.get(Report, report_id)
-        if row is None or row.user_id != user_id:
-            raise LookupError(f"report {report_id} not found")
-        return row
+        return owned_row(s, Report, report_id, user_id, "report")
 
 
 def report_file(store: ArtifactStore, row: Report) -> tuple[bytes, str, str]:
@@ -563,8 +560,6 @@ def get_template(catalog: Catalog, user_id: int, template_id: str) -> dict:
     if template_id in BUILTIN_TEMPLATES:
         return template_view(template_id, BUILTIN_TEMPLATES[template_id], True)
     with catalog.session() as s:
-        row = s.get(ReportTemplate, template_id)
-        if row is None or row.user_id != user_id:
-            raise LookupError(f"template {template_id} not found")
+        row = owned_row(s, ReportTemplate, template_id, user_id, "template")
         return template_view(row.id, {"name": row.name, "type": row.type, "format": row.format, "period": row.period,
                                       "sections": row.sections}, False)
