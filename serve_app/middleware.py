@@ -14,6 +14,7 @@ from cluster import metrics
 from cluster.config import ANONYMOUS_TIER
 from serve_app.errors import error_body
 from serve_app.security import TokenError, decode_token
+from services.portfolio.service import BOOK_WARNINGS
 
 _RID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 #: Load balancers poll health; the docs are static. Neither spends a caller's budget.
@@ -55,8 +56,6 @@ class SigmaMiddleware:
         claims = token_claims(headers, state.jwt_secret)
         request_state = scope.setdefault("state", {})
         request_state.update(request_id=request_id, started=started, claims=claims)
-        from services.portfolio.service import BOOK_WARNINGS
-
         BOOK_WARNINGS.set([])  # this request's (and its worker threads') market data warnings
 
         extra: list[tuple[str, str]] = []
