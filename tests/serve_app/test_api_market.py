@@ -15,7 +15,7 @@ def test_quotes_for_several_symbols(api):
     assert set(quotes) == {"AAPL", "MSFT", "SPY"}
     for q in quotes.values():
         assert 0 < q["bid"] <= q["last"] <= q["ask"] or 0 < q["bid"] <= q["ask"]
-        assert q["volume"] > 0
+        assert q["volume"] >= 0  # the session's volume so far: 0 in its first minute (no bar has ended)
         dt.datetime.fromisoformat(q["timestamp"].replace("Z", "+00:00"))
     assert "cache_status" in body["meta"]
 
