@@ -5,8 +5,8 @@ Errors: ``LookupError`` for a row the user does not own or that does not exist (
 the field); ``PortfolioConflict`` for a duplicate (409). Every change is one
 ``catalog.session()`` unit of work, so a failed request writes nothing.
 
-The priced book (``priced_book``) is cached per process for ``BOOK_TTL_S`` seconds, keyed by
-the portfolio id and a version of its rows (portfolio ``updated_at`` and cash, position count
+The priced book (``priced_book``) is cached per process for ``BOOK_TTL_S`` seconds (a live book
+no longer than the clock minute it was priced in), keyed by the portfolio id and a version of its rows (portfolio ``updated_at`` and cash, position count
 and latest ``updated_at``): any change through this module bumps the portfolio's
 ``updated_at``, so a cached book is never served after an edit.
 """
@@ -597,7 +597,10 @@ def priced_book(catalog: Catalog, provider, user_id: int, portfolio_id: str | No
         pf = ensure_default_portfolio(catalog, user_id)
         with catalog.session() as s:
             version = _book_version(s, pf)
-    key = (pf.id, str(as_of), getattr(provider, "data_version", ""), version)
+    # a live book (as_of None) is keyed by the minute it was priced in too: prices move by the
+    # minute, so a cached book never outlives its minute and every process agrees within one
+    minute = provider.now().floor("min") if as_of is None else None
+    key = (pf.id, str(as_of), minute, getattr(provider, "data_version", ""), version)
     now = time.monotonic()
     with _book_lock:
         hit = _book_cache.get(key)
