@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from serve_app.deps import CallerDep, StateDep
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import ApiError, invalid, not_found, service_errors
+from serve_app.images import IMAGE, chart_name as _chart_name, image_response as _image
 from serve_app.schemas import charts as schemas
 from services.lab import backtests, leaderboard, sweeps
 from services.reports import charts, frames
@@ -18,26 +19,12 @@ from services.reports.lab import BACKTEST_CHARTS, backtest_chart
 router = APIRouter(tags=["lab charts"])
 
 TABLE = schemas.binary_responses(frames.FORMATS, "JSON (column-oriented) or Parquet (format=parquet)", 400, 401, 404, 409, 429)
-IMAGE = schemas.binary_responses(charts.FORMATS, "A PNG (150 dpi) or SVG chart", 400, 401, 404, 409, 429)
 
 
 def _format(value: str, allowed, field: str = "format") -> str:
     if value not in allowed:
         raise invalid(field, f"use one of {', '.join(allowed)}")
     return value
-
-
-def _chart_name(raw: str, allowed) -> tuple[str, str]:
-    name, dot, ext = raw.rpartition(".")
-    if not dot or ext not in charts.FORMATS:
-        raise invalid("chart", f"name the chart with its format, e.g. equity.png or equity.svg")
-    if name not in allowed:
-        raise invalid("chart", f"unknown chart {name!r}; use one of {', '.join(allowed)}")
-    return name, ext
-
-
-def _image(data: bytes, ext: str) -> Response:
-    return Response(data, media_type=charts.FORMATS[ext], headers={"Cache-Control": "private, max-age=60"})
 
 
 def _completed_backtest(state, caller, backtest_id: str):

@@ -20,7 +20,8 @@ from services.reports import document, schedules, service
 router = APIRouter(prefix="/reports", tags=["reports"])
 
 #: A first guess of a report's time (ms), refined by benchmarks/reports.py.
-ESTIMATED_MS = {"risk_summary": 3000, "portfolio_overview": 2000, "backtest_tearsheet": 1500, "sweep_report": 1500}
+ESTIMATED_MS = {"risk_summary": 3000, "portfolio_overview": 2000, "backtest_tearsheet": 1500, "sweep_report": 1500,
+                "modeling_session": 3000}
 
 
 @router.post("/generate", status_code=202, summary="Generate a report (a job): PDF or self-contained HTML (spec 8.1)",

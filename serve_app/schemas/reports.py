@@ -9,12 +9,13 @@ from serve_app.schemas.common import AsyncAccepted, ServiceBody, Timestamp
 
 
 class ReportRequest(BaseModel):
-    type: str = Field(max_length=32, description="risk_summary | portfolio_overview | backtest_tearsheet | sweep_report")
+    type: str = Field(max_length=32, description="risk_summary | portfolio_overview | backtest_tearsheet | sweep_report | modeling_session")
     format: str = Field("pdf", max_length=8, description="pdf | html")
     sections: list[str] | None = Field(None, max_length=20, description="default: every section of the type")
     period: str = Field("daily", max_length=16, description="daily | weekly | monthly | annual")
     backtest_id: str | None = Field(None, max_length=40, description="backtest_tearsheet: the backtest")
     sweep_id: str | None = Field(None, max_length=40, description="sweep_report: the sweep")
+    session_id: str | None = Field(None, max_length=40, description="modeling_session: the ProForma modeling session")
     portfolio_id: str | None = Field(None, max_length=40, description="risk_summary, portfolio_overview: default portfolio if omitted")
 
 
@@ -46,6 +47,7 @@ class Report(BaseModel):
     period: str | None = None
     backtest_id: str | None = None
     sweep_id: str | None = None
+    session_id: str | None = None
     job_id: str | None = None
     sha256: str | None = Field(None, description="SHA-256 of the file (its artifact store key)")
     size: int | None = None
@@ -91,6 +93,7 @@ class ScheduleCreate(BaseModel):
     email: str = Field(max_length=254)
     backtest_id: str | None = Field(None, max_length=40)
     sweep_id: str | None = Field(None, max_length=40)
+    session_id: str | None = Field(None, max_length=40)
     portfolio_id: str | None = Field(None, max_length=40)
 
 

@@ -32,7 +32,8 @@ def _cash_required(before_book, after_book) -> float | None:
 
 
 #: The original book of a session never changes: its priced book and figures are kept per
-#: process for ``ORIGINAL_TTL_S`` seconds (keyed by session, market data version and options).
+#: process for ``ORIGINAL_TTL_S`` seconds at most, within one clock minute (keyed by session,
+#: minute, market data version and options).
 ORIGINAL_TTL_S = 30.0
 _original_cache: dict[tuple, tuple[float, object, dict, tuple]] = {}
 _original_lock = threading.Lock()
@@ -47,7 +48,10 @@ def _original(row, provider, mc_paths: int, include_stress: bool, with_positions
 
     if row.id is None:
         return build()
-    key = (row.id, getattr(provider, "data_version", ""), mc_paths, include_stress, with_positions)
+    # keyed by the clock minute too: a session's after-book is priced live, so its before-book
+    # must be priced in the same minute or the impact would show a price move as a trade's effect
+    key = (row.id, provider.now().floor("min"), getattr(provider, "data_version", ""), mc_paths, include_stress,
+           with_positions)
     now = time.monotonic()
     with _original_lock:
         hit = _original_cache.get(key)

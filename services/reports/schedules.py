@@ -114,7 +114,7 @@ def create_schedule(catalog: Catalog, user_id: int, body: Mapping[str, Any]) -> 
     if not isinstance(trading, bool):
         raise ReportInputError("trading_days_only", "true or false")
     request = {k: template[k] for k in ("type", "format", "sections", "period")}
-    for key in ("backtest_id", "sweep_id", "portfolio_id"):
+    for key in (*service.SUBJECTS, "portfolio_id"):
         if body.get(key) is not None:
             request[key] = body[key]
     request = service.validate_request(request)

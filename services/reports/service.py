@@ -23,6 +23,7 @@ from cluster.catalog import Catalog, Report, ReportTemplate, owned_row
 from cluster.catalog.models import utcnow
 from cluster.errors import InputError
 from services.reports import charts, document as d
+from services.reports import portfolio_charts as pc
 
 log = logging.getLogger("sigma.reports")
 
@@ -37,9 +38,10 @@ TYPES: dict[str, tuple[str, ...]] = {
     "portfolio_overview": ("summary", "exposure", "performance", "positions"),
     "backtest_tearsheet": ("metrics", "equity", "monthly", "rolling", "distribution", "folds", "trades"),
     "sweep_report": ("summary", "heatmap", "top", "leaderboard"),
+    "modeling_session": ("impact", "exposure", "sectors", "greeks", "risk", "trades"),
 }
-#: Types the issue names that this server cannot build yet (ProForma sessions live elsewhere).
-UNAVAILABLE = {"modeling_session": "modeling_session reports need ProForma modeling sessions, not available on this server yet"}
+#: The subject each type needs: (request field, the type it belongs to).
+SUBJECTS = {"backtest_id": "backtest_tearsheet", "sweep_id": "sweep_report", "session_id": "modeling_session"}
 PERIODS = ("daily", "weekly", "monthly", "annual")
 FORMATS = tuple(d.FORMATS)
 MAX_TRADES_PRINTED = 40
@@ -49,12 +51,10 @@ MAX_TRADES_PRINTED = 40
 
 def validate_request(body: Mapping[str, Any]) -> dict:
     """The normalised request ``{type, format, sections, period, backtest_id, sweep_id,
-    portfolio_id}``; ``ReportInputError`` naming the field otherwise."""
+    session_id, portfolio_id}``; ``ReportInputError`` naming the field otherwise."""
     if not isinstance(body, Mapping):
         raise ReportInputError("body", "must be a JSON object")
     kind = body.get("type")
-    if kind in UNAVAILABLE:
-        raise ReportInputError("type", UNAVAILABLE[kind])
     if kind not in TYPES:
         raise ReportInputError("type", f"use one of {', '.join(TYPES)}")
     fmt = body.get("format", "pdf")
@@ -73,12 +73,12 @@ def validate_request(body: Mapping[str, Any]) -> dict:
     if period not in PERIODS:
         raise ReportInputError("period", f"use one of {', '.join(PERIODS)}")
     out = {"type": kind, "format": fmt, "sections": sections, "period": period}
-    for key, needed in (("backtest_id", kind == "backtest_tearsheet"), ("sweep_id", kind == "sweep_report")):
-        value = body.get(key)
+    for key, owner in SUBJECTS.items():
+        value, needed = body.get(key), kind == owner
         if needed and (not isinstance(value, str) or not value):
             raise ReportInputError(key, f"required for a {kind} report")
         if value is not None and not needed:
-            raise ReportInputError(key, f"only for a {'backtest_tearsheet' if key == 'backtest_id' else 'sweep_report'} report")
+            raise ReportInputError(key, f"only for a {owner} report")
         if needed:
             out[key] = value
     pid = body.get("portfolio_id")
@@ -101,6 +101,10 @@ def check_subject(catalog: Catalog, user_id: int, request: Mapping[str, Any]) ->
         from services.lab.sweeps import get_sweep
 
         get_sweep(catalog, user_id, request["sweep_id"])
+    if request.get("session_id"):
+        from services.proforma.sessions import load_session
+
+        load_session(catalog, user_id, request["session_id"])
     if request["type"] in ("risk_summary", "portfolio_overview"):
         from services.risk.service import default_portfolio_id
 
@@ -125,6 +129,7 @@ def report_view(row: Report) -> dict:
         "report_id": row.id, "type": row.type, "format": row.format, "status": row.status,
         "sections": list((row.params or {}).get("sections") or []), "period": (row.params or {}).get("period"),
         "backtest_id": (row.params or {}).get("backtest_id"), "sweep_id": (row.params or {}).get("sweep_id"),
+        "session_id": (row.params or {}).get("session_id"),
         "job_id": row.job_id, "sha256": row.sha, "size": row.size, "pages": row.pages, "error": row.error,
         "created_at": row.created_at.isoformat() if row.created_at else None,
         "finished_at": row.finished_at.isoformat() if row.finished_at else None,
@@ -176,11 +181,6 @@ class Context:
         return self.memo("book", lambda: priced_book(self.catalog, self.provider, self.user_id, self.portfolio_id))
 
 
-def _signed_bars(groups: list[dict], measure: str = "notional", stat: str = "net") -> tuple[list[str], list[float]]:
-    rows = sorted(groups, key=lambda g: -abs(g[measure][stat] or 0.0))[:15]
-    return [str(g["group"]) for g in rows], [float(g[measure][stat] or 0.0) for g in rows]
-
-
 # risk and portfolio sections ------------------------------------------------------------------
 
 def _exposure(ctx: Context) -> list:
@@ -193,21 +193,13 @@ def _exposure(ctx: Context) -> list:
         for stat in ("long", "short", "gross", "net"):
             rows.append((f"{label} {stat} exposure", d.money(totals[measure][f"{stat}_exposure"])))
     blocks = [d.Heading("Exposure"), d.KeyValues(rows, "Totals (GET /portfolio/exposures)")]
-    labels = ["long", "short", "gross", "net"]
-    blocks.append(d.Chart(charts.grouped_bars(labels, {
-        "notional": [totals["notional"][f"{s}_exposure"] or 0.0 for s in labels],
-        "delta-adjusted": [totals["delta"][f"{s}_exposure"] or 0.0 for s in labels]},
-        title="Exposure: notional and delta-adjusted", ylabel="$"), "Long, short, gross and net exposure"))
+    blocks.append(d.Chart(pc.exposure(totals), "Long, short, gross and net exposure"))
     table = [[str(g["group"]), str(g["count"]), d.money(g["notional"]["net"]), d.money(g["notional"]["gross"]),
               d.money(g["delta"]["net"])] for g in data["by_sector"]]
     blocks.append(d.Table(["Sector", "Positions", "Net notional", "Gross notional", "Net delta"], table, "By sector"))
-    labels, values = _signed_bars(data["by_sector"])
-    blocks.append(d.Chart(charts.bars(labels, values, title="Net notional exposure by sector", xlabel="$"),
-                          "Net notional exposure by sector"))
+    blocks.append(d.Chart(pc.groups(data["by_sector"], "sector"), "Net notional exposure by sector"))
     if data["by_tag"]:
-        labels, values = _signed_bars(data["by_tag"])
-        blocks.append(d.Chart(charts.bars(labels, values, title="Net notional exposure by tag", xlabel="$"),
-                              "Net notional exposure by tag"))
+        blocks.append(d.Chart(pc.groups(data["by_tag"], "tag"), "Net notional exposure by tag"))
     return blocks
 
 
@@ -222,11 +214,7 @@ def _greeks(ctx: Context) -> list:
     header = ["Greek", "Now"] + ([f"After {after['expiry']} expiry"] if after else [])
     rows = [[g, d.number(now.get(g), 4)] + ([d.number(after.get(g), 4)] if after else []) for g in GREEKS]
     blocks = [d.Heading("Greeks"), d.Table(header, rows, "Portfolio Greeks (GET /risk/greeks)")]
-    groups = {"now": [now.get(g) or 0.0 for g in GREEKS]}
-    if after:
-        groups["after expiry"] = [after.get(g) or 0.0 for g in GREEKS]
-    blocks.append(d.Chart(charts.grouped_bars(list(GREEKS), groups, title="Greeks now vs after the nearest expiry"),
-                          "Greeks now and after the nearest expiry"))
+    blocks.append(d.Chart(pc.greeks(now, after), "Greeks now and after the nearest expiry"))
     return blocks
 
 
@@ -237,9 +225,7 @@ def _factors(ctx: Context) -> list:
     rows = [[f["factor_name"], d.money(f.get("exposure_dollars")), d.percent(f.get("exposure"), 2)] for f in report["portfolio"]]
     blocks = [d.Heading("Factor exposures"), d.Table(["Factor", "Exposure ($)", "Exposure (% equity)"], rows,
                                                       "Portfolio factor exposures (GET /risk/factors)")]
-    blocks.append(d.Chart(charts.bars([f["factor_name"] for f in report["portfolio"]],
-                                      [f.get("exposure") or 0.0 for f in report["portfolio"]],
-                                      title="Factor exposure (fraction of equity)", percent=True), "Factor exposures"))
+    blocks.append(d.Chart(pc.factors(report["portfolio"]), "Factor exposures"))
     return blocks
 
 
@@ -252,8 +238,7 @@ def _scenarios(ctx: Context) -> list:
     rows = [[s["name"], d.money(s["pnl"]), d.percent(s["pnl_percent"], 2, fraction=False)] for s in data["scenarios"]]
     blocks = [d.Heading("Stress scenarios"), d.Table(["Scenario", "P&L ($)", "P&L (% equity)"], rows,
                                                       "Scenario P&L (POST /risk/scenarios, every template)")]
-    blocks.append(d.Chart(charts.bars([s["name"] for s in data["scenarios"]], [s["pnl"] for s in data["scenarios"]],
-                                      title="Stress scenario P&L", xlabel="$"), "Stress-scenario P&L"))
+    blocks.append(d.Chart(pc.scenarios(data["scenarios"]), "Stress-scenario P&L"))
     return blocks
 
 
@@ -441,6 +426,94 @@ def _leaderboard(ctx: Context) -> list:
                     "Each configuration's Sharpe against its deflated Sharpe")]
 
 
+# modeling-session sections (ProForma, portfolio spec 7) -----------------------------------------
+
+def _session(ctx: Context) -> dict:
+    """``GET /modeling/sessions/{id}`` (without the position lists) and the session's orders."""
+    def load():
+        from services.proforma import exports
+        from services.proforma import service as proforma
+        from services.proforma.sessions import load_session
+
+        row = load_session(ctx.catalog, ctx.user_id, ctx.request["session_id"])
+        view = proforma.describe(row, ctx.provider, with_positions=False)
+        return {**view, "orders": [o.as_dict() for o in exports.session_orders(row, ctx.provider)]}
+    return ctx.memo("session", load)
+
+
+def _triples(rows: list[tuple[str, dict]], fmt: Callable[[Any], str]) -> list[list[str]]:
+    return [[label, fmt(t["before"]), fmt(t["after"]), fmt(t["change"])] for label, t in rows]
+
+
+BEFORE_AFTER = ["", "Before", "After", "Change"]
+
+
+def _impact(ctx: Context) -> list:
+    data = _session(ctx)
+    imp = data["impact"]
+    rows = [("Session", data["name"]), ("Changes", str(len(data["changes"]))),
+            ("Total value before", d.money(imp["total_value"]["before"])), ("Total value after", d.money(imp["total_value"]["after"])),
+            ("Cash required", d.money(imp.get("cash_required"))),
+            ("Net exposure change", d.percent(imp.get("net_exposure_change"), 2)),
+            ("Technology exposure change", d.percent(imp.get("tech_exposure_change"), 2))]
+    blocks = [d.Heading("Impact"), d.KeyValues(rows, f"Modeling session {data['session_id']} (GET /modeling/sessions/{{id}})")]
+    if imp.get("warnings"):
+        blocks.append(d.Paragraph("Warnings: " + "; ".join(imp["warnings"])))
+    return blocks
+
+
+def _session_exposure(ctx: Context) -> list:
+    imp = _session(ctx)["impact"]["exposures"]
+    rows = [(f"{label} {stat}", imp[m][stat]) for m, label in (("notional", "Notional"), ("delta", "Delta-adjusted"))
+            for stat in pc.STATS]
+    chart = charts.grouped_bars(list(pc.STATS), {"before": [imp["notional"][s]["before"] or 0.0 for s in pc.STATS],
+                                                 "after": [imp["notional"][s]["after"] or 0.0 for s in pc.STATS]},
+                                title="Notional exposure before and after", ylabel="$")
+    return [d.Heading("Exposure before and after"), d.Table(BEFORE_AFTER, _triples(rows, d.money), "Exposure ($)"),
+            d.Chart(chart, "Long, short, gross and net notional exposure, before and after")]
+
+
+def _session_sectors(ctx: Context) -> list:
+    groups = _session(ctx)["impact"]["by_sector"]
+    rows = sorted(groups.items(), key=lambda kv: -abs(kv[1]["net"]["after"] or kv[1]["net"]["before"] or 0.0))
+    table = _triples([(k, v["net"]) for k, v in rows], d.money)
+    labels = [k for k, _ in rows[:pc.MAX_BARS]]
+    chart = charts.grouped_bars(labels, {"before": [groups[k]["net"]["before"] or 0.0 for k in labels],
+                                         "after": [groups[k]["net"]["after"] or 0.0 for k in labels]},
+                                title="Net notional exposure by sector, before and after", ylabel="$")
+    return [d.Heading("Sectors before and after"), d.Table(["Sector", "Before", "After", "Change"], table, "Net notional ($)"),
+            d.Chart(chart, "Net notional exposure by sector, before and after")]
+
+
+def _session_greeks(ctx: Context) -> list:
+    g = _session(ctx)["impact"]["greeks"]
+    return [d.Heading("Greeks before and after"),
+            d.Table(["Greek", "Before", "After", "Change"], _triples([(k, g[k]) for k in GREEKS], lambda v: d.number(v, 4)),
+                    "Position Greeks")]
+
+
+def _session_risk(ctx: Context) -> list:
+    imp = _session(ctx)["impact"]
+    blocks = [d.Heading("Risk before and after")]
+    for key, title in (("var", "1-day value at risk ($)"), ("factors", "Factor exposure ($)"), ("stress", "Stress scenario P&L ($)")):
+        if imp.get(key):
+            blocks.append(d.Table(BEFORE_AFTER, _triples(list(imp[key].items()), d.money), title))
+        else:
+            blocks.append(d.Paragraph(f"{title}: not available."))
+    return blocks
+
+
+def _session_trades(ctx: Context) -> list:
+    orders = _session(ctx)["orders"]
+    blocks = [d.Heading("Trade list")]
+    if not orders:
+        return blocks + [d.Paragraph("No trades: the session has no changes.")]
+    rows = [[o["action"], o["symbol"], d.number(o["quantity"], 0), o["security_type"], o["order_type"], o["time_in_force"]]
+            for o in orders]
+    return blocks + [d.Table(["Action", "Symbol", "Quantity", "Type", "Order", "TIF"], rows,
+                             f"{len(orders)} order(s) (GET /modeling/sessions/{{id}}/export)")]
+
+
 SECTIONS: dict[tuple[str, str], Callable[[Context], list]] = {
     **{("risk_summary", k): f for k, f in (("exposure", _exposure), ("greeks", _greeks), ("factors", _factors),
                                            ("scenarios", _scenarios), ("var", _var), ("alerts", _alerts))},
@@ -454,15 +527,19 @@ SECTIONS: dict[tuple[str, str], Callable[[Context], list]] = {
         ("folds", _folds), ("trades", _trades))},
     **{("sweep_report", k): f for k, f in (("summary", _sweep_summary), ("heatmap", _heatmap), ("top", _top),
                                            ("leaderboard", _leaderboard))},
+    **{("modeling_session", k): f for k, f in (("impact", _impact), ("exposure", _session_exposure),
+                                               ("sectors", _session_sectors), ("greeks", _session_greeks),
+                                               ("risk", _session_risk), ("trades", _session_trades))},
 }
 
 TITLES = {"risk_summary": "Risk summary", "portfolio_overview": "Portfolio overview",
-          "backtest_tearsheet": "Backtest tearsheet", "sweep_report": "Sweep report"}
+          "backtest_tearsheet": "Backtest tearsheet", "sweep_report": "Sweep report", "modeling_session": "Modeling session"}
 
 
 def build_document(ctx: Context, progress: Callable | None = None) -> d.Document:
     req = ctx.request
-    subject = req.get("backtest_id") or req.get("sweep_id") or req.get("portfolio_id") or "default portfolio"
+    subject = (req.get("backtest_id") or req.get("sweep_id") or req.get("session_id") or req.get("portfolio_id")
+               or "default portfolio")
     doc = d.Document(TITLES[req["type"]], "")
     for i, section in enumerate(req["sections"]):
         if progress:

@@ -482,16 +482,24 @@ def _biggest_risks(inputs: RiskInputs, raw: dict) -> list[dict]:
     return risks
 
 
-def var_report(inputs: RiskInputs, view: str = "portfolio", *, paths: int = MONTE_CARLO_PATHS, seed: int = 0,
-               horizons=(1, 10), include_monte_carlo: bool = True) -> dict:
-    """The VaR family of a view: historical, parametric normal, Cornish-Fisher (from the current
-    holdings applied to the last year of returns) and Monte Carlo with full BSM revaluation."""
+def historical_returns(inputs: RiskInputs, view: str = "portfolio") -> pd.Series:
+    """The view's daily returns (fraction of equity) over the last 252 sessions: today's
+    delta-adjusted exposure per underlying applied to each session's returns (historical VaR's
+    sample)."""
     selected = select_positions(inputs.positions, view)
     exposure = exposure_by_underlying(
         pd.to_numeric(selected["delta_exposure"], errors="coerce").fillna(0.0), selected["underlying"].astype(str)
     )
     usable = [t for t in exposure.index if inputs.history.underlying_returns[t].notna().any()]
-    returns = portfolio_returns(exposure[usable], inputs.history.underlying_returns, inputs.equity).iloc[-252:]
+    return portfolio_returns(exposure[usable], inputs.history.underlying_returns, inputs.equity).iloc[-252:]
+
+
+def var_report(inputs: RiskInputs, view: str = "portfolio", *, paths: int = MONTE_CARLO_PATHS, seed: int = 0,
+               horizons=(1, 10), include_monte_carlo: bool = True) -> dict:
+    """The VaR family of a view: historical, parametric normal, Cornish-Fisher (from the current
+    holdings applied to the last year of returns) and Monte Carlo with full BSM revaluation."""
+    selected = select_positions(inputs.positions, view)
+    returns = historical_returns(inputs, view)
     table = var_table(returns.to_numpy(), inputs.equity, VAR_LEVELS, tuple(horizons), ES_LEVEL)
     result = {
         "view": view,
@@ -620,6 +628,14 @@ def portfolio_var(catalog, provider, user_id, portfolio_id=None, *, view="portfo
     book = get_priced_book(catalog, provider, user_id, pid)
     inputs = risk_inputs(book, provider, sessions=252)
     return var_report(inputs, view, paths=paths, seed=seed), live_meta(inputs.as_of)
+
+
+def portfolio_var_returns(catalog, provider, user_id, portfolio_id=None, *, view="portfolio") -> pd.Series:
+    """The sample behind historical VaR (``historical_returns``) of the user's portfolio."""
+    _validate_view(view)
+    pid = default_portfolio_id(catalog, user_id, portfolio_id)
+    book = get_priced_book(catalog, provider, user_id, pid)
+    return historical_returns(risk_inputs(book, provider, sessions=252), view)
 
 
 def portfolio_scenarios(catalog, provider, user_id, portfolio_id=None, *, scenario_ids=(), custom=None,

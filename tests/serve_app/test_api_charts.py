@@ -210,3 +210,36 @@ def test_backtest_tearsheet_pdf_prints_the_backtests_numbers(api, backtest, tmp_
     assert page.count(b"data:image/png;base64,") == 1 and f"{m['sharpe']:,.4f}".encode() in page
     assert_error(api.http.post(f"{V1}/reports/generate", json={"type": "backtest_tearsheet", "backtest_id": backtest["backtest_id"]},
                                headers=api.headers("chart_eve")), 404, "NOT_FOUND")
+
+
+def test_portfolio_charts_draw_the_apis_figures(api):
+    """Every portfolio chart, PNG and SVG; the SVG text carries the API's sector names and the
+    VaR legend the API's historical VaR; another user's portfolio is a 404."""
+    user = "chart_pm"
+    h = api.headers(user)
+    expiry = (pd.Timestamp.today() + pd.Timedelta(days=120)).date().isoformat()
+    for body in ({"ticker": "AAPL", "quantity": 300, "price": 150, "tags": ["core"]},
+                 {"ticker": "XOM", "quantity": -200, "price": 95, "tags": ["hedge"]},
+                 {"ticker": "JPM", "quantity": 100, "price": 140},
+                 {"ticker": "NVDA", "type": "LC", "quantity": 3, "strike": 500, "expiration": expiry, "price": 20}):
+        assert api.http.post(f"{V1}/positions", json=body, headers=h).status_code in (201, 409)
+    for name in ("exposure", "sector", "tag", "greeks", "factors", "scenarios", "var"):
+        _png_ok(api.http.get(f"{V1}/portfolio/chart/{name}.png", headers=h), min_px=(600, 250))
+    sector = api.http.get(f"{V1}/portfolio/chart/sector.svg", headers=h)
+    assert sector.status_code == 200 and sector.headers["content-type"].startswith("image/svg+xml")
+    ET.fromstring(sector.content)
+    groups = api.http.get(f"{V1}/portfolio/exposures", headers=h).json()["data"]["by_sector"]
+    assert groups and all(str(g["group"]) in sector.text for g in groups)
+
+    var_rows = api.http.get(f"{V1}/risk/var", params={"refresh": True}, headers=h).json()["data"]["var"]
+    hist = next(r for r in var_rows if r["method"] == "historical" and r["level"] == 0.95 and r["horizon_days"] == 1)
+    legend = re.search(r"VaR 95%: (-?[\d.]+)%", api.http.get(f"{V1}/portfolio/chart/var.svg", headers=h).text)
+    assert legend, "no VaR legend in the chart"
+    assert abs(float(legend.group(1))) == pytest.approx(abs(100 * hist["return"]), abs=0.006)
+
+    assert_error(api.http.get(f"{V1}/portfolio/chart/weather.png", headers=h), 400, "INVALID_PARAMETER", field="chart")
+    assert_error(api.http.get(f"{V1}/portfolio/chart/sector.gif", headers=h), 400, "INVALID_PARAMETER", field="chart")
+    pid = api.http.get(f"{V1}/portfolios", headers=h).json()["data"]["portfolios"][0]["id"]
+    assert_error(api.http.get(f"{V1}/portfolio/chart/sector.png", params={"portfolio_id": pid},
+                              headers=api.headers("chart_eve")), 404, "NOT_FOUND")
+    assert_error(api.http.get(f"{V1}/portfolio/chart/sector.png"), 401, "UNAUTHORIZED")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.serve_app.report_checks import generate, money_after, non_blank, pdf_images, pdf_pages, pdf_text, render_pages
+from tests.serve_app.report_checks import MONEY, generate, money_after, non_blank, pdf_images, pdf_pages, pdf_text, render_pages
 from tests.serve_app.test_api_platform import V1, assert_error
 
 HF = "demo_hedgefundstyle"
@@ -126,6 +126,57 @@ def test_risk_summary_pdf_of_the_hedge_fund_book_as_a_person_sees_it(api, demo, 
     assert_error(api.http.get(f"{V1}/reports/{report['report_id']}", headers=demo["demo_hnw"]), 404, "NOT_FOUND")
 
 
+def _row_money(text: str, label: str, n: int = 3) -> list[float | None]:
+    """The ``n`` dollar figures printed after ``label`` on its line."""
+    m = re.search(r"(?m)^\s*" + re.escape(label) + r"\s+" + r"\s+".join([MONEY] * n), text)
+    assert m, f"{label!r} row not found"
+    return [None if g == "n/a" else float(g.replace("$", "").replace(",", "")) for g in m.groups()]
+
+
+def test_modeling_session_report_prints_the_sessions_numbers_and_trades(api, stock_book, tmp_path):
+    h = stock_book
+    ids = {p["ticker"]: p["id"] for p in _data(api.http.get(f"{V1}/positions", headers=h))["positions"]}
+    created = api.http.post(f"{V1}/modeling/sessions", json={"name": "trim & cover", "base_portfolio": "current"}, headers=h)
+    assert created.status_code == 201, created.text
+    sid = created.json()["data"]["session_id"]
+    mods = [{"position_id": ids["AAPL"], "new_quantity": 300}, {"position_id": ids["XOM"], "action": "close"},
+            {"position_id": ids["MSFT"], "new_quantity": -100, "allow_flip": True},
+            {"position_id": "new", "ticker": "QQQ", "quantity": 50}]
+    put = api.http.put(f"{V1}/modeling/sessions/{sid}/positions", json={"modifications": mods}, headers=h)
+    assert put.status_code == 200, put.text
+    for _attempt in range(3):  # while the market is open, the minute may turn between the reads
+        before = _data(api.http.get(f"{V1}/modeling/sessions/{sid}", headers=h))
+        report, pdf = generate(api, STOCKS, {"type": "modeling_session", "session_id": sid, "format": "pdf"})
+        after = _data(api.http.get(f"{V1}/modeling/sessions/{sid}", headers=h))
+        if before["impact"]["total_value"] == after["impact"]["total_value"]:
+            break
+    assert report["session_id"] == sid and report["type"] == "modeling_session"
+    text = pdf_text(pdf, tmp_path)
+    imp = after["impact"]
+    assert money_after(text, "Total value before") == pytest.approx(imp["total_value"]["before"], abs=0.006)
+    assert money_after(text, "Total value after") == pytest.approx(imp["total_value"]["after"], abs=0.006)
+    for measure, label in (("notional", "Notional"), ("delta", "Delta-adjusted")):
+        for stat in ("long", "short", "gross", "net"):
+            t = imp["exposures"][measure][stat]
+            assert _row_money(text, f"{label} {stat}") == pytest.approx([t["before"], t["after"], t["change"]], abs=0.006)
+    for sector, t in imp["by_sector"].items():
+        assert _row_money(text, sector) == pytest.approx([t["net"]["before"], t["net"]["after"], t["net"]["change"]], abs=0.006)
+    # the trade list, worked by hand: AAPL 500 -> 300, XOM -300 -> 0, MSFT 200 -> -100 (a flip: two
+    # orders), QQQ 0 -> 50
+    orders = re.findall(r"(?m)^\s*(BUY_TO_COVER|SELL_SHORT|BUY|SELL)\s+([A-Z]+)\s+([\d,]+)\s+EQUITY", text)
+    assert sorted((a, s, int(q.replace(",", ""))) for a, s, q in orders) == sorted([
+        ("SELL", "AAPL", 200), ("BUY_TO_COVER", "XOM", 300), ("SELL", "MSFT", 200), ("SELL_SHORT", "MSFT", 100),
+        ("BUY", "QQQ", 50)])
+    for section in ("Impact", "Exposure before and after", "Sectors before and after", "Greeks before and after",
+                    "Risk before and after", "Trade list"):
+        assert section in text
+    images = pdf_images(pdf, tmp_path)
+    assert len(images) >= 2 and all(non_blank(img) for img in images)
+    # another user's session: 404, and nothing recorded
+    assert_error(api.http.post(f"{V1}/reports/generate", json={"type": "modeling_session", "session_id": sid},
+                               headers=api.headers("demo_hnw")), 404, "NOT_FOUND")
+
+
 def test_portfolio_overview_html_is_one_self_contained_file(api, demo):
     h = demo["demo_hnw"]
     report, page = generate(api, "demo_hnw", {"type": "portfolio_overview", "format": "html", "sections": ["summary", "exposure"]})
@@ -159,13 +210,15 @@ def test_templates_and_bad_input(api, demo):
                         ({"type": "risk_summary", "sections": ["exposure", "weather"]}, "sections[1]"),
                         ({"type": "risk_summary", "sections": []}, "sections"),
                         ({"type": "risk_summary", "period": "hourly"}, "period"),
-                        ({"type": "modeling_session"}, "type"),
+                        ({"type": "modeling_session"}, "session_id"),
+                        ({"type": "risk_summary", "session_id": "ms_x"}, "session_id"),
                         ({"type": "backtest_tearsheet"}, "backtest_id"),
                         ({"type": "sweep_report"}, "sweep_id"),
                         ({"type": "risk_summary", "backtest_id": "bt_x"}, "backtest_id")):
         assert_error(api.http.post(gen, json=body, headers=h), 400, "INVALID_PARAMETER", field=field)
     assert_error(api.http.post(gen, json={"type": "backtest_tearsheet", "backtest_id": "bt_nope"}, headers=h), 404, "NOT_FOUND")
     assert_error(api.http.post(gen, json={"type": "sweep_report", "sweep_id": "sweep_nope"}, headers=h), 404, "NOT_FOUND")
+    assert_error(api.http.post(gen, json={"type": "modeling_session", "session_id": "ms_nope"}, headers=h), 404, "NOT_FOUND")
     assert_error(api.http.get(f"{V1}/reports/rpt_nope/download", headers=h), 404, "NOT_FOUND")
     assert_error(api.http.post(gen, json={"type": "risk_summary"}), 401, "UNAUTHORIZED")
     # nothing half-written: no report row was created by any refused request
