@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import Retrying, retry_if_exception_type, retry_if_not_exception_type, stop_after_attempt, wait_exponential
 
 from cluster.artifacts import ArtifactStore
 from cluster.catalog import Catalog, ReportSchedule, ReportScheduleRun
@@ -204,6 +204,31 @@ class SmtpFailure(Exception):
         self.reply = reply
 
 
+class SmtpAuthFailure(SmtpFailure):
+    """The server refused the credentials (535): not retried, a wrong password stays wrong and
+    repeated tries can lock the account."""
+
+
+AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5")
+
+
+def _login(client: smtplib.SMTP, user: str, password: str) -> None:
+    """AUTH with the first mechanism of ``AUTH_MECHANISMS`` the server offers, once. (smtplib's
+    ``login`` tries every mechanism in turn after a refusal, which turns a plain 535 into a
+    timeout on servers that do not expect a second AUTH.)"""
+    offered = (client.esmtp_features.get("auth") or "").upper().split()
+    mechanism = next((m for m in AUTH_MECHANISMS if m in offered), None)
+    if mechanism is None:
+        raise SmtpFailure(f"the server offers no AUTH mechanism Sigma supports ({', '.join(AUTH_MECHANISMS)}); "
+                          f"it offers {' '.join(offered) or 'none'}")
+    client.user, client.password = user, password
+    try:
+        client.auth(mechanism, getattr(client, "auth_" + mechanism.lower().replace("-", "_")))
+    except smtplib.SMTPAuthenticationError as exc:
+        text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        raise SmtpAuthFailure(f"{exc.smtp_code} {text}") from None
+
+
 def _smtp_config(url: str) -> dict:
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
@@ -239,7 +264,7 @@ def send_email(smtp_url: str | None, sender: str, to: str, subject: str, text: s
                 client.starttls(context=context)
                 client.ehlo()
             if cfg["user"]:
-                client.login(cfg["user"], cfg["password"] or "")
+                _login(client, cfg["user"], cfg["password"] or "")
             code, reply = client.mail(sender)
             if code >= 400:
                 raise SmtpFailure(f"{code} {reply.decode(errors='replace')}")
@@ -250,6 +275,8 @@ def send_email(smtp_url: str | None, sender: str, to: str, subject: str, text: s
             if code >= 400:
                 raise SmtpFailure(f"{code} {reply.decode(errors='replace')}")
             return f"{code} {reply.decode(errors='replace')}"
+    except SmtpFailure:
+        raise
     except smtplib.SMTPResponseException as exc:
         raise SmtpFailure(f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace') if isinstance(exc.smtp_error, bytes) else exc.smtp_error}") from None
     except (OSError, smtplib.SMTPException) as exc:
@@ -297,7 +324,8 @@ def run_schedule(catalog: Catalog, store: ArtifactStore, provider, settings, row
         return send_email(settings.smtp_url, settings.smtp_from, row.email, subject, text, data, filename, mime)
 
     try:
-        reply = Retrying(stop=stop_after_attempt(SMTP_ATTEMPTS), reraise=True, retry=retry_if_exception_type(SmtpFailure),
+        retry = retry_if_exception_type(SmtpFailure) & retry_if_not_exception_type(SmtpAuthFailure)
+        reply = Retrying(stop=stop_after_attempt(SMTP_ATTEMPTS), reraise=True, retry=retry,
                          wait=wait_exponential(multiplier=backoff_s, max=30 * backoff_s))(attempt)
     except SmtpFailure as exc:
         _finish(catalog, run_id, "failed", report_id=report.id, attempts=attempts["n"], smtp_reply=exc.reply,

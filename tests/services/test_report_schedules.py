@@ -105,7 +105,8 @@ def smtp(tmp_path):
     context.load_cert_chain(cert, key)
 
     def authenticator(server, session, envelope, mechanism, auth_data):
-        return AuthResult(success=auth_data.login == b"alice" and auth_data.password == b"s3cret")
+        # handled=False: the server itself answers a refusal with "535 5.7.8 Authentication credentials invalid"
+        return AuthResult(success=auth_data.login == b"alice" and auth_data.password == b"s3cret", handled=False)
 
     servers = []
 
@@ -230,3 +231,24 @@ def test_bad_schedule_input_names_the_field(catalog, tmp_path):
     with pytest.raises(LookupError):
         schedules.create_schedule(catalog, uid, {**base, "template_id": "backtest_tearsheet", "backtest_id": "bt_other"})
     assert schedules.list_schedules(catalog, uid) == []
+
+
+def test_wrong_smtp_password_is_a_failed_run_with_the_servers_reply_and_no_secret(catalog, tmp_path, smtp, caplog):
+    import logging
+
+    from services.reports import schedules
+
+    inbox, url = smtp()
+    url = url.replace("alice:s3cret@", "alice:wr0ng-pw@")
+    uid, template, settings, store, provider = _setup(catalog, tmp_path, url)
+    sched = schedules.create_schedule(catalog, uid, {"template_id": template["template_id"], "frequency": "daily",
+                                                     "time": "16:00", "email": "pm@example.com"})
+    _rewind(catalog, sched["schedule_id"], ny(2025, 6, 11, 12, 0))
+    with caplog.at_level(logging.DEBUG):
+        done = schedules.run_due(catalog, store, provider, settings, now=ny(2025, 6, 11, 16, 5), backoff_s=0.01)
+    assert done[0]["status"] == "failed" and done[0]["smtp_reply"].startswith("535"), done
+    run = schedules.schedule_runs(catalog, uid, sched["schedule_id"])[0]
+    assert run["status"] == "failed" and run["smtp_reply"].startswith("535") and run["report_id"]
+    assert run["attempts"] == 1  # a refused password is not retried
+    assert inbox.messages == []
+    assert "wr0ng-pw" not in caplog.text and "wr0ng-pw" not in str(run)
