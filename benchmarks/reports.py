@@ -6,8 +6,9 @@ Starts Sigma as ``make run`` does (``sigma serve --demo``, fresh ``SIGMA_HOME``;
   job is completed and the file downloaded (target < 3 s);
 - ``backtest_tearsheet_pdf``: the same for a tearsheet of a swing backtest over 10 years of
   daily bars (2014-2023; the backtest itself is not timed) (target < 1.5 s);
-- ``chart_png``: GET /backtest/{id}/chart/equity.png over HTTP (target < 200 ms), and the
-  other backtest charts.
+- ``chart_png``: GET /backtest/{id}/chart/equity.png over HTTP (target < 200 ms), the other
+  backtest charts, and every GET /portfolio/chart/{name}.png of the hedge-fund book;
+- ``noop_get``: GET /auth/me in the same run (the request path alone, the floor of every line).
 Prints one JSON object per line, each with the CPU model and the load.
 """
 
@@ -54,9 +55,27 @@ def report_ms(http, h, body: dict) -> tuple[float, int]:
     return (time.perf_counter() - t) * 1000, len(file.content)
 
 
+def timed_get(http, h, path: str, n: int) -> tuple[list[float], int]:
+    http.get(path, headers=h)
+    samples, size = [], 0
+    for _ in range(n):
+        t = time.perf_counter()
+        r = http.get(path, headers=h)
+        samples.append((time.perf_counter() - t) * 1000)
+        assert r.status_code == 200, r.text
+        size = len(r.content)
+    return samples, size
+
+
 def main(repeats: int = 5) -> None:
     with LiveSigma(demo_user="demo_hedgefundstyle") as sigma:
         http, h = sigma.http, sigma.headers
+        noop, _ = timed_get(http, h, "/auth/me", 20)
+        emit("noop_get", statistics.median(noop), "ms", len(noop), best=round(min(noop), 1), route="/auth/me")
+        for name in ("exposure", "sector", "tag", "greeks", "factors", "scenarios", "var"):
+            samples, size = timed_get(http, h, f"/portfolio/chart/{name}.png", repeats * 2)
+            emit(f"portfolio_chart_png_{name}", statistics.median(samples), "ms", len(samples), best=round(min(samples), 1),
+                 target_ms=200, bytes=size, vs_noop=round(statistics.median(samples) / statistics.median(noop), 1))
         body = {"type": "risk_summary", "format": "pdf"}
         first, size = report_ms(http, h, body)
         emit("risk_summary_pdf_first", first, "ms", 1, bytes=size, note="first report: workers load matplotlib/reportlab")
@@ -79,15 +98,9 @@ def main(repeats: int = 5) -> None:
         emit("backtest_tearsheet_pdf", statistics.median(times), "ms", repeats, best=round(min(times), 1), target_ms=1500,
              matrix_rows=matrix["rows"], oos_bars=n_bars)
         for name in ("equity", "monthly", "rolling", "distribution"):
-            http.get(f"/backtest/{bid}/chart/{name}.png", headers=h)
-            samples = []
-            for _ in range(repeats * 2):
-                t = time.perf_counter()
-                r = http.get(f"/backtest/{bid}/chart/{name}.png", headers=h)
-                samples.append((time.perf_counter() - t) * 1000)
-                assert r.status_code == 200
+            samples, size = timed_get(http, h, f"/backtest/{bid}/chart/{name}.png", repeats * 2)
             emit(f"chart_png_{name}", statistics.median(samples), "ms", len(samples), best=round(min(samples), 1),
-                 target_ms=200, oos_bars=n_bars, bytes=len(r.content))
+                 target_ms=200, oos_bars=n_bars, bytes=size)
 
 
 if __name__ == "__main__":
