@@ -154,6 +154,21 @@ class Api:
         raise AssertionError(f"job {job_id} did not reach {until} in {timeout} s")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "postgresql_only: a live-API test whose subject does not depend on the "
+                                       "catalog back end (rendering, pricing, search): run on PostgreSQL only")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Drop the SQLite run of ``postgresql_only`` tests: the suite keeps both back ends for
+    everything that reads or writes the catalog in its own way, and saves the time of running
+    PDF rendering, charts and searches twice."""
+    dropped = [i for i in items if i.get_closest_marker("postgresql_only") and "[sqlite" in i.nodeid]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if i not in dropped]
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def api(request, ray_session, session_tmp):
     """The real Serve application on a free port, once per catalog back end."""

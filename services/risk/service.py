@@ -27,6 +27,10 @@ import datetime as dt
 import hashlib
 import json
 import math
+import threading
+import time
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +108,21 @@ def daily_closes(provider, tickers, start, end) -> tuple[pd.DataFrame, dict[str,
     index = pd.DatetimeIndex(calendar.sessions(start, end).index, name="session")
     columns: dict[str, pd.Series] = {}
     failed: dict[str, str] = {}
+    # a session's close is final once it has happened: the key says whether ``end``'s has
+    end_closed = calendar.session_close(calendar.session_on_or_before(pd.Timestamp(end))) <= provider.now()
+    scope = (getattr(provider, "data_version", ""), str(start), str(end), end_closed)
+    with _closes_lock:
+        cache = _closes_cache.get(provider)
+        if cache is None:
+            cache = _closes_cache[provider] = OrderedDict()
     for ticker in dict.fromkeys(tickers):
+        key = (*scope, ticker)
+        now = time.monotonic()
+        with _closes_lock:
+            hit = cache.get(key)
+        if hit is not None and hit[0] > now:
+            columns[ticker] = hit[1]
+            continue
         try:
             bars = provider.daily_bars(ticker, start, end)
         except MarketDataError as exc:
@@ -113,7 +131,23 @@ def daily_closes(provider, tickers, start, end) -> tuple[pd.DataFrame, dict[str,
             continue
         stamps = pd.DatetimeIndex(bars.index).tz_convert(calendar.NEW_YORK).tz_localize(None).normalize()
         columns[ticker] = pd.Series(bars["close"].to_numpy(np.float64), index=stamps).reindex(index)
+        with _closes_lock:
+            cache[key] = (now + CLOSES_TTL_S, columns[ticker])
+            cache.move_to_end(key)
+            while len(cache) > CLOSES_CACHE_SIZE:
+                cache.popitem(last=False)
     return pd.DataFrame(columns, index=index), failed
+
+
+#: Daily closes read by ``daily_closes`` are kept per process (every risk figure, the impact of
+#: each ProForma edit and each hedge candidate read the same year of closes): per provider object
+#: (weakly: a provider's entries go with it), keyed by its data version, the span, whether the
+#: span's last close has happened, and the ticker; at most ``CLOSES_TTL_S`` seconds (files may be
+#: replaced) and ``CLOSES_CACHE_SIZE`` series per provider.
+CLOSES_TTL_S = 300.0
+CLOSES_CACHE_SIZE = 4096
+_closes_cache: "weakref.WeakKeyDictionary[object, OrderedDict[tuple, tuple[float, pd.Series]]]" = weakref.WeakKeyDictionary()
+_closes_lock = threading.Lock()
 
 
 def factor_returns_frame(etf_returns: pd.DataFrame) -> pd.DataFrame:

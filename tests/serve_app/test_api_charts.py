@@ -19,6 +19,9 @@ from PIL import Image
 
 from tests.serve_app.test_api_platform import V1, assert_error
 
+# drawing and reading back pictures and PDFs does not depend on the catalog back end
+pytestmark = pytest.mark.postgresql_only
+
 USER = "chart_ann"
 
 

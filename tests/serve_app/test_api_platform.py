@@ -235,7 +235,8 @@ def test_restart_recovery_runs_interrupted_jobs_again_up_to_the_limit(api):
     from cluster.jobs import create_job, manager_name
 
     headers = api.headers("dave")
-    running_id = api.http.post(f"{V1}/jobs/probe", headers=headers, json={"duration_s": 3}).json()["job_id"]
+    # long enough to be still running when the manager dies, even on a loaded machine
+    running_id = api.http.post(f"{V1}/jobs/probe", headers=headers, json={"duration_s": 12}).json()["job_id"]
     last_id = api.http.post(f"{V1}/jobs/probe", headers=headers, json={"duration_s": 30}).json()["job_id"]
     api.wait_job(running_id, "dave", until=("running",))
     api.wait_job(last_id, "dave", until=("running",))

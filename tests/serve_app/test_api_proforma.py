@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import time
 
 import numpy as np
 import pandas as pd
@@ -366,22 +367,10 @@ def test_portfolio_export_csv_json_and_excel_job(api):
 ETFS = ("SPY", "QQQ", "IWM", "XLK", "XLF", "XLV", "XLE", "XLI", "XLY", "XLP", "XLU", "XLB", "XLRE", "XLC")
 
 
-def test_hedge_search_beats_brute_force_and_applies_to_a_session(api):
-    """A tech-heavy book hedged with ETFs only (max 2 positions): the Ray/HiGHS search leaves
-    no more Technology exposure than an exhaustive search over the same 14 ETFs and every
-    integer size within the budget; the best hedge applies to a session in one call."""
+def _hedge_round(api, user, h, budget):
+    """One hedge job, the oracle's figures and the hedge applied to a new session."""
     import itertools
 
-    user = "pf_hedge"
-    h = api.headers(user)
-    for body in ({"ticker": "AAPL", "quantity": 100, "price": 150}, {"ticker": "MSFT", "quantity": 40, "price": 300},
-                 {"ticker": "NVDA", "quantity": 50, "price": 100}):
-        assert api.http.post(f"{V1}/positions", json=body, headers=h).status_code == 201
-    assert_error(api.http.post(f"{V1}/proforma/hedge", headers=h, json={"risk_to_hedge": "sector_technology", "budget": 0}),
-                 400, "INVALID_PARAMETER", field="budget")
-    assert_error(api.http.post(f"{V1}/proforma/hedge", headers=h, json={"risk_to_hedge": "astrology", "budget": 100}),
-                 400, "INVALID_PARAMETER", field="risk_to_hedge")
-    budget = 20000.0
     accepted = api.http.post(f"{V1}/proforma/hedge", headers=h, json={
         "risk_to_hedge": "sector_technology", "budget": budget,
         "constraints": {"max_positions": 2, "allowed_instruments": ["etfs"]}})
@@ -395,7 +384,6 @@ def test_hedge_search_beats_brute_force_and_applies_to_a_session(api):
     sectors = {g["group"]: g["delta"]["net"] for g in
                api.http.get(f"{V1}/portfolio/exposures", headers=h).json()["data"]["by_sector"]}
     r0 = sectors["Technology"]
-    assert abs(result["risk_before"] - r0) < 0.05
     from cluster.market import market_provider
 
     provider = market_provider(api.settings)
@@ -410,13 +398,40 @@ def test_hedge_search_beats_brute_force_and_applies_to_a_session(api):
             ok = np.abs(sizes) @ price[list(subset)] <= budget
             if ok.any():
                 brute = min(brute, float(np.abs(r0 + sizes[ok] @ effect[list(subset)]).min()))
-    assert abs(best["risk_after"]) <= brute + 1.0
-    assert abs(r0) - abs(best["risk_after"]) >= abs(r0) - brute - 1.0
-    # apply it to a session: the session's own engines see the same exposure left
     sid = _session(api, user, "hedged")
     applied = api.http.post(f"{V1}/modeling/sessions/{sid}/apply-hedge", headers=h, json={"job_id": job["job_id"], "rank": 1})
     assert applied.status_code == 200, applied.text
     tech = applied.json()["data"]["impact"]["by_sector"]["Technology"]["delta_net"]["after"]
+    return {"job_id": job["job_id"], "result": result, "session_id": sid}, best, r0, brute, tech
+
+
+@pytest.mark.postgresql_only
+def test_hedge_search_beats_brute_force_and_applies_to_a_session(api):
+    """A tech-heavy book hedged with ETFs only (max 2 positions): the Ray/HiGHS search leaves
+    no more Technology exposure than an exhaustive search over the same 14 ETFs and every
+    integer size within the budget; the best hedge applies to a session in one call."""
+    user = "pf_hedge"
+    h = api.headers(user)
+    for body in ({"ticker": "AAPL", "quantity": 100, "price": 150}, {"ticker": "MSFT", "quantity": 40, "price": 300},
+                 {"ticker": "NVDA", "quantity": 50, "price": 100}):
+        assert api.http.post(f"{V1}/positions", json=body, headers=h).status_code == 201
+    assert_error(api.http.post(f"{V1}/proforma/hedge", headers=h, json={"risk_to_hedge": "sector_technology", "budget": 0}),
+                 400, "INVALID_PARAMETER", field="budget")
+    assert_error(api.http.post(f"{V1}/proforma/hedge", headers=h, json={"risk_to_hedge": "astrology", "budget": 100}),
+                 400, "INVALID_PARAMETER", field="risk_to_hedge")
+    budget = 20000.0
+    # Every figure below is priced at the minute it is read: while the market is open a minute
+    # may turn between the job and the checks, so the round is run again when it did.
+    for _attempt in range(3):
+        minute = int(time.time() // 60)
+        job, best, r0, brute, tech = _hedge_round(api, user, h, budget)
+        if int(time.time() // 60) == minute:
+            break
+    assert abs(job["result"]["risk_before"] - r0) < 0.05
+    assert abs(best["risk_after"]) <= brute + 1.0
+    assert abs(r0) - abs(best["risk_after"]) >= abs(r0) - brute - 1.0
+    # applied to a session: the session's own engines see the same exposure left
     assert abs(tech - best["risk_after"]) < 1.0
+    sid = job["session_id"]
     assert_error(api.http.post(f"{V1}/modeling/sessions/{sid}/apply-hedge", headers=h, json={"job_id": "job_nope"}),
                  400, "INVALID_PARAMETER", field="job_id")

@@ -15,6 +15,9 @@ from PIL import Image
 from tests.serve_app.report_checks import MONEY, generate, money_after, non_blank, pdf_images, pdf_pages, pdf_text, render_pages
 from tests.serve_app.test_api_platform import V1, assert_error
 
+# drawing and reading back pictures and PDFs does not depend on the catalog back end
+pytestmark = pytest.mark.postgresql_only
+
 HF = "demo_hedgefundstyle"
 
 
