@@ -119,7 +119,7 @@ class SigmaMiddleware:
 
 #: Writes an AI agent makes are audited (``X-AI-Agent-ID``); these POSTs only read.
 AUDITED_METHODS = ("POST", "PUT", "PATCH", "DELETE")
-READ_ONLY_POSTS = ("/api/v1/ai/interpret",)
+READ_ONLY_POSTS = ("/ai/interpret",)  # route templates under /api/v1, as the metrics label them
 
 
 async def audit_agent_write(state, claims: dict, scope, route: str, status: int, agent: str, session: str | None,

@@ -275,7 +275,7 @@ def save_confirmation(catalog: Catalog, user_id: int, intent: str, params: dict,
                              agent_id=agent_id, created_at=now, expires_at=now + dt.timedelta(seconds=ttl_s))
         s.add(row)
         s.flush()
-        return {"confirmation_id": row.id, "expires_at": row.expires_at.isoformat(), "status": "pending"}
+        return {"confirmation_id": row.id, "expires_at": row.expires_at.isoformat()}
 
 
 class ConfirmationGone(Exception):
