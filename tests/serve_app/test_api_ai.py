@@ -231,7 +231,7 @@ def test_workflow_runs_as_a_job_with_alerts_and_a_run_log(api, ai_user):
         rule = api.http.post(f"{V1}/alerts/rules", json={"name": "Tech > 20%", "condition": {
             "metric": "sector_exposure", "sector": "Technology", "operator": "greater_than", "threshold": 0.20}}, headers=h)
         assert rule.status_code == 201, rule.text
-        rule_id = rule.json()["data"]["id"]
+        rule_id = rule.json()["data"]["rule_id"]
         body = {"name": "Daily Risk Check", "trigger": {"type": "time", "schedule": "0 9 * * *"},
                 "actions": [{"type": "analyze_expiration_risk", "parameters": {"days_ahead": 10}},
                             {"type": "check_risk_limits", "parameters": {"alert_on_breach": True}}]}
