@@ -171,9 +171,30 @@ def test_confirmation_rules_and_positions_change_only_when_confirmed(api):
     assert "POST /ai/interpret" in err["errors"][0]["ai_suggestions"][0]
     err = assert_error(api.http.post(f"{V1}/ai/execute", json={"intent": "run_backtest"}, headers=h), 400, "INVALID_PARAMETER")
     assert err["errors"][0]["ai_suggestions"]
-    # read-only intents run at once
+    # read-only intents run at once; mode=async makes the same a job
     resp = api.http.post(f"{V1}/ai/execute", json={"intent": "analyze_risk", "confirmation_required": False}, headers=h)
     assert resp.status_code == 200 and resp.json()["data"]["result"]["facts"]["positions"] == len(after)
+    resp = api.http.post(f"{V1}/ai/execute", params={"mode": "async"}, json={"intent": "expiring_options",
+                         "parameters": {"days_ahead": 10}, "confirmation_required": False}, headers=h)
+    assert resp.status_code == 202, resp.text
+    job = api.wait_job(resp.json()["job_id"], user)
+    assert job["status"] == "completed", job
+    result = api.http.get(f"{V1}/jobs/{resp.json()['job_id']}/result", headers=h).json()["data"]["result"]
+    assert result["facts"]["expiring"]["count"] == 1
+    # an alert rule, through the alerts service
+    resp = api.http.post(f"{V1}/ai/execute", json={"intent": "set_alert_rule", "confirmation_required": False, "parameters": {
+        "metric": "sector_exposure", "sector": "Energy", "operator": "greater_than", "threshold": 0.3}}, headers=h)
+    assert resp.status_code == 200, resp.text
+    rule_id = resp.json()["data"]["result"]["rule"]["rule_id"]
+    assert rule_id in [r["rule_id"] for r in api.http.get(f"{V1}/alerts/rules", headers=h).json()["data"]]
+    # job intents answer 202; their bad parameters are 400s naming the agent's field
+    resp = api.http.post(f"{V1}/ai/execute", json={"intent": "generate_report", "confirmation_required": False,
+                                                  "parameters": {"type": "portfolio_overview", "format": "html"}}, headers=h)
+    assert resp.status_code == 202 and resp.json()["report_id"], resp.text
+    assert api.wait_job(resp.json()["job_id"], user)["status"] == "completed"
+    assert_error(api.http.post(f"{V1}/ai/execute", json={"intent": "hedge_risk", "confirmation_required": False,
+                                                        "parameters": {"risk": "moon_phase"}}, headers=h),
+                 400, "INVALID_PARAMETER", field="parameters.risk")
 
 
 def test_context_per_agent_session_and_audit(api, ai_user):
