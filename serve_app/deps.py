@@ -37,7 +37,8 @@ class Caller:
 
 
 def unauthorized(reason: str) -> ApiError:
-    return ApiError(401, "UNAUTHORIZED", reason, headers={"WWW-Authenticate": "Bearer"})
+    return ApiError(401, "UNAUTHORIZED", reason, headers={"WWW-Authenticate": "Bearer"},
+                    ai_suggestions=["log in at POST /api/v1/auth/token and send Authorization: Bearer <token>"])
 
 
 def bearer_token(request: Request) -> str | None:

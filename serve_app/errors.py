@@ -154,7 +154,8 @@ def service_error(exc: BaseException, default_field: str | None = None,
     if isinstance(exc, InvalidTicker):  # bad input, though market data raised it
         return invalid(default_field or "ticker", str(exc))
     if isinstance(exc, MarketDataError):
-        return ApiError(503, "MARKET_DATA_UNAVAILABLE", f"market data unavailable: {exc}")
+        return ApiError(503, "MARKET_DATA_UNAVAILABLE", f"market data unavailable: {exc}",
+                        ai_suggestions=["retry in a minute", "GET /api/v1/healthz shows the market data status"])
     from services.portfolio.service import PortfolioConflict
 
     if isinstance(exc, PortfolioConflict):

@@ -81,6 +81,7 @@ class SigmaMiddleware:
                         "RATE_LIMITED",
                         f"Rate limit exceeded for tier '{tier}'; retry in {verdict['retry_after']} s",
                         details={"tier": tier, "retry_after": verdict["retry_after"]},
+                        ai_suggestions=[f"retry after {verdict['retry_after']} s", "spread requests out or ask for a higher tier"],
                     )
                 )
                 raw = [(k.lower().encode(), v.encode()) for k, v in extra]

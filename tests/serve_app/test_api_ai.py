@@ -211,6 +211,8 @@ def test_context_per_agent_session_and_audit(api, ai_user):
     assert api.http.get(f"{V1}/ai/context", headers={**other, **AGENT}).json()["data"]["contexts"] == []
     err = assert_error(api.http.get(f"{V1}/ai/context", headers=h), 400, "INVALID_PARAMETER", field="X-AI-Agent-ID")
     assert err["errors"][0]["ai_suggestions"]
+    err = assert_error(api.http.get(f"{V1}/ai/context", headers=AGENT), 401, "UNAUTHORIZED")
+    assert "POST /api/v1/auth/token" in err["errors"][0]["ai_suggestions"][0]
     bad = api.http.post(f"{V1}/ai/context/save", json={"context_type": "bad type!", "data": {}}, headers={**h, **AGENT})
     assert bad.status_code == 400
 
