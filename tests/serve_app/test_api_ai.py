@@ -257,13 +257,17 @@ def test_workflow_runs_as_a_job_with_alerts_and_a_run_log(api, ai_user):
         rule_id = rule.json()["data"]["rule_id"]
         body = {"name": "Daily Risk Check", "trigger": {"type": "time", "schedule": "0 9 * * *"},
                 "actions": [{"type": "analyze_expiration_risk", "parameters": {"days_ahead": 10}},
-                            {"type": "check_risk_limits", "parameters": {"alert_on_breach": True}}]}
+                            {"type": "check_risk_limits", "parameters": {"alert_on_breach": True}},
+                            {"type": "generate_signals"}]}
         created = api.http.post(f"{V1}/ai/workflow/create", json=body, headers={**h, **AGENT})
         assert created.status_code == 201, created.text
         wf = created.json()["data"]
         assert wf["next_run"] and wf["trigger"]["schedule"] == "0 9 * * *"
         assert_error(api.http.post(f"{V1}/ai/workflow/create", json={**body, "trigger": {"type": "time", "schedule": "61 * * * *"}},
                                    headers=h), 400, "INVALID_PARAMETER", field="trigger.schedule")
+        assert_error(api.http.post(f"{V1}/ai/workflow/create", json={**body, "actions": [
+            {"type": "generate_report", "parameters": {"type": "horoscope"}}]}, headers=h), 400, "INVALID_PARAMETER",
+            field="actions[0].parameters.type")
         assert_error(api.http.get(f"{V1}/ai/workflow/{wf['workflow_id']}", headers=api.headers(f"ai_other_{api.backend}")),
                      404, "NOT_FOUND")
         started = api.http.post(f"{V1}/ai/workflow/{wf['workflow_id']}/run", headers=h)
@@ -271,7 +275,8 @@ def test_workflow_runs_as_a_job_with_alerts_and_a_run_log(api, ai_user):
         assert api.wait_job(started.json()["job_id"], user)["status"] == "completed"
         runs = api.http.get(f"{V1}/ai/workflow/{wf['workflow_id']}/runs", headers=h).json()["data"]["runs"]
         assert len(runs) == 1 and runs[0]["status"] == "completed" and runs[0]["trigger"] == "manual"
-        expiring, limits = runs[0]["results"]
+        expiring, limits, signals = runs[0]["results"]
+        assert signals == {"type": "generate_signals", "status": "ok", "result": {"signals": []}}  # no Lab models yet
         assert expiring["status"] == "ok" and expiring["result"]["expiring"]["count"] == 1
         assert limits["status"] == "ok" and f"alert_{rule_id}" in [a["id"] for a in limits["result"]["alerts"]]
         assert limits["result"]["webhook_deliveries"]
