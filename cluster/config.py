@@ -77,6 +77,17 @@ class Settings(BaseSettings):
     #: Scheduled reports' mail server: smtp://user:pass@host:587?starttls=true (or smtps://host:465)
     smtp_url: str | None = None
     smtp_from: str = "sigma@localhost"
+    #: ``/ai/interpret``'s optional LLM backend: an OpenAI-compatible chat endpoint (base URL or
+    #: ``.../chat/completions``) that ranks intents; off (None) by default. The deterministic
+    #: parser stays the default and the fallback (docs/ai.md).
+    ai_llm_url: str | None = None
+    ai_llm_model: str = "default"
+    ai_llm_api_key: str | None = None
+    ai_llm_timeout_s: float = 2.0
+    #: Below this confidence ``/ai/interpret`` asks a clarifying question instead of guessing.
+    ai_confidence_threshold: float = 0.6
+    #: How long a ``/ai/execute`` confirmation id stays valid (seconds).
+    ai_confirmation_ttl_s: int = 900
 
     @field_validator("home", mode="before")
     @classmethod

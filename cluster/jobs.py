@@ -47,7 +47,7 @@ JOB_KINDS: dict[str, str] = {
 #: modules lazily, so a worker process knows every kind without the API having registered it.
 JOB_KIND_MODULES = ("services.lab.jobs", "services.portfolio.jobs", "services.risk.batch", "tuning.sweep",
                     "services.reports.jobs",
-                    "services.proforma.jobs")
+                    "services.proforma.jobs", "services.ai.jobs")
 
 
 def all_job_kinds() -> dict[str, str]:

@@ -45,7 +45,7 @@ from cluster.errors import InputError
 
 log = logging.getLogger("sigma.webhooks")
 
-EVENTS = ("backtest.completed", "sweep.completed", "signal.generated", "report.ready")
+EVENTS = ("backtest.completed", "sweep.completed", "signal.generated", "report.ready", "alert.triggered")
 SIGNATURE_HEADER = "X-Sigma-Signature"
 TIMESTAMP_HEADER = "X-Sigma-Timestamp"
 EVENT_HEADER = "X-Sigma-Event"

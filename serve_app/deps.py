@@ -37,7 +37,8 @@ class Caller:
 
 
 def unauthorized(reason: str) -> ApiError:
-    return ApiError(401, "UNAUTHORIZED", reason, headers={"WWW-Authenticate": "Bearer"})
+    return ApiError(401, "UNAUTHORIZED", reason, headers={"WWW-Authenticate": "Bearer"},
+                    ai_suggestions=["log in at POST /api/v1/auth/token and send Authorization: Bearer <token>"])
 
 
 def bearer_token(request: Request) -> str | None:
@@ -117,3 +118,57 @@ def book_for(state: AppState, caller: Caller, portfolio_id: str | None) -> Price
 
     with service_errors():
         return service.priced_book(state.catalog, get_provider(state), caller.id, portfolio_id)
+
+
+# -- AI agent headers (portfolio spec 3.2) ------------------------------------------------------
+
+_AGENT_HEADER = __import__("re").compile(r"^[A-Za-z0-9_\-.:@]{1,128}$")
+
+
+@dataclass(frozen=True)
+class AgentHeaders:
+    """``X-AI-Agent-ID``, ``X-Session-ID`` and the decoded ``X-User-Context`` (base64url or
+    plain JSON object) of a request; each None when absent."""
+
+    agent_id: str | None
+    session_id: str | None
+    user_context: dict | None
+
+    def require(self) -> tuple[str, str]:
+        """Both ids, or a 400 naming the missing header."""
+        for name, value in (("X-AI-Agent-ID", self.agent_id), ("X-Session-ID", self.session_id)):
+            if not value:
+                raise ApiError(400, "INVALID_PARAMETER", f"the {name} header is required on this route", field=name,
+                               ai_suggestions=[f"send {name}: <id> with every agent request"])
+        return self.agent_id, self.session_id
+
+
+def agent_headers(request: Request) -> AgentHeaders:
+    import base64
+    import binascii
+    import json
+
+    values = {}
+    for name in ("X-AI-Agent-ID", "X-Session-ID"):
+        raw = request.headers.get(name)
+        if raw is not None and not _AGENT_HEADER.match(raw):
+            raise ApiError(400, "INVALID_PARAMETER", f"{name} must be 1 to 128 characters of letters, digits and _-.:@",
+                           field=name)
+        values[name] = raw
+    context = None
+    raw = request.headers.get("X-User-Context")
+    if raw:
+        if len(raw) > 8192:
+            raise ApiError(400, "INVALID_PARAMETER", "X-User-Context is at most 8 KB", field="X-User-Context")
+        try:
+            text = raw if raw.lstrip().startswith("{") else base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+            context = json.loads(text)
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            context = None
+        if not isinstance(context, dict):
+            raise ApiError(400, "INVALID_PARAMETER", "X-User-Context must be a JSON object, plain or base64url-encoded",
+                           field="X-User-Context")
+    return AgentHeaders(values["X-AI-Agent-ID"], values["X-Session-ID"], context)
+
+
+AgentDep = Annotated[AgentHeaders, Depends(agent_headers)]

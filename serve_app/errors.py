@@ -60,6 +60,7 @@ class ApiError(Exception):
         details: dict[str, Any] | None = None,
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        ai_suggestions: list[str] | None = None,
     ):
         super().__init__(message)
         self.status = status
@@ -71,6 +72,8 @@ class ApiError(Exception):
             self.details.setdefault("field", field)
         self.errors = errors
         self.headers = headers or {}
+        #: next steps an AI agent can take (portfolio spec 15.1), on the ``errors`` item
+        self.ai_suggestions = list(ai_suggestions or [])
 
 
 def invalid(field: str, reason: str, message: str | None = None) -> ApiError:
@@ -116,6 +119,7 @@ def input_error(exc: BaseException, default_field: str | None = None,
             field = alias + field[len(prefix):]
             break
     error = invalid(field, reason or str(exc))
+    error.ai_suggestions = list(getattr(exc, "suggestions", None) or [])
     rows = getattr(exc, "errors", None)
     if isinstance(exc, InputError) and isinstance(rows, list) and len(rows) > 1:
         # an all-or-nothing request: every bad row named, in the portfolio spec's ``errors`` list
@@ -150,7 +154,8 @@ def service_error(exc: BaseException, default_field: str | None = None,
     if isinstance(exc, InvalidTicker):  # bad input, though market data raised it
         return invalid(default_field or "ticker", str(exc))
     if isinstance(exc, MarketDataError):
-        return ApiError(503, "MARKET_DATA_UNAVAILABLE", f"market data unavailable: {exc}")
+        return ApiError(503, "MARKET_DATA_UNAVAILABLE", f"market data unavailable: {exc}",
+                        ai_suggestions=["retry in a minute", "GET /api/v1/healthz shows the market data status"])
     from services.portfolio.service import PortfolioConflict
 
     if isinstance(exc, PortfolioConflict):
@@ -181,9 +186,12 @@ def error_body(
     details: dict | None = None,
     errors: list[dict] | None = None,
     field: str | None = None,
+    ai_suggestions: list[str] | None = None,
 ) -> dict:
     if errors is None:
         errors = [{"code": code, "message": message, "field": field if field is not None else (details or {}).get("field")}]
+    if ai_suggestions:
+        errors = [dict(errors[0], ai_suggestions=list(ai_suggestions)), *errors[1:]]
     return {
         "success": False,
         "error": {"code": code, "message": message, "details": details or {}},
@@ -260,7 +268,8 @@ def _json_syntax_error(err: Mapping[str, Any], document: Any) -> tuple[str, dict
 
 def install_error_handlers(app: FastAPI) -> None:
     def _api_error_response(request: Request, exc: ApiError) -> JSONResponse:
-        body = error_body(_request_id(request), exc.code, exc.message, details=exc.details, errors=exc.errors, field=exc.field)
+        body = error_body(_request_id(request), exc.code, exc.message, details=exc.details, errors=exc.errors, field=exc.field,
+                          ai_suggestions=exc.ai_suggestions)
         return _response(request, exc.status, body, exc.headers)
 
     @app.exception_handler(ApiError)

@@ -81,6 +81,7 @@ class SigmaMiddleware:
                         "RATE_LIMITED",
                         f"Rate limit exceeded for tier '{tier}'; retry in {verdict['retry_after']} s",
                         details={"tier": tier, "retry_after": verdict["retry_after"]},
+                        ai_suggestions=[f"retry after {verdict['retry_after']} s", "spread requests out or ask for a higher tier"],
                     )
                 )
                 raw = [(k.lower().encode(), v.encode()) for k, v in extra]
@@ -91,8 +92,16 @@ class SigmaMiddleware:
                 return
 
         status = {"code": 500}
+        agent = headers.get("x-ai-agent-id") if claims is not None and scope.get("method") in AUDITED_METHODS else None
 
         async def send_with_headers(message):
+            if agent and message["type"] == "http.response.body" and not message.get("more_body", False):
+                # audited before the answer's last byte goes out: a client that reads GET /audit
+                # after its write finds the row
+                route = getattr(scope.get("route"), "path", None) or "unmatched"
+                if route not in READ_ONLY_POSTS:
+                    await audit_agent_write(state, claims, scope, route, status["code"], agent, headers.get("x-session-id"),
+                                            request_id)
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 out = MutableHeaders(scope=message)
@@ -107,6 +116,30 @@ class SigmaMiddleware:
             # the path template (FastAPI puts the matched route in the scope), never the raw path
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             metrics.observe_request(route, scope.get("method", ""), status["code"], time.perf_counter() - started)
+
+
+#: Writes an AI agent makes are audited (``X-AI-Agent-ID``); these POSTs only read.
+AUDITED_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+READ_ONLY_POSTS = ("/ai/interpret",)  # route templates under /api/v1, as the metrics label them
+
+
+async def audit_agent_write(state, claims: dict, scope, route: str, status: int, agent: str, session: str | None,
+                            request_id: str) -> None:
+    """The audit row of an agent's write (``serve_app.users.record_agent_write``), after the
+    answer went out; a failure to write it is logged, never the caller's error."""
+    from starlette.concurrency import run_in_threadpool
+
+    from serve_app.users import record_agent_write
+
+    try:
+        await run_in_threadpool(record_agent_write, state.catalog, user_id=int(claims["sub"]),
+                                username=str(claims.get("username") or claims["sub"]), method=scope.get("method", ""),
+                                route=route, path=scope.get("path", ""), status=status, agent_id=agent, session_id=session,
+                                request_id=request_id)
+    except Exception:  # noqa: BLE001
+        import logging
+
+        logging.getLogger("sigma.api").exception("could not audit agent write %s %s", scope.get("method"), route)
 
 
 def install_middleware(app: FastAPI) -> None:

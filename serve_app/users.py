@@ -128,11 +128,41 @@ def delete_user(catalog: Catalog, actor_id: int, actor: str, user_id: int) -> No
         s.execute(delete(User).where(User.id == user.id))
 
 
-def audit_events(catalog: Catalog, *, user_id: int | None = None, limit: int = 100, offset: int = 0) -> tuple[list[dict], int]:
-    """Audit rows, newest first (optionally about one user), and how many there are."""
+AUDIT_KINDS = ("all", "admin", "agent")
+
+
+def audit_events(catalog: Catalog, *, user_id: int | None = None, limit: int = 100, offset: int = 0,
+                 actor_id: int | None = None, kind: str = "all", agent_id: str | None = None,
+                 session_id: str | None = None) -> tuple[list[dict], int]:
+    """Audit rows, newest first, and how many there are: optionally about one user
+    (``user_id``), by one user (``actor_id``), only admin actions on users (``kind="admin"``)
+    or only AI-agent writes (``kind="agent"``, optionally of one agent and agent session)."""
     with catalog.session() as s:
         where = [] if user_id is None else [AuditEvent.target_user_id == user_id]
+        if actor_id is not None:
+            where.append(AuditEvent.actor_id == actor_id)
+        if kind == "admin":
+            where.append(AuditEvent.agent_id.is_(None))
+        elif kind == "agent":
+            where.append(AuditEvent.agent_id.is_not(None))
+        if agent_id is not None:
+            where.append(AuditEvent.agent_id == agent_id)
+        if session_id is not None:
+            where.append(AuditEvent.session_id == session_id)
         total = s.scalar(select(func.count()).select_from(AuditEvent).where(*where))
         rows = s.scalars(select(AuditEvent).where(*where).order_by(AuditEvent.id.desc()).offset(offset).limit(limit)).all()
         return [{"id": r.id, "at": r.at.isoformat(), "actor": r.actor, "actor_id": r.actor_id, "action": r.action,
-                 "target": r.target, "target_user_id": r.target_user_id, "details": r.details or {}} for r in rows], int(total or 0)
+                 "target": r.target, "target_user_id": r.target_user_id, "details": r.details or {},
+                 "agent_id": r.agent_id, "session_id": r.session_id, "route": r.route, "status": r.status}
+                for r in rows], int(total or 0)
+
+
+def record_agent_write(catalog: Catalog, *, user_id: int, username: str, method: str, route: str, path: str,
+                       status: int, agent_id: str, session_id: str | None, request_id: str | None) -> None:
+    """One audit row for a write an AI agent made (``X-AI-Agent-ID``): who, which agent and
+    agent session, the route template, the outcome (HTTP status)."""
+    with catalog.session() as s:
+        s.add(AuditEvent(actor_id=user_id, actor=username[:64], action=f"agent.{method.lower()}"[:40], target_user_id=user_id,
+                         target=username[:64], details={"path": path[:500], "request_id": request_id},
+                         agent_id=agent_id[:128], session_id=(session_id or None) and session_id[:128], route=route[:200],
+                         status=int(status)))

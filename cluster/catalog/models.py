@@ -60,7 +60,8 @@ class User(Base):
 
 
 class AuditEvent(Base):
-    """Who did what to whom (admin actions on users); kept when the user is deleted."""
+    """Who did what to whom (admin actions on users, and every write an AI agent made); kept
+    when the user is deleted."""
 
     __tablename__ = "audit_events"
 
@@ -72,6 +73,12 @@ class AuditEvent(Base):
     target_user_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     target: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict] = mapped_column(default=dict)
+    #: Writes made by an AI agent (``X-AI-Agent-ID``): the agent, its ``X-Session-ID``, the
+    #: route template and the HTTP status; null on the admin actions above.
+    agent_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    session_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    route: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Job(Base):

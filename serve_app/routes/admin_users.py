@@ -45,7 +45,7 @@ def add_user(body: NewUser, request: Request, _: AdminDep, state: StateDep):
 def list_audit(request: Request, _: AdminDep, state: StateDep, offset: OffsetQuery = 0,
                limit: int = Query(100, ge=1, le=1000),
                user_id: int | None = Query(None, ge=1, le=2**31 - 1, description="only actions on this user")):
-    events, total = audit_events(state.catalog, user_id=user_id, limit=limit, offset=offset)
+    events, total = audit_events(state.catalog, user_id=user_id, limit=limit, offset=offset, kind="admin")
     return envelope(request, {"events": events, "total": total})
 
 

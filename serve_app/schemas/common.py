@@ -105,6 +105,7 @@ class ErrorItem(BaseModel):
     code: str
     message: str
     field: str | None = Field(None, description="the offending request field, when there is one")
+    ai_suggestions: list[str] | None = Field(None, description="next steps an AI agent can take (spec 15.1), where there is one")
 
 
 class ErrorResponse(BaseModel):

@@ -14,7 +14,7 @@ class WebhookRequest(BaseModel):
 
     url: str = Field(..., min_length=1, max_length=2048, examples=["https://example.com/sigma-hook"])
     events: list[Any] = Field(..., min_length=1, max_length=10,
-                              description="backtest.completed, sweep.completed, signal.generated, report.ready")
+                              description="backtest.completed, sweep.completed, signal.generated, report.ready, alert.triggered")
     secret: str = Field(..., min_length=8, max_length=256, description="signs deliveries (X-Sigma-Signature)")
 
 

@@ -479,7 +479,7 @@ def daily_batch_task(settings_json: str, as_of: str, trigger: str) -> dict:
 
 #: "module:function(settings)" run by the scheduler every :data:`TICK_S` seconds, each in a
 #: zero-CPU Ray task (its own catalog rows make it idempotent: see services.reports.schedules).
-PERIODIC_TASKS = ("services.reports.schedules:scheduled_tick",)
+PERIODIC_TASKS = ("services.reports.schedules:scheduled_tick", "services.ai.workflows:scheduled_tick")
 TICK_S = 60.0
 
 

@@ -21,6 +21,8 @@ BODYLESS = {
     ("post", f"{V1}/backtest_sweep/{{sweep_id}}/resume"),
     ("post", f"{V1}/signals/{{signal_id}}/cancel"),
     ("post", f"{V1}/modeling/sessions/{{session_id}}/reset"),
+    ("post", f"{V1}/ai/execute/{{confirmation_id}}/confirm"),
+    ("post", f"{V1}/ai/workflow/{{workflow_id}}/run"),
 }
 ERROR_REF = "#/components/schemas/ErrorResponse"
 
