@@ -69,11 +69,12 @@ class Catalog:
         self.engine.dispose()
 
 
-def owned_row(session: Session, model, key, user_id: int, what: str):
-    """The row ``key`` of ``model`` if it belongs to ``user_id``; ``LookupError("<what> <key> not
-    found")`` otherwise (another user's row is as absent as a missing one: the API answers 404)."""
+def owned_row(session: Session, model, key, user_id: int, what: str, *, active_only: bool = False):
+    """The row ``key`` of ``model`` if it belongs to ``user_id`` (and, with ``active_only``, its
+    ``active`` flag is set: a deactivated row is gone for its owner); ``LookupError("<what> <key>
+    not found")`` otherwise (another user's row is as absent as a missing one: the API answers 404)."""
     row = session.get(model, key)
-    if row is None or row.user_id != user_id:
+    if row is None or row.user_id != user_id or (active_only and not row.active):
         raise LookupError(f"{what} {key} not found")
     return row
 

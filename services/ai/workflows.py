@@ -35,7 +35,7 @@ from croniter import croniter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from cluster.catalog import AIWorkflow, AIWorkflowRun, Catalog
+from cluster.catalog import AIWorkflow, AIWorkflowRun, Catalog, owned_row
 from cluster.catalog.models import utcnow
 from cluster.errors import InputError
 
@@ -130,10 +130,7 @@ def create(catalog: Catalog, user_id: int, body: Any) -> dict:
 
 
 def _own(s, user_id: int, workflow_id: str) -> AIWorkflow:
-    row = s.get(AIWorkflow, workflow_id)
-    if row is None or row.user_id != user_id or not row.active:
-        raise LookupError(f"workflow {workflow_id}")
-    return row
+    return owned_row(s, AIWorkflow, workflow_id, user_id, "workflow", active_only=True)
 
 
 def get(catalog: Catalog, user_id: int, workflow_id: str) -> dict:

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from tenacity import Retrying, retry_if_exception_type, retry_if_not_exception_type, stop_after_attempt, wait_exponential
 
 from cluster.artifacts import ArtifactStore
-from cluster.catalog import Catalog, ReportSchedule, ReportScheduleRun
+from cluster.catalog import Catalog, ReportSchedule, ReportScheduleRun, owned_row
 from cluster.catalog.models import utcnow
 from compute.marketdata import calendar
 from services.reports import service
@@ -149,10 +149,7 @@ def list_schedules(catalog: Catalog, user_id: int) -> list[dict]:
 
 
 def _own(s, user_id: int, schedule_id: str) -> ReportSchedule:
-    row = s.get(ReportSchedule, schedule_id)
-    if row is None or row.user_id != user_id or not row.active:
-        raise LookupError(f"schedule {schedule_id} not found")
-    return row
+    return owned_row(s, ReportSchedule, schedule_id, user_id, "schedule", active_only=True)
 
 
 def delete_schedule(catalog: Catalog, user_id: int, schedule_id: str) -> None:
