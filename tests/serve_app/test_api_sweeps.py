@@ -199,6 +199,9 @@ def test_options_pack_sweep_ranks_priced_0dte_pnl(api):
             assert item["metrics"][key] == pytest.approx(single[key], rel=1e-9, abs=1e-12), key
 
 
+# PostgreSQL here; the whole-service power cut (tests/serve_app/test_service_restart.py) covers
+# resuming on SQLite
+@pytest.mark.postgresql_only
 def test_killed_driver_keeps_chunks_and_the_job_resumes_by_itself(api):
     from cluster.catalog import Job, LeaderboardEntry, Sweep, SweepChunk
 
