@@ -99,6 +99,21 @@ class Settings(BaseSettings):
         return default_numba_cache_dir()
 
     @property
+    def calendar_start(self):
+        """First NYSE session the platform knows (every provider's history starts on or after
+        it): ``compute.marketdata.calendar.CALENDAR_START``."""
+        from compute.marketdata.calendar import CALENDAR_START
+
+        return CALENDAR_START.date()
+
+    @property
+    def calendar_end(self):
+        """Last date of the NYSE calendar (``compute.marketdata.calendar.CALENDAR_END``)."""
+        from compute.marketdata.calendar import CALENDAR_END
+
+        return CALENDAR_END.date()
+
+    @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.port}/api/v1"
 

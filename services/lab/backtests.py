@@ -164,6 +164,18 @@ def load_trades(store: ArtifactStore, bt: Backtest) -> pd.DataFrame:
     return frame
 
 
+def open_trade_view(open_trade: Mapping[str, Any] | None) -> dict | None:
+    """``BacktestResult.open_trade`` for JSON: the entry time as ISO 8601 UTC."""
+    if open_trade is None:
+        return None
+    out = dict(open_trade)
+    stamp = out.get("entry_timestamp")
+    if isinstance(stamp, pd.Timestamp):
+        stamp = stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
+        out["entry_timestamp"] = stamp.isoformat()
+    return out
+
+
 def metrics_view(metrics: Mapping[str, Any]) -> dict:
     """Backtest metrics under the Lab spec's names (``cum_ret``) plus every engine figure."""
     out = json_safe(dict(metrics))
@@ -195,6 +207,8 @@ def run_backtest_job(catalog: Catalog, store: ArtifactStore, backtest_id: str, p
             row.status, row.error, row.finished_at = "failed", str(exc), utcnow()
         raise
     metrics = metrics_view(result.metrics)
+    # the position still open after the last bar: marked at the last close, not a closed trade
+    metrics["open_trade"] = json_safe(open_trade_view(result.backtest.open_trade))
     gate = evaluate_gate(inputs.pack, profile, result.metrics, cfg)
     score = ranking_score(inputs.pack, result.metrics)
     fills = result.backtest.fills
