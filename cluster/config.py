@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     storage_url: str | None = None
     market_data: str = "synthetic"
     market_data_seed: int = 7
+    #: files provider: the longest run of missing NYSE sessions allowed between two rows of a
+    #: daily file (a longer gap rejects the file, naming its row); a negative value: no limit
+    files_max_gap_sessions: int = 10
+    #: files provider: the zone of naive intraday time stamps (e.g. UTC, America/New_York);
+    #: unset, naive intraday stamps are refused (naive *daily* dates are sessions either way)
+    files_intraday_tz: str | None = None
 
     host: str = "127.0.0.1"
     port: int = 8001
