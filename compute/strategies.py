@@ -297,3 +297,24 @@ def run_strategy(open_, close, strategy: Strategy, config, *, high=None, low=Non
     n = len(score)
     return run_backtest(open_, close, score, config, index=index, tradable=np.ones(n, dtype=bool),
                         segment_cutoffs=cuts[None, :])
+
+
+@dataclass
+class StrategyGrid:
+    """The strategies of a sweep in the shape chunked sweeps use (``len``, ``slice``, ``base``):
+    ``compute.sweep.evaluate_chunk`` runs a slice through ``strategy_sweep``."""
+
+    strategies: list
+    base: object  # BacktestConfig: costs, capital, long_only, periods per year
+
+    def __len__(self) -> int:
+        return len(self.strategies)
+
+    def slice(self, start: int, stop: int) -> "StrategyGrid":
+        return StrategyGrid(self.strategies[start:stop], self.base)
+
+    def config(self, i: int) -> dict:
+        """Configuration ``i`` as a ``POST /backtest`` body's strategy and costs."""
+        s = self.strategies[i]
+        return {"strategy": {"name": s.name, "params": dict(s.params)}, "long_only": bool(self.base.long_only),
+                "fees_bps": float(self.base.fees_bps), "slippage_bps": float(self.base.slippage_bps)}

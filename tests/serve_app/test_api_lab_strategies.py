@@ -5,9 +5,11 @@ series; a signal that does not line up with the bars is a 400 naming the row."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from tests.serve_app.test_api_lab import _backtest, _create, _csv
 from tests.serve_app.test_api_platform import V1, assert_error
+from tests.serve_app.test_api_sweeps import _wait_sweep
 
 
 def test_strategy_and_signal_backtests_through_the_api(api):
@@ -31,6 +33,26 @@ def test_strategy_and_signal_backtests_through_the_api(api):
     board = api.http.get(f"{V1}/leaderboard", params={"model_id": mid}, headers=h).json()
     row = next(r for r in board["items"] if r["backtest_id"] == bt["backtest_id"])
     assert row["config"]["strategy"]["name"] == "zscore" and row["metrics"]["trades"] == metrics["trades"]
+
+    # a sweep of the strategy's parameters (chunked, on Ray Tune): each row equals the single
+    # backtest of its parameters
+    grid = {"window": [10, 20], "entry": [1.0, 2.0], "exit": [0.0, 0.5]}
+    resp = api.http.post(f"{V1}/backtest_sweep", json={"model_id": mid, "matrix_sha": sha, "tag": "zs_research",
+                                                       "sweep": {"long_only": True,
+                                                                 "strategy": {"name": "zscore", "grid": grid}}}, headers=h)
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["total_configs"] == 8
+    done = _wait_sweep(api, user, resp.json()["sweep_id"])
+    assert done["status"] == "completed" and done["done_configs"] == 8, done
+    items = api.http.get(f"{V1}/leaderboard", params={"tag": "zs_research"}, headers=h).json()["items"]
+    assert len(items) == 8 and {tuple(i["config"]["strategy"]["params"].values()) for i in items} == {
+        (w, e, x) for w in grid["window"] for e in grid["entry"] for x in grid["exit"]}
+    same = next(i for i in items if i["config"]["strategy"]["params"] == {"window": 10, "entry": 1.0, "exit": 0.0})
+    for key in ("sharpe", "cum_ret", "max_drawdown", "trades", "win_rate", "turnover", "final_equity"):
+        assert same["metrics"][key] == pytest.approx(metrics[key], rel=1e-9, abs=1e-12), key
+    assert_error(api.http.post(f"{V1}/backtest_sweep", json={"model_id": mid, "sweep": {
+        "strategy": {"name": "zscore", "grid": {"window": [0]}}}}, headers=h), 400, "INVALID_PARAMETER",
+        field="sweep.strategy.grid.window")
 
     # the user's own entry/exit booleans on the matrix's dates: fills at the next bars' opens
     series = api.http.get(f"{V1}/backtest/{bt['backtest_id']}/series", headers=h).json()
