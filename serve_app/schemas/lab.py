@@ -196,7 +196,8 @@ class BacktestRequest(BaseModel):
     signal: dict[str, Any] | None = Field(
         None, description="your own signal on the model's ticker instead of its scores: {dates, scores} (scores "
                           "in [0, 1], traded with config.value/exit_value) or {dates, entries, exits[, short_entries, "
-                          "short_exits]} (booleans); every date must be a bar of the model's matrix",
+                          "short_exits]} (booleans), or a file {csv: text} / {parquet_base64: ...} with a date column "
+                          "and score or entry/exit columns; every date must be a bar of the model's matrix",
         json_schema_extra={"example": {"dates": ["2024-01-02", "2024-01-03"], "entries": [True, False],
                                        "exits": [False, True]}})
     matrix_sha: str | None = Field(None, min_length=8, max_length=64)

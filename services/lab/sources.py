@@ -43,13 +43,80 @@ def validate_strategy(strategy: Mapping[str, Any]) -> dict:
     return {"name": s.name, "params": dict(s.params)}
 
 
+#: A file's columns -> the JSON form's names.
+FILE_COLUMNS = {"score": "scores", "scores": "scores", "entry": "entries", "entries": "entries", "exit": "exits",
+                "exits": "exits", "short_entry": "short_entries", "short_entries": "short_entries",
+                "short_exit": "short_exits", "short_exits": "short_exits"}
+MAX_FILE_BYTES = 20_000_000
+
+
+def signal_from_file(signal: Mapping[str, Any]) -> dict:
+    """``{"csv": "<text>"}`` or ``{"parquet_base64": "<base64>"}``: a table keyed by date
+    (``date``/``Date``/``timestamp``/..., or a Parquet index) with a ``score`` column, or
+    ``entry``/``exit`` (and ``short_entry``/``short_exit``) columns of booleans (true/false,
+    1/0), turned into the JSON form. Errors name the file row (1-based, header excluded)."""
+    import base64
+    import io
+
+    from compute.marketdata.files import DATE_COLUMNS, normalise_column
+
+    unknown = set(signal) - {"csv", "parquet_base64"}
+    if unknown or len(signal) != 1:
+        raise LabInputError("signal", "give csv or parquet_base64 alone, or the JSON form {dates, ...}")
+    key = next(iter(signal))
+    field = f"signal.{key}"
+    raw = signal[key]
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_FILE_BYTES:
+        raise LabInputError(field, f"must be a non-empty string of at most {MAX_FILE_BYTES} characters")
+    try:
+        if key == "csv":
+            frame = pd.read_csv(io.StringIO(raw), dtype=str, keep_default_na=False, na_values=[""])
+        else:
+            frame = pd.read_parquet(io.BytesIO(base64.b64decode(raw, validate=True)))
+            if not any(normalise_column(c) in DATE_COLUMNS for c in frame.columns):
+                frame = frame.reset_index()
+    except Exception as exc:  # noqa: BLE001 - the user's file: named, never a 500
+        raise LabInputError(field, f"unreadable file ({type(exc).__name__}: {str(exc)[:200]})") from None
+    frame.columns = [normalise_column(c) for c in frame.columns]
+    date_col = next((c for c in DATE_COLUMNS if c in frame.columns), None)
+    if date_col is None:
+        raise LabInputError(field, "missing column(s) a date column (date/timestamp/datetime/time)")
+    out: dict[str, Any] = {"dates": [str(v)[:10] if len(str(v)) >= 10 and str(v)[10:].strip() in ("", "00:00:00")
+                                      else str(v) for v in frame[date_col]]}
+    for col, name in FILE_COLUMNS.items():
+        if col not in frame.columns or name in out:
+            continue
+        values = []
+        for i, v in enumerate(frame[col].tolist()):
+            text = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip().lower()
+            if name == "scores":
+                try:
+                    values.append(None if text in ("", "nan") else float(text))
+                except ValueError:
+                    raise LabInputError(field, f"row {i + 1}: column {col}: {v!r} is not a number") from None
+            elif text in ("true", "1", "1.0", "yes"):
+                values.append(True)
+            elif text in ("false", "0", "0.0", "no", ""):
+                values.append(False)
+            else:
+                raise LabInputError(field, f"row {i + 1}: column {col}: {v!r} is not true/false") from None
+        out[name] = values
+    if "scores" not in out and "entries" not in out:
+        raise LabInputError(field, "missing column(s) score, or entry and exit")
+    return out
+
+
 def validate_signal(signal: Mapping[str, Any]) -> dict:
     """A signal body: ``{"dates": [...], "scores": [...]}`` (floats in [0, 1], null = no
     view) or ``{"dates": [...], "entries": [...], "exits": [...]}`` (booleans; optional
     ``short_entries``/``short_exits``). Dates are ISO dates (daily) or timestamps of bar
-    starts. Returns the normalised dict; 400 naming the field and row otherwise."""
+    starts. An uploaded file (``{"csv": ...}`` or ``{"parquet_base64": ...}``,
+    ``signal_from_file``) becomes that form first. Returns the normalised dict; 400 naming
+    the field and row otherwise."""
     if not isinstance(signal, Mapping):
         raise LabInputError("signal", "must be an object with dates and scores, or dates, entries and exits")
+    if "csv" in signal or "parquet_base64" in signal:
+        signal = signal_from_file(signal)
     allowed = {"dates", "scores", "entries", "exits", "short_entries", "short_exits"}
     unknown = set(signal) - allowed
     if unknown:
