@@ -259,6 +259,8 @@ def load_bar_file(path: str, raw: pd.DataFrame, kind: str, *, max_gap_sessions: 
 
 
 class FilesProvider(MarketDataProvider):
+    source = "files"
+    chain_pricing = "model"  # files carry no option quotes: chains are model-priced
     """Bars from ``<root>/{daily,minute}/<TICKER>.{parquet,csv}`` or the long tables
     ``<root>/{daily,minute}.{parquet,csv}`` (see module docstring).
 

@@ -68,6 +68,8 @@ def test_yahoo_csv_long_table_and_parquet_index(tmp_path):
     q = p.daily_bars("PQI", "2020-01-02", "2020-03-31")
     np.testing.assert_array_equal(q["close"].to_numpy(), close)
     assert (q["volume"] == 5.0).all() and p.missing_columns("PQI") == ["open", "high", "low"]
+    # quotes and chains say where they come from (issue 16 item 7): files, model-priced chains
+    assert (p.source, p.chain_pricing) == ("files", "model")
     with pytest.raises(MarketDataError, match="no daily bars for CCC"):
         p.daily_bars("CCC", "2020-01-02", "2020-03-31")
 
