@@ -36,8 +36,11 @@ def validate_strategy(strategy: Mapping[str, Any]) -> dict:
     unknown = set(strategy) - {"name", "params"}
     if unknown:
         raise LabInputError(f"strategy.{sorted(unknown)[0]}", "unknown field; expected name and params")
+    params = strategy.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise LabInputError("strategy.params", "must be an object {parameter: value}")
     try:
-        s = make_strategy(str(strategy.get("name")), strategy.get("params") or {})
+        s = make_strategy(str(strategy.get("name")), params)
     except StrategyError as exc:
         raise _input_error(exc) from None
     return {"name": s.name, "params": dict(s.params)}
@@ -126,7 +129,10 @@ def validate_signal(signal: Mapping[str, Any]) -> dict:
         raise LabInputError("signal.dates", "must be a non-empty list of dates")
     if len(dates) > MAX_SIGNAL_ROWS:
         raise LabInputError("signal.dates", f"at most {MAX_SIGNAL_ROWS} rows")
-    parsed = pd.to_datetime(pd.Series([str(d) for d in dates]), errors="coerce", format="mixed")
+    try:
+        parsed = pd.to_datetime(pd.Series([str(d) for d in dates]), errors="coerce", format="mixed", utc=True)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise LabInputError("signal.dates", f"unparseable dates ({str(exc)[:200]})") from None
     if parsed.isna().any():
         row = int(np.argmax(parsed.isna().to_numpy()))
         raise LabInputError(f"signal.dates[{row}]", f"unparseable date {dates[row]!r}")
@@ -159,6 +165,19 @@ def validate_signal(signal: Mapping[str, Any]) -> dict:
     return out
 
 
+def _signal_keys(dates: list) -> pd.DatetimeIndex:
+    """A signal's dates as keys: naive dates stay naive (sessions); stamps with a zone become
+    UTC instants (bar starts)."""
+    text = pd.Series([str(d) for d in dates])
+    zoned = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True)
+    if zoned.any() and not zoned.all():
+        i = int(np.argmax(zoned.to_numpy() != bool(zoned.iloc[0])))
+        raise LabInputError(f"signal.dates[{i}]", "mixed time zones: all dates with a zone, or none")
+    if zoned.all():
+        return pd.DatetimeIndex(pd.to_datetime(text, format="mixed", utc=True))
+    return pd.DatetimeIndex(pd.to_datetime(text, format="mixed"))
+
+
 def _bars(frame: pd.DataFrame, cfg: Mapping[str, Any]) -> pd.DataFrame:
     rows = frame
     if cfg.get("start_date") or cfg.get("end_date"):
@@ -183,7 +202,7 @@ def source_scores(frame: pd.DataFrame, cfg: Mapping[str, Any], cadence: str) -> 
             return strategy_inputs(s, frame["close"].to_numpy(np.float64), frame["high"].to_numpy(np.float64),
                                    frame["low"].to_numpy(np.float64), bool(cfg.get("long_only")))
         signal = cfg["signal"]
-        keys = pd.DatetimeIndex(pd.to_datetime(pd.Series(signal["dates"]), format="mixed"))
+        keys = _signal_keys(signal["dates"])
         daily = cadence == "daily"
         if "scores" in signal:
             values = pd.Series([np.nan if v is None else float(v) for v in signal["scores"]], index=keys)

@@ -177,6 +177,9 @@ def _strategy_spec(sweep: Mapping[str, Any]) -> dict:
     if not isinstance(long_only, bool):
         raise LabInputError("sweep.long_only", "must be true or false")
     grid = {k: (list(v) if isinstance(v, (list, tuple)) else [v]) for k, v in grid.items()}
+    product = math.prod(len(v) for v in grid.values()) if grid else 1
+    if product > MAX_CONFIGS:
+        raise LabInputError("sweep.strategy.grid", f"{product} combinations; at most {MAX_CONFIGS} per sweep")
     try:
         n = len(strategy_grid(str(strategy.get("name")), grid, long_only))
     except StrategyError as exc:
