@@ -38,12 +38,16 @@ def test_strategy_and_signal_backtests_through_the_api(api):
     # backtest of its parameters
     grid = {"window": [10, 20], "entry": [1.0, 2.0], "exit": [0.0, 0.5]}
     resp = api.http.post(f"{V1}/backtest_sweep", json={"model_id": mid, "matrix_sha": sha, "tag": "zs_research",
+                                                       "chunk_size": 3,  # 3 chunks: Ray Tune trials
                                                        "sweep": {"long_only": True,
                                                                  "strategy": {"name": "zscore", "grid": grid}}}, headers=h)
     assert resp.status_code == 202, resp.text
     assert resp.json()["total_configs"] == 8
     done = _wait_sweep(api, user, resp.json()["sweep_id"])
     assert done["status"] == "completed" and done["done_configs"] == 8, done
+    api.wait_job(done["job_id"], user)
+    job = api.http.get(f"{V1}/jobs/{done['job_id']}/result", headers=h).json()["data"]["result"]
+    assert job["done_configs"] == 8 and job["chunks"] == job["chunks_run"] == 3
     items = api.http.get(f"{V1}/leaderboard", params={"tag": "zs_research"}, headers=h).json()["items"]
     assert len(items) == 8 and {tuple(i["config"]["strategy"]["params"].values()) for i in items} == {
         (w, e, x) for w in grid["window"] for e in grid["entry"] for x in grid["exit"]}
