@@ -28,7 +28,8 @@ from services.lab.options import options_walk_forward
 
 log = logging.getLogger("sigma.lab")
 
-BACKTEST_KEYS = ("kind", "value", "exit_value", "top_pct", "long_only", "allowed_hours", "splits", "embargo")
+BACKTEST_KEYS = ("kind", "value", "exit_value", "top_pct", "long_only", "allowed_hours", "splits", "embargo",
+                 "borrow_bps")
 
 
 def backtest_config(pack_id: str, config: Mapping[str, Any] | None) -> dict:
@@ -59,6 +60,11 @@ def backtest_config(pack_id: str, config: Mapping[str, Any] | None) -> dict:
     out = {"kind": kind, "value": float(value), "exit_value": config.get("exit_value"),
            "top_pct": config.get("top_pct"), "long_only": long_only, "allowed_hours": hours,
            "splits": splits, "embargo": embargo}
+    borrow = config.get("borrow_bps")
+    if borrow is not None:
+        if isinstance(borrow, bool) or not isinstance(borrow, (int, float)) or not 0 <= borrow <= 10_000:
+            raise LabInputError("config.borrow_bps", "must be a number of basis points a year in [0, 10000]")
+        out["borrow_bps"] = float(borrow)
     try:
         BacktestConfig(kind=kind, value=float(value), exit_value=out["exit_value"], top_pct=out["top_pct"],
                        long_only=long_only, allowed_hours=None if hours is None else tuple(hours))
@@ -124,7 +130,8 @@ def walk_forward_from_inputs(inputs: LabInputs, bt: Mapping[str, Any]):
         kind=bt.get("kind", "thresholds"), value=float(bt.get("value", 0.55)), exit_value=bt.get("exit_value"),
         top_pct=bt.get("top_pct"), long_only=bool(bt.get("long_only", False)),
         allowed_hours=None if bt.get("allowed_hours") is None else tuple(bt["allowed_hours"]),
-        fees_bps=inputs.fees_bps, slippage_bps=inputs.slippage_bps, periods_per_year=inputs.periods_per_year)
+        fees_bps=inputs.fees_bps, slippage_bps=inputs.slippage_bps, periods_per_year=inputs.periods_per_year,
+        borrow_bps=float(bt.get("borrow_bps") or 0.0))
     wf = WalkForwardConfig(backtest=config, n_splits=inputs.n_splits, label_horizon=inputs.label_horizon,
                            embargo=inputs.embargo)
     replay = iter(zip(inputs.train_scores, inputs.extras["test_scores"]))

@@ -234,7 +234,8 @@ def run_source_backtest(frame: pd.DataFrame, cfg: Mapping[str, Any], pack, fees_
     hours = cfg.get("allowed_hours")
     config = BacktestConfig(long_only=bool(cfg.get("long_only")),
                             allowed_hours=None if hours is None else tuple(hours),
-                            fees_bps=fees_bps, slippage_bps=slippage_bps, periods_per_year=periods_per_year)
+                            fees_bps=fees_bps, slippage_bps=slippage_bps, periods_per_year=periods_per_year,
+                            borrow_bps=float(cfg.get("borrow_bps") or 0.0))
     index = pd.DatetimeIndex(bars["timestamp"])
     result = run_backtest(bars["open"].to_numpy(np.float64), bars["close"].to_numpy(np.float64), score, config,
                           index=index, hours=bars["hour"].to_numpy(np.int64), segment_cutoffs=cuts[None, :])
