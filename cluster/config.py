@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     storage_url: str | None = None
     market_data: str = "synthetic"
     market_data_seed: int = 7
+    #: files provider: the longest run of missing NYSE sessions allowed between two rows of a
+    #: daily file (a longer gap rejects the file, naming its row); a negative value: no limit
+    files_max_gap_sessions: int = 10
+    #: files provider: the zone of naive intraday time stamps (e.g. UTC, America/New_York);
+    #: unset, naive intraday stamps are refused (naive *daily* dates are sessions either way)
+    files_intraday_tz: str | None = None
 
     host: str = "127.0.0.1"
     port: int = 8001
@@ -108,6 +114,21 @@ class Settings(BaseSettings):
         if self.numba_cache_dir is not None:
             return Path(os.path.expanduser(str(self.numba_cache_dir)))
         return default_numba_cache_dir()
+
+    @property
+    def calendar_start(self):
+        """First NYSE session the platform knows (every provider's history starts on or after
+        it): ``compute.marketdata.calendar.CALENDAR_START``."""
+        from compute.marketdata.calendar import CALENDAR_START
+
+        return CALENDAR_START.date()
+
+    @property
+    def calendar_end(self):
+        """Last date of the NYSE calendar (``compute.marketdata.calendar.CALENDAR_END``)."""
+        from compute.marketdata.calendar import CALENDAR_END
+
+        return CALENDAR_END.date()
 
     @property
     def api_url(self) -> str:

@@ -16,7 +16,8 @@ _providers: dict[tuple, MarketDataProvider] = {}
 
 def market_provider(settings) -> MarketDataProvider:
     """The provider of ``settings`` (source, seed, bar cache under the artifact store)."""
-    key = (settings.market_data, settings.market_data_seed, settings.resolved_storage_url)
+    key = (settings.market_data, settings.market_data_seed, settings.resolved_storage_url,
+           settings.files_max_gap_sessions, settings.files_intraday_tz)
     provider = _providers.get(key)
     if provider is None:
         with _lock:
@@ -25,6 +26,10 @@ def market_provider(settings) -> MarketDataProvider:
                 kwargs = {"cache_url": f"{settings.resolved_storage_url.rstrip('/')}/cache/marketdata"}
                 if settings.market_data == "synthetic":
                     kwargs["seed"] = settings.market_data_seed
+                if settings.market_data.strip().lower().startswith("files:"):
+                    kwargs["max_gap_sessions"] = (settings.files_max_gap_sessions
+                                                  if settings.files_max_gap_sessions >= 0 else None)
+                    kwargs["intraday_tz"] = settings.files_intraday_tz
                 provider = _providers[key] = make_provider(settings.market_data, **kwargs)
     return provider
 

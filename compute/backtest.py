@@ -2,8 +2,10 @@
 P&L of 0DTE packs priced with ``compute.greeks``.
 
 Rules are in ``compute.backtest_nb``'s docstring: next-bar fills at the open, positions
-change only on tradable bars, fees and slippage in bps per side, mark-to-close equity,
-flatten at the end. ``BacktestConfig`` describes one configuration; ``signal_cutoffs``
+change only on tradable bars, fees and slippage in bps per side, entries sized so that the
+notional and its fee spend exactly the cash (never levered), a short's borrow fee per bar,
+mark-to-close equity, a position still open at the end marked at the last close and reported
+as the open trade (outside the closed-trade count and win rate). ``BacktestConfig`` describes one configuration; ``signal_cutoffs``
 turns it into score cut-offs (``top_pct`` cut-offs come from *training* scores only);
 ``run_backtest`` runs it and returns per-bar equity, the fills and the metrics of
 ``compute.backtest_nb.METRIC_NAMES``.
@@ -42,6 +44,8 @@ class BacktestConfig:
       happen; None allows every bar. Costs are one-way, in basis points of traded notional.
     - ``periods_per_year`` annualises Sharpe, Sortino, returns and trades per year (252 for
       daily bars, 7 x 252 = 1764 for 09:30-16:00 hourly bars).
+    - ``borrow_bps``: a short's borrow fee, basis points of its notional per year, charged
+      at every close it is held through (1 / ``periods_per_year`` of it per bar).
     """
 
     kind: str = "thresholds"
@@ -55,6 +59,7 @@ class BacktestConfig:
     periods_per_year: float = 252.0
     initial_capital: float = 100_000.0
     es_level: float = 0.95
+    borrow_bps: float = 0.0
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -81,8 +86,8 @@ class BacktestConfig:
             if any(h < 0 or h >= N_SESSION_CODES for h in hours):
                 raise ValueError("allowed_hours must be within 0..23")
             object.__setattr__(self, "allowed_hours", hours)
-        if self.fees_bps < 0 or self.slippage_bps < 0:
-            raise ValueError("fees_bps and slippage_bps must be >= 0")
+        if self.fees_bps < 0 or self.slippage_bps < 0 or self.borrow_bps < 0:
+            raise ValueError("fees_bps, slippage_bps and borrow_bps must be >= 0")
         if self.periods_per_year <= 0 or self.initial_capital <= 0:
             raise ValueError("periods_per_year and initial_capital must be > 0")
 
@@ -175,6 +180,10 @@ class BacktestResult:
     notional (both sides) / average equity, per year; exposure = fraction of bars holding
     a position; skew and non-excess kurtosis of bar returns, for the deflated Sharpe).
     ``equity``/``returns``/``position`` are per bar; ``fills`` has ``FILL_COLUMNS``.
+    ``open_trade``: the position still open after the last bar (None when flat), marked at
+    the last close without exit costs: ``side`` ("long"/"short"), ``entry_timestamp``,
+    ``entry_price`` (with slippage), ``quantity``, ``mark_price``, ``entry_fee``,
+    ``borrow_fees`` and ``unrealised_pnl`` (net of the entry fee and borrow fees).
     """
 
     metrics: dict
@@ -184,6 +193,7 @@ class BacktestResult:
     fills: pd.DataFrame
     config: BacktestConfig
     extras: dict = field(default_factory=dict)
+    open_trade: Optional[dict] = None
 
 
 def _float_array(x, name: str, n: Optional[int] = None) -> np.ndarray:
@@ -234,9 +244,9 @@ def run_backtest(
     metrics = np.empty(N_METRICS)
     trace = backtest_nb.new_trace(n)
     cfg = backtest_nb.sim_config(config.fees_bps, config.slippage_bps, config.initial_capital,
-                                 config.periods_per_year, config.es_level)
-    n_fills, _ = backtest_nb.simulate_nb(open_a, close_a, score_a, segments_a, session, cuts, allowed,
-                                         cfg, np.empty(2 * n), 0.0, metrics, True, trace)
+                                 config.periods_per_year, config.es_level, config.borrow_bps)
+    n_fills, _, borrow_open = backtest_nb.simulate_nb(open_a, close_a, score_a, segments_a, session, cuts,
+                                                      allowed, cfg, np.empty(2 * n), 0.0, metrics, True, trace)
     equity, position = trace.equity, trace.position
     f = trace.fills[:n_fills]
     fills = fills_frame(index, f["bar"], f["side"], f["price"], f["qty"], f["pnl"])
@@ -250,7 +260,31 @@ def run_backtest(
         position=pd.Series(position, index=index, name="position"),
         fills=fills,
         config=config,
+        open_trade=_open_trade(index, position, f, close_a, config, borrow_open),
     )
+
+
+def _open_trade(index, position, fills, close, config, borrow_fees) -> Optional[dict]:
+    """The position held after the last bar, marked at the last close (no exit costs); its
+    opening fill is the last fill."""
+    if position.shape[0] == 0 or position[-1] == 0:
+        return None
+    entry = fills[-1]
+    side = int(position[-1])
+    qty = float(entry["qty"])
+    price = float(entry["price"])
+    mark = float(close[-1])
+    entry_fee = qty * price * config.fees_bps * 1e-4
+    return {
+        "side": "long" if side > 0 else "short",
+        "entry_timestamp": pd.Index(index)[int(entry["bar"])],
+        "entry_price": price,
+        "quantity": qty,
+        "mark_price": mark,
+        "entry_fee": entry_fee,
+        "borrow_fees": float(borrow_fees),
+        "unrealised_pnl": side * qty * (mark - price) - entry_fee - float(borrow_fees),
+    }
 
 
 def metrics_dict(values: np.ndarray) -> dict:
@@ -263,8 +297,9 @@ def metrics_dict(values: np.ndarray) -> dict:
 
 def fills_frame(index, bars, sides, prices, quantities, pnls) -> pd.DataFrame:
     """Fill log in the export format: timestamp, action (BUY/SELL), price, quantity, pnl,
-    cumulative_pnl. ``pnl`` is realised on closing fills (net of both fills' fees), 0 on
-    opening fills, so ``cumulative_pnl`` ends at final equity minus initial capital."""
+    cumulative_pnl. ``pnl`` is realised on closing fills (net of both fills' fees and a
+    short's borrow fees), 0 on opening fills, so ``cumulative_pnl`` ends at final equity
+    minus initial capital less the open trade's unrealised P&L."""
     index = pd.Index(index)
     pnls = np.asarray(pnls, dtype=np.float64)
     return pd.DataFrame({

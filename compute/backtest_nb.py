@@ -11,11 +11,19 @@ Trading rules (docs/spec/design.md "Backtests"):
   kept while score >= long_exit, a short while score <= short_exit (exit cut-offs give
   hysteresis; equal to the entry cut-offs they make the position a pure function of the
   score). Long-only configurations use short cut-offs of -inf; a NaN score means flat.
-- Fully invested, fractional quantities: an entry buys (or sells short) equity / price
-  units. Fill prices carry slippage against the trader (buy at open * (1 + slip), sell at
-  open * (1 - slip)); fees are fee_rate * traded notional per side, paid in cash. A reversal
-  is two fills (close, then open the other side). Positions are flattened at the last
-  bar's close.
+- Fully invested, fractional quantities, never levered: fill prices carry slippage against
+  the trader (buy at open * (1 + slip), sell at open * (1 - slip)) and fees are fee_rate *
+  traded notional per side, paid in cash. An entry trades the notional N = cash / (1 + fee)
+  so that N plus its fee is exactly the cash there is: a long buys N / fill units and
+  leaves cash at 0 (never below), a short sells N / fill units (proceeds held as
+  collateral, gross exposure 1x equity: the margin rule). A reversal is two fills (close,
+  then open the other side with the cash the close left).
+- Shorts pay a borrow fee: ``borrow_rate`` (a yearly fraction of the short's notional) /
+  periods_per_year at every close the short is held through, on that close's notional;
+  it is part of the trade's P&L.
+- A position still open after the last bar is not sold: it is marked at the last close
+  with no exit fee or slippage (the open trade, with its unrealised P&L), and it is not in
+  the closed-trade count or the win rate.
 - Equity is marked at every close along the real price path; bar returns are
   equity_t / equity_{t-1} - 1 with equity_{-1} = initial capital.
 
@@ -202,13 +210,14 @@ class SimConfig(NamedTuple):
     initial_capital: float
     periods_per_year: float
     es_level: float          # expected shortfall level, e.g. 0.95
+    borrow_rate: float = 0.0  # yearly borrow fee of a short, a fraction of its notional (bps / 1e4)
 
 
 def sim_config(fees_bps: float, slippage_bps: float, initial_capital: float,
-               periods_per_year: float, es_level: float) -> SimConfig:
+               periods_per_year: float, es_level: float, borrow_bps: float = 0.0) -> SimConfig:
     """A ``SimConfig`` from basis points, with every field a float."""
     return SimConfig(float(fees_bps) * 1e-4, float(slippage_bps) * 1e-4, float(initial_capital),
-                     float(periods_per_year), float(es_level))
+                     float(periods_per_year), float(es_level), float(borrow_bps) * 1e-4)
 
 
 #: One fill of a recorded run.
@@ -259,10 +268,12 @@ def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, ta
     second pass over the bars; it never changes the result.
     When ``record`` is true, per-bar equity and position and the fills (``FILL_DTYPE``: bar
     index, +1 buy / -1 sell, price, positive quantity, realised P&L) are written to
-    ``trace`` (``new_trace(n)``); otherwise ``trace`` may be ``NO_TRACE``. Returns (number of fills, the tail cut-off found) -- the cut-off is the
-    hint for the next, similar configuration.
+    ``trace`` (``new_trace(n)``); otherwise ``trace`` may be ``NO_TRACE``. Returns (number of
+    fills, the tail cut-off found, the borrow fees paid by the position still open at the
+    end) -- the cut-off is the hint for the next, similar configuration.
     """
-    fee_rate, slip_rate, initial_capital, periods_per_year, es_level = cfg
+    fee_rate, slip_rate, initial_capital, periods_per_year, es_level, borrow_rate = cfg
+    borrow_per_bar = borrow_rate / periods_per_year
     equity_out, position_out, fills = trace
     n = close.shape[0]
     k_tail = expected_shortfall_tail_size_nb(n, es_level)
@@ -276,6 +287,7 @@ def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, ta
         position = 0
         entry_price = 0.0
         entry_fee = 0.0
+        borrow_paid = 0.0
         desired = 0
         prev_equity = initial_capital
         peak = initial_capital
@@ -301,7 +313,7 @@ def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, ta
                     notional = abs(qty) * fill
                     fee = notional * fee_rate
                     cash += qty * fill - fee
-                    pnl = qty * (fill - entry_price) - entry_fee - fee
+                    pnl = qty * (fill - entry_price) - entry_fee - fee - borrow_paid
                     trades += 1
                     wins += pnl > 0.0
                     traded_notional += notional
@@ -312,34 +324,26 @@ def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, ta
                     position = 0
                 if desired != 0 and cash > 0.0:
                     fill = px * (1.0 + slip_rate * desired)
-                    qty = desired * cash / fill
-                    fee = cash * fee_rate
-                    traded_notional += cash
+                    # the notional and its fee spend exactly the cash there is: no leverage
+                    notional = cash / (1.0 + fee_rate)
+                    qty = desired * notional / fill
+                    fee = notional * fee_rate
+                    traded_notional += notional
                     cash -= qty * fill + fee
+                    if desired > 0:
+                        cash = 0.0 if cash < 0.0 else cash  # rounding never leaves -1e-12
                     position = desired
                     entry_price = fill
                     entry_fee = fee
+                    borrow_paid = 0.0
                     if record:
                         _record_fill(fills, n_fills, t, desired, fill, abs(qty), 0.0)
                         n_fills += 1
 
-            if t == n - 1 and position != 0:
-                px = close[t]
-                fill = px * (1.0 - slip_rate * position)
-                notional = abs(qty) * fill
-                fee = notional * fee_rate
-                cash += qty * fill - fee
-                pnl = qty * (fill - entry_price) - entry_fee - fee
-                trades += 1
-                wins += pnl > 0.0
-                traded_notional += notional
-                if record:
-                    _record_fill(fills, n_fills, t, -position, fill, abs(qty), pnl)
-                    n_fills += 1
-                bars_in_market += 1
-                qty = 0.0
-                position = 0
-
+            # a short pays its borrow fee on this close's notional (qty < 0 only)
+            borrow = max(-qty, 0.0) * close[t] * borrow_per_bar
+            cash -= borrow
+            borrow_paid += borrow
             bars_in_market += abs(position)
             equity = cash + qty * close[t]
             r = equity / prev_equity - 1.0
@@ -405,7 +409,7 @@ def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, ta
         trades, wins, traded_notional / (sum_equity / n) if n > 0 else np.nan, bars_in_market,
         expected_shortfall, periods_per_year,
     )
-    return n_fills, cutoff
+    return n_fills, cutoff, borrow_paid
 
 
 @njit(cache=True, nogil=True)

@@ -292,6 +292,46 @@ def _fmt(v: int | float) -> str:
     return str(int(v)) if float(v) == int(v) else repr(float(v))
 
 
+_PROBE_BARS = 400
+
+
+def _probe_context(seed: int = 0, **overrides) -> BarContext:
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, _PROBE_BARS)))
+    cols = {"open": close * np.exp(rng.normal(0, 0.003, _PROBE_BARS)),
+            "high": close * (1 + rng.uniform(0.001, 0.02, _PROBE_BARS)),
+            "low": close * (1 - rng.uniform(0.001, 0.02, _PROBE_BARS)),
+            "close": close, "volume": rng.uniform(1e5, 1e6, _PROBE_BARS)}
+    cols["high"] = np.maximum(cols["high"], np.maximum(cols["open"], close))
+    cols["low"] = np.minimum(cols["low"], np.minimum(cols["open"], close))
+    cols.update(overrides)
+    index = pd.date_range("2020-01-02 14:30", periods=_PROBE_BARS, freq="D", tz="UTC")
+    sessions = index.tz_localize(None).normalize().to_numpy(dtype="datetime64[D]").astype(np.int64)
+    return BarContext(index=index, sessions=sessions, cadence="daily",
+                      implied_vol=np.full(_PROBE_BARS, 0.2), **cols)
+
+
+_INPUTS_CACHE: dict[tuple, tuple[str, ...]] = {}
+
+
+def feature_bar_inputs(feature: ResolvedFeature) -> tuple[str, ...]:
+    """Which of open/high/low/volume a feature reads, found by computing it on probe bars
+    and again with each column replaced (an output that moves reads that column). Used to
+    refuse, by name, features a close-only series cannot feed."""
+    key = (feature.key, tuple(sorted(feature.params.items())))
+    if key not in _INPUTS_CACHE:
+        compute = feature_registry[feature.key].compute
+        base = compute(_probe_context(), **feature.params)
+        used = []
+        for col in ("open", "high", "low", "volume"):
+            other = getattr(_probe_context(seed=1), col)
+            moved = compute(_probe_context(**{col: other}), **feature.params)
+            if any(not np.array_equal(np.asarray(base[k]), np.asarray(moved[k]), equal_nan=True) for k in base):
+                used.append(col)
+        _INPUTS_CACHE[key] = tuple(used)
+    return _INPUTS_CACHE[key]
+
+
 def resolve_features(names) -> list[ResolvedFeature]:
     """Resolve a list of names, dropping duplicates that resolve to the same canonical name."""
     out: list[ResolvedFeature] = []

@@ -343,6 +343,7 @@ def run_sweep(
         open_a, close_a, score_a, seg, session, cuts, mask_id, masks,
         grid.fees_bps * 1e-4, grid.slippage_bps * 1e-4, float(base.initial_capital),
         float(base.periods_per_year), float(base.es_level), numba.get_num_threads(),
+        float(base.borrow_bps) * 1e-4,
     )
     return SweepResult(grid=grid, metrics={name: out[:, i] for i, name in enumerate(METRIC_NAMES)})
 
@@ -369,6 +370,9 @@ class SweepArrays:
     timestamps: Optional[np.ndarray] = None
     implied_vol: Optional[np.ndarray] = None
     ticker: Optional[str] = None
+    #: Strategy sweeps: the bars' highs and lows (Donchian channels); None otherwise.
+    high: Optional[np.ndarray] = None
+    low: Optional[np.ndarray] = None
 
     @property
     def n_bars(self) -> int:
@@ -384,7 +388,8 @@ class SweepArrays:
         return SweepArrays(self.open.copy(), self.close.copy(), self.score.copy(), self.hours.copy(),
                            self.segments.copy(), [t.copy() for t in self.train_scores], self.periods_per_year,
                            self.fees_bps, self.slippage_bps, self.pack_id, self.cadence,
-                           copy(self.timestamps), copy(self.implied_vol), self.ticker)
+                           copy(self.timestamps), copy(self.implied_vol), self.ticker, copy(self.high),
+                           copy(self.low))
 
     def base_config(self) -> BacktestConfig:
         return BacktestConfig(fees_bps=self.fees_bps, slippage_bps=self.slippage_bps,
@@ -395,7 +400,13 @@ def evaluate_chunk(arrays: SweepArrays, grid_chunk):
     """Metrics of a chunk of configurations (one numba call) plus, when the pack's ranking
     needs it, every configuration's standard deviation of per-fold Sharpe ratios."""
     from compute.gates import resolve_pack
+    from compute.strategies import StrategyGrid, strategy_sweep
 
+    if isinstance(grid_chunk, StrategyGrid):
+        # built-in strategies: each window's features once, every threshold on them
+        table = strategy_sweep(arrays.open, arrays.close, grid_chunk.strategies, grid_chunk.base,
+                               high=arrays.high, low=arrays.low)
+        return SweepResult(grid=grid_chunk, metrics={name: table[name].to_numpy() for name in METRIC_NAMES}), None
     if arrays.implied_vol is not None:
         return evaluate_options_chunk(arrays, grid_chunk)
 

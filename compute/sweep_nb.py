@@ -38,13 +38,15 @@ def sweep_nb(
     periods_per_year,
     es_level,
     n_threads,
+    borrow_rate=0.0,
 ):
     """Metrics of every configuration: float64 (n_configs, N_METRICS).
 
     cutoffs: (n_configs, n_segments, 4) [long_entry, short_entry, long_exit, short_exit];
     mask_id: int64 (n_configs,) row of ``masks`` (bool, (n_masks, n_session_codes));
     fee_rate, slip_rate: (n_configs,) one-way fractions; n_threads: numba's thread count
-    (``numba.get_num_threads()``; only sizes the blocks). Other inputs as ``simulate_nb``.
+    (``numba.get_num_threads()``; only sizes the blocks); borrow_rate: a short's yearly borrow
+    fee, a fraction of its notional. Other inputs as ``simulate_nb``.
     """
     n_configs = cutoffs.shape[0]
     n = close.shape[0]
@@ -55,8 +57,8 @@ def sweep_nb(
         tail = np.empty(2 * n)
         hint = 0.0
         for c in range(b * n_configs // n_blocks, (b + 1) * n_configs // n_blocks):
-            cfg = SimConfig(fee_rate[c], slip_rate[c], initial_capital, periods_per_year, es_level)
-            _, cutoff = simulate_nb(open_, close, score, segment, session, cutoffs[c], masks[mask_id[c]],
+            cfg = SimConfig(fee_rate[c], slip_rate[c], initial_capital, periods_per_year, es_level, borrow_rate)
+            _, cutoff, _ = simulate_nb(open_, close, score, segment, session, cutoffs[c], masks[mask_id[c]],
                                     cfg, tail, hint, out[c], False, no_trace)
             hint = HINT_MARGIN * cutoff if cutoff < 0.0 else 0.0
     return out

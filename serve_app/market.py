@@ -103,7 +103,10 @@ def fetch_quotes(state: AppState, symbols: list[str]) -> tuple[dict, str | None]
             sink = BOOK_WARNINGS.get()
             if sink is not None:
                 sink.extend(f"no quote for {symbol}: {exc}" for symbol, exc in problems)
-        return {"quotes": [{"symbol": s, **raw[s]} for s in symbols if s in raw], "missing": [s for s in symbols if s not in raw]}
+        source = getattr(provider, "source", "unknown")
+        return {"quotes": [{"symbol": s, **raw[s], "source": source, "as_of": raw[s].get("timestamp")}
+                           for s in symbols if s in raw],
+                "missing": [s for s in symbols if s not in raw]}
 
     return _provider_call(state, call)
 
@@ -118,6 +121,9 @@ def fetch_option_chain(state: AppState, symbol: str, expiries, strikes: int | No
             "expiries": sorted({c["expiry"] for c in contracts}),
             "count": len(contracts),
             "contracts": contracts,
+            "source": getattr(provider, "source", "unknown"),
+            "as_of": provider.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "pricing": getattr(provider, "chain_pricing", "model"),
         }
 
     return _provider_call(state, call)

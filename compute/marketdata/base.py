@@ -173,6 +173,11 @@ class MarketDataProvider(abc.ABC):
     quotes and chains are taken at "now" or at an ``as_of`` that is not in the future.
     """
 
+    #: Where the data comes from, as quotes and chains report it: synthetic, files, polygon.
+    source: str = "unknown"
+    #: How option chains are priced: "model" (Black-Scholes on a smile around realised or
+    #: modelled volatility) or "market" (the source's quotes).
+    chain_pricing: str = "model"
     #: 'hit' | 'miss' | 'partial' after a cached bar request, None when no cache was used.
     last_cache_status: str | None = None
     #: a compute.marketdata.cache.BarCache, or None.

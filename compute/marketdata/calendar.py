@@ -4,6 +4,11 @@ Built on ``exchange_calendars`` ('XNYS'), which knows the real holidays and earl
 (13:00 ET the day after Thanksgiving, Christmas Eve, the day before Independence Day when it
 is a weekday).  All times returned here are timezone-aware UTC; the session label is the
 (naive) trading date in New York.
+
+The calendar covers ``CALENDAR_START`` (the first session of 1990) to ``CALENDAR_END``:
+decades of real daily history (files, polygon) and the synthetic market both fit in it, and
+a date outside it is refused naming the range (``Settings.calendar_start``/``calendar_end``
+show it; docs/research-data.md).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 NEW_YORK = "America/New_York"
-CALENDAR_START = pd.Timestamp("1999-01-04")
+CALENDAR_START = pd.Timestamp("1990-01-02")
 CALENDAR_END = pd.Timestamp("2035-12-31")
 REGULAR_SESSION_MINUTES = 390
 HALF_DAY_SESSION_MINUTES = 210

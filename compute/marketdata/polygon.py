@@ -172,6 +172,9 @@ def _iso(day: pd.Timestamp) -> str:
 class PolygonProvider(MarketDataProvider):
     """Market data from Polygon.io (see module docstring)."""
 
+    source = "polygon"
+    chain_pricing = "market"
+
     def __init__(self, api_key: str | None = None, base_url: str | None = None,
                  plan: str | None = None, clock: Callable[[], float] | None = None,
                  sleep: Callable[[float], None] | None = None, cache=None,

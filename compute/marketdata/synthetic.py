@@ -128,6 +128,9 @@ class SyntheticProvider(MarketDataProvider):
     defines "now" for quotes and option chains without an ``as_of``.
     """
 
+    source = "synthetic"
+    chain_pricing = "model"
+
     def __init__(self, seed: int = 0, clock: Callable[[], float] | None = None):
         self.seed = int(seed)
         self.clock = clock or time.time

@@ -58,12 +58,14 @@ async def train(body: schemas.TrainRequest, caller: CallerDep, state: StateDep):
                              status_code=202)
 
 
-@router.post("/backtest", status_code=202, summary="Walk-forward backtest of a model (a job)",
+@router.post("/backtest", status_code=202,
+             summary="Walk-forward backtest of a model, or of a built-in strategy or your own signal on its ticker (a job)",
              response_model=schemas.BacktestAccepted, responses=error_responses(400, 401, 404, 429, 503))
 async def backtest(body: schemas.BacktestRequest, caller: CallerDep, state: StateDep):
     try:
         bt, model = backtests.create_backtest(state.catalog, caller.id, body.model_id, body.config, body.matrix_sha,
-                                            body.start_date, body.end_date, body.risk_profile)
+                                            body.start_date, body.end_date, body.risk_profile,
+                                            strategy=body.strategy, signal=body.signal, store=state.store)
     except LookupError:
         raise not_found("model", body.model_id) from None
     limit = state.settings.tier_limits().get(caller.tier, {}).get("concurrent_backtests", 1)

@@ -185,8 +185,21 @@ class TrainAccepted(BaseModel):
 class BacktestRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model_id: str = Field(..., min_length=1, max_length=80)
+    model_id: str = Field(..., min_length=1, max_length=80,
+                          description="the model: its ticker, pack (cadence, gate) and risk profile (costs); "
+                                      "its walk-forward scores are traded unless strategy or signal is given")
     config: dict[str, Any] | None = None
+    strategy: dict[str, Any] | None = Field(
+        None, description="a built-in indicator strategy instead of the model's scores: {name: zscore | ma_cross "
+                          "| rsi | bollinger | donchian, params: {...}} (docs/research-data.md)",
+        json_schema_extra={"example": {"name": "zscore", "params": {"window": 20, "entry": 2.0, "exit": 0.5}}})
+    signal: dict[str, Any] | None = Field(
+        None, description="your own signal on the model's ticker instead of its scores: {dates, scores} (scores "
+                          "in [0, 1], traded with config.value/exit_value) or {dates, entries, exits[, short_entries, "
+                          "short_exits]} (booleans), or a file {csv: text} / {parquet_base64: ...} with a date column "
+                          "and score or entry/exit columns; every date must be a bar of the model's matrix",
+        json_schema_extra={"example": {"dates": ["2024-01-02", "2024-01-03"], "entries": [True, False],
+                                       "exits": [False, True]}})
     matrix_sha: str | None = Field(None, min_length=8, max_length=64)
     start_date: IsoDate | None = None
     end_date: IsoDate | None = None

@@ -16,6 +16,8 @@ class Quote(BaseModel):
     timestamp: str | None = None
     change: Number = None
     change_percent: Number = None
+    source: str | None = Field(None, description="where the quote comes from: synthetic, files or polygon")
+    as_of: str | None = Field(None, description="the instant the quote describes (UTC, ISO 8601)")
 
 
 class Quotes(BaseModel):
@@ -45,3 +47,7 @@ class OptionChain(BaseModel):
     expiries: list[str]
     count: int
     contracts: list[OptionContract]
+    source: str | None = Field(None, description="where the underlying's data comes from: synthetic, files or polygon")
+    as_of: str | None = Field(None, description="the instant the chain is priced at (UTC, ISO 8601)")
+    pricing: str | None = Field(None, description="model: Black-Scholes on a volatility smile (synthetic, files: "
+                                "no option quotes there); market: the source's option quotes (polygon)")

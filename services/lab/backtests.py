@@ -18,7 +18,7 @@ from services.lab.common import DEFAULT_SPLITS, LabInputError, parse_date
 from compute.jsonsafe import finite_or_none, json_safe
 from services.lab.events import emit_event
 from services.lab.inputs import LabInputs, model_inputs
-from services.lab.matrices import get_matrix
+from services.lab.matrices import get_matrix, load_matrix
 from services.lab.models import get_model
 from services.lab.training import check_allowed_hours
 
@@ -28,7 +28,8 @@ from services.lab.options import options_walk_forward
 
 log = logging.getLogger("sigma.lab")
 
-BACKTEST_KEYS = ("kind", "value", "exit_value", "top_pct", "long_only", "allowed_hours", "splits", "embargo")
+BACKTEST_KEYS = ("kind", "value", "exit_value", "top_pct", "long_only", "allowed_hours", "splits", "embargo",
+                 "borrow_bps")
 
 
 def backtest_config(pack_id: str, config: Mapping[str, Any] | None) -> dict:
@@ -59,6 +60,11 @@ def backtest_config(pack_id: str, config: Mapping[str, Any] | None) -> dict:
     out = {"kind": kind, "value": float(value), "exit_value": config.get("exit_value"),
            "top_pct": config.get("top_pct"), "long_only": long_only, "allowed_hours": hours,
            "splits": splits, "embargo": embargo}
+    borrow = config.get("borrow_bps")
+    if borrow is not None:
+        if isinstance(borrow, bool) or not isinstance(borrow, (int, float)) or not 0 <= borrow <= 10_000:
+            raise LabInputError("config.borrow_bps", "must be a number of basis points a year in [0, 10000]")
+        out["borrow_bps"] = float(borrow)
     try:
         BacktestConfig(kind=kind, value=float(value), exit_value=out["exit_value"], top_pct=out["top_pct"],
                        long_only=long_only, allowed_hours=None if hours is None else tuple(hours))
@@ -71,10 +77,24 @@ def backtest_config(pack_id: str, config: Mapping[str, Any] | None) -> dict:
 
 def create_backtest(catalog: Catalog, user_id: int, model_id: str, config: Mapping[str, Any] | None,
                     matrix_sha: str | None, start_date=None, end_date=None,
-                    risk_profile: str | None = None) -> tuple[Backtest, LabModel]:
-    """Validate a backtest request and record it (status queued)."""
+                    risk_profile: str | None = None, *, strategy: Mapping[str, Any] | None = None,
+                    signal: Mapping[str, Any] | None = None, store: ArtifactStore | None = None,
+                    ) -> tuple[Backtest, LabModel]:
+    """Validate a backtest request and record it (status queued).
+
+    ``strategy`` (a built-in indicator strategy) or ``signal`` (the user's own series) replace
+    the model's walk-forward scores (``services.lab.sources``); a signal is lined up with the
+    matrix's bars here (``store`` needed), so a series that does not fit is a 400 now."""
+    from services.lab import sources
+
     model = get_model(catalog, user_id, model_id)
     cfg = backtest_config(model.pack_id, config)
+    if strategy is not None and signal is not None:
+        raise LabInputError("strategy", "give a strategy or a signal, not both")
+    if strategy is not None:
+        cfg["strategy"] = sources.validate_strategy(strategy)
+    if signal is not None:
+        cfg["signal"] = sources.validate_signal(signal)
     try:
         matrix = get_matrix(catalog, model.id, matrix_sha)
     except LookupError as exc:
@@ -88,6 +108,9 @@ def create_backtest(catalog: Catalog, user_id: int, model_id: str, config: Mappi
         raise LabInputError("risk_profile", f"must be one of {list(packs_mod.RISK_PROFILES)}")
     cfg["start_date"] = start.isoformat() if start else None
     cfg["end_date"] = end.isoformat() if end else None
+    if (strategy is not None or signal is not None) and store is not None:
+        frame = load_matrix(store, matrix)
+        sources.source_scores(sources._bars(frame, cfg), cfg, packs_mod.get_pack(model.pack_id).cadence)
     with catalog.session() as s:
         bt = Backtest(user_id=user_id, model_pk=model.id, matrix_sha=matrix.matrix_sha, config=cfg,
                       risk_profile=profile, status="queued")
@@ -107,7 +130,8 @@ def walk_forward_from_inputs(inputs: LabInputs, bt: Mapping[str, Any]):
         kind=bt.get("kind", "thresholds"), value=float(bt.get("value", 0.55)), exit_value=bt.get("exit_value"),
         top_pct=bt.get("top_pct"), long_only=bool(bt.get("long_only", False)),
         allowed_hours=None if bt.get("allowed_hours") is None else tuple(bt["allowed_hours"]),
-        fees_bps=inputs.fees_bps, slippage_bps=inputs.slippage_bps, periods_per_year=inputs.periods_per_year)
+        fees_bps=inputs.fees_bps, slippage_bps=inputs.slippage_bps, periods_per_year=inputs.periods_per_year,
+        borrow_bps=float(bt.get("borrow_bps") or 0.0))
     wf = WalkForwardConfig(backtest=config, n_splits=inputs.n_splits, label_horizon=inputs.label_horizon,
                            embargo=inputs.embargo)
     replay = iter(zip(inputs.train_scores, inputs.extras["test_scores"]))
@@ -164,6 +188,18 @@ def load_trades(store: ArtifactStore, bt: Backtest) -> pd.DataFrame:
     return frame
 
 
+def open_trade_view(open_trade: Mapping[str, Any] | None) -> dict | None:
+    """``BacktestResult.open_trade`` for JSON: the entry time as ISO 8601 UTC."""
+    if open_trade is None:
+        return None
+    out = dict(open_trade)
+    stamp = out.get("entry_timestamp")
+    if isinstance(stamp, pd.Timestamp):
+        stamp = stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
+        out["entry_timestamp"] = stamp.isoformat()
+    return out
+
+
 def metrics_view(metrics: Mapping[str, Any]) -> dict:
     """Backtest metrics under the Lab spec's names (``cum_ret``) plus every engine figure."""
     out = json_safe(dict(metrics))
@@ -183,6 +219,8 @@ def run_backtest_job(catalog: Catalog, store: ArtifactStore, backtest_id: str, p
         bt.status = "running"
         model = s.get(LabModel, bt.model_pk)
         cfg, matrix_sha, profile, user_id = dict(bt.config), bt.matrix_sha, bt.risk_profile, bt.user_id
+    if cfg.get("strategy") or cfg.get("signal"):
+        return _run_source_backtest_job(catalog, store, backtest_id, model, cfg, matrix_sha, profile, user_id)
     try:
         inputs = model_inputs(catalog, store, user_id, model.model_id, matrix_sha, start_date=cfg.get("start_date"),
                               end_date=cfg.get("end_date"), n_splits=cfg.get("splits") or DEFAULT_SPLITS,
@@ -195,6 +233,8 @@ def run_backtest_job(catalog: Catalog, store: ArtifactStore, backtest_id: str, p
             row.status, row.error, row.finished_at = "failed", str(exc), utcnow()
         raise
     metrics = metrics_view(result.metrics)
+    # the position still open after the last bar: marked at the last close, not a closed trade
+    metrics["open_trade"] = json_safe(open_trade_view(result.backtest.open_trade))
     gate = evaluate_gate(inputs.pack, profile, result.metrics, cfg)
     score = ranking_score(inputs.pack, result.metrics)
     fills = result.backtest.fills
@@ -209,6 +249,47 @@ def run_backtest_job(catalog: Catalog, store: ArtifactStore, backtest_id: str, p
         series_sha=series_ref.sha, series_path=series_ref.path)
     return {"backtest_id": backtest_id, "model_id": model.model_id, "status": "completed", "metrics": metrics,
             "gate": gate, "score": finite_or_none(score), "fills": int(len(fills))}
+
+
+def _run_source_backtest_job(catalog: Catalog, store: ArtifactStore, backtest_id: str, model: LabModel,
+                             cfg: dict, matrix_sha: str, profile: str, user_id: int) -> dict:
+    """A strategy/signal backtest (``services.lab.sources``): the same engine, metrics, gate,
+    leaderboard row, fills export and series as a model backtest; the model's own latest
+    metrics are left alone."""
+    from compute.gates import evaluate_gate, ranking_score
+    from services.lab import sources
+    from services.lab.inputs import bars_per_year
+
+    pack = packs_mod.get_pack(model.pack_id)
+    try:
+        matrix_row = get_matrix(catalog, model.id, matrix_sha)
+        frame = load_matrix(store, matrix_row)
+        policy = pack.policy(profile)
+        result, bars = sources.run_source_backtest(frame, cfg, pack, policy.fees_bps, policy.slippage_bps,
+                                                   bars_per_year(frame, pack.cadence))
+    except (LabInputError, LookupError) as exc:
+        with catalog.session() as s:
+            row = s.get(Backtest, backtest_id)
+            row.status, row.error, row.finished_at = "failed", str(exc), utcnow()
+        raise
+    metrics = metrics_view(result.metrics)
+    metrics["open_trade"] = json_safe(open_trade_view(result.open_trade))
+    gate = evaluate_gate(pack, profile, result.metrics, cfg)
+    score = ranking_score(pack, result.metrics)
+    ref = store.put(fills_csv(result.fills).encode(), prefix="fills", ext="csv")
+    series_ref = store.put(to_parquet(sources.source_series(bars, result)), prefix="series", ext="parquet")
+    summary = dict(cfg)
+    if cfg.get("signal"):  # the leaderboard keeps what the signal was, not every value
+        sig = cfg["signal"]
+        summary["signal"] = {"kind": "scores" if "scores" in sig else "entries/exits", "rows": len(sig["dates"]),
+                             "first": sig["dates"][0], "last": sig["dates"][-1]}
+    record_backtest_result(
+        catalog, user_id=user_id, model_pk=model.id, model_id=model.model_id, pack_id=model.pack_id,
+        risk_profile=profile, config=summary, metrics=metrics, gate=gate, score=score, folds=[],
+        matrix_sha=matrix_row.matrix_sha, backtest_id=backtest_id, fills_sha=ref.sha, fills_path=ref.path,
+        series_sha=series_ref.sha, series_path=series_ref.path, update_model=False)
+    return {"backtest_id": backtest_id, "model_id": model.model_id, "status": "completed", "metrics": metrics,
+            "gate": gate, "score": finite_or_none(score), "fills": int(len(result.fills))}
 
 
 def record_backtest_result(catalog: Catalog, *, user_id: int, model_pk: int, model_id: str, pack_id: str,

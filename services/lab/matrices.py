@@ -57,6 +57,28 @@ def _frame_to_parquet(frame: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
+def check_close_only(provider, ticker: str, resolved) -> None:
+    """A 4xx naming the columns when ``ticker``'s data is a close-only series (files
+    provider) and a feature needs open, high, low or volume."""
+    missing_of = getattr(provider, "missing_columns", None)
+    if missing_of is None:
+        return
+    try:
+        missing = set(missing_of(ticker))
+    except Exception:  # noqa: BLE001 - a missing file is reported when the bars are read
+        return
+    if not missing:
+        return
+    from compute.features import feature_bar_inputs
+
+    needs = {f.name: [c for c in feature_bar_inputs(f) if c in missing] for f in resolved}
+    needs = {name: cols for name, cols in needs.items() if cols}
+    if needs:
+        detail = "; ".join(f"{name} needs {', '.join(cols)}" for name, cols in needs.items())
+        raise LabInputError("features", f"{ticker} is a close-only series (its files have no "
+                            f"{', '.join(sorted(missing))}): {detail}; choose close-based features")
+
+
 def build_matrix(catalog: Catalog, store: ArtifactStore, provider, user_id: int, model_id: str,
                  start_date, end_date, features: Sequence[str] | None = None) -> tuple[dict, bool]:
     """Build (or find) the model's feature matrix; returns ``(response, created)``.
@@ -84,6 +106,7 @@ def build_matrix(catalog: Catalog, store: ArtifactStore, provider, user_id: int,
         raise LabInputError("features", str(exc)) from None
     feature_names = [f.name for f in resolved]
     ticker = _model_ticker(model)
+    check_close_only(provider, ticker, resolved)
     request_desc = canonical_matrix_description(
         pack, [ticker], start, end, feature_names,
         data_source=getattr(provider, "name", type(provider).__name__),

@@ -32,6 +32,7 @@ from cluster.config import Settings
 from compute.backtest import BacktestConfig, N_SESSION_CODES
 from compute.backtest_nb import METRIC_NAMES
 from compute.sweep import SweepArrays
+from compute import packs as packs_mod
 from services.lab import common, matrices, models
 from services.lab.inputs import model_inputs
 from services.lab.backtests import metrics_view
@@ -119,6 +120,8 @@ def parse_sweep_spec(sweep: Mapping[str, Any] | None) -> dict:
     """
     if sweep is None or not isinstance(sweep, Mapping):
         raise LabInputError("sweep", "must be an object such as {\"thresholds\": [0.55, 0.6]}")
+    if "strategy" in sweep:
+        return _strategy_spec(sweep)
     for key in sweep:
         if key not in GRID_KEYS + SCALAR_KEYS:
             raise LabInputError(f"sweep.{key}", f"unknown sweep parameter; expected one of {list(GRID_KEYS + SCALAR_KEYS)}")
@@ -156,8 +159,43 @@ def parse_sweep_spec(sweep: Mapping[str, Any] | None) -> dict:
     return spec
 
 
+def _strategy_spec(sweep: Mapping[str, Any]) -> dict:
+    """``{"strategy": {"name", "grid": {param: [values]}}, "long_only"?}``: a sweep of a built-in
+    strategy's parameters (``compute.strategies``); unlisted parameters take their defaults."""
+    from compute.strategies import StrategyError, strategy_grid
+
+    for key in sweep:
+        if key not in ("strategy", "long_only"):
+            raise LabInputError(f"sweep.{key}", "a strategy sweep takes strategy {name, grid} and long_only")
+    strategy = sweep["strategy"]
+    if not isinstance(strategy, Mapping) or set(strategy) - {"name", "grid"}:
+        raise LabInputError("sweep.strategy", "must be an object {name, grid: {parameter: [values]}}")
+    grid = strategy.get("grid") or {}
+    if not isinstance(grid, Mapping):
+        raise LabInputError("sweep.strategy.grid", "must be an object {parameter: [values]}")
+    long_only = sweep.get("long_only", False)
+    if not isinstance(long_only, bool):
+        raise LabInputError("sweep.long_only", "must be true or false")
+    grid = {k: (list(v) if isinstance(v, (list, tuple)) else [v]) for k, v in grid.items()}
+    product = math.prod(len(v) for v in grid.values()) if grid else 1
+    if product > MAX_CONFIGS:
+        raise LabInputError("sweep.strategy.grid", f"{product} combinations; at most {MAX_CONFIGS} per sweep")
+    try:
+        n = len(strategy_grid(str(strategy.get("name")), grid, long_only))
+    except StrategyError as exc:
+        field = exc.field
+        if field.startswith("strategy.params."):
+            field = "strategy.grid." + field[len("strategy.params."):]
+        elif field.startswith("grid"):
+            field = "strategy." + field
+        raise LabInputError("sweep." + field, exc.reason) from None
+    return {"strategy": {"name": str(strategy["name"]), "grid": grid}, "long_only": long_only, "n_configs": n}
+
+
 def count_configs(spec: Mapping[str, Any]) -> int:
     """Configurations in a grid spec, without building it (``compute.sweep.make_grid``'s rules)."""
+    if "strategy" in spec:
+        return int(spec["n_configs"])
     thresholds = spec.get("thresholds") or []
     pcts = spec.get("top_pct") or []
     if thresholds:
@@ -173,6 +211,17 @@ def count_configs(spec: Mapping[str, Any]) -> int:
 
 
 def build_grid(spec: Mapping[str, Any], base: BacktestConfig):
+    if "strategy" in spec:
+        from dataclasses import replace
+
+        from compute.strategies import StrategyGrid, strategy_grid
+
+        return StrategyGrid(strategy_grid(spec["strategy"]["name"], spec["strategy"]["grid"], spec["long_only"]),
+                            replace(base, long_only=bool(spec["long_only"])))
+    return _build_threshold_grid(spec, base)
+
+
+def _build_threshold_grid(spec: Mapping[str, Any], base: BacktestConfig):
     """The ``compute.sweep.SweepGrid`` of a normalised spec; fees/slippage default to ``base``'s."""
     from compute.sweep import make_grid
 
@@ -266,7 +315,7 @@ def chunk_rows(arrays: SweepArrays, meta: SweepMeta, grid, start: int, result, f
         raw = {name: float(columns[name][j]) for name in METRIC_NAMES}
         if fold_std is not None:
             raw["fold_sharpe_std"] = float(fold_std[j])
-        cfg = config_dict(grid, j, meta.splits, meta.embargo)
+        cfg = grid.config(j) if hasattr(grid, "strategies") else config_dict(grid, j, meta.splits, meta.embargo)
         gate = evaluate_gate(pack, meta.risk_profile, raw, cfg)
         score = ranking_score(pack, raw)
         metrics = metrics_view(raw)
@@ -526,6 +575,14 @@ def sweep_inputs(settings_json: str, user_id: int, model_id: str, doc: dict, ris
     settings = Settings.model_validate_json(settings_json)
     spec = doc["spec"]
     try:
+        if "strategy" in spec:
+            arrays = strategy_arrays(get_catalog(settings), ArtifactStore(settings.resolved_storage_url), user_id,
+                                     model_id, doc, risk_profile)
+            grid = build_grid(spec, arrays.base_config())
+            if len(grid) != total:
+                return {"error": {"message": f"grid has {len(grid)} configurations, expected {total}",
+                                  "code": "CALCULATION_ERROR", "field": None}}
+            return {"arrays": arrays, "grid": grid, "seconds": round(time.perf_counter() - started, 3)}
         inputs = model_inputs(
             get_catalog(settings), ArtifactStore(settings.resolved_storage_url), user_id, model_id,
             doc.get("matrix_sha"), start_date=doc.get("start_date"), end_date=doc.get("end_date"),
@@ -544,6 +601,30 @@ def sweep_inputs(settings_json: str, user_id: int, model_id: str, doc: dict, ris
 
 
 sweep_inputs_task = ray.remote(max_retries=0)(sweep_inputs)
+
+
+def strategy_arrays(catalog: Catalog, store: ArtifactStore, user_id: int, model_id: str, doc: dict,
+                    risk_profile: str) -> SweepArrays:
+    """The bars a strategy sweep trades: the model's matrix rows in the date range (no
+    walk-forward: strategies fit nothing), with the risk profile's costs."""
+    from services.lab import sources
+    from services.lab.inputs import bars_per_year
+
+    model = models.get_model(catalog, user_id, model_id)
+    pack = packs_mod.get_pack(model.pack_id)
+    try:
+        row = matrices.get_matrix(catalog, model.id, doc.get("matrix_sha"))
+    except LookupError as exc:
+        raise LabInputError("matrix_sha", str(exc)) from None
+    frame = matrices.load_matrix(store, row)
+    bars = sources._bars(frame, {"start_date": doc.get("start_date"), "end_date": doc.get("end_date")})
+    policy = pack.policy(risk_profile)
+    n = len(bars)
+    col = lambda name: np.ascontiguousarray(bars[name].to_numpy(np.float64))  # noqa: E731
+    return SweepArrays(open=col("open"), close=col("close"), score=np.zeros(n), hours=np.ones(n, dtype=np.int64) * 0,
+                       segments=np.zeros(n, dtype=np.int64), train_scores=[], periods_per_year=bars_per_year(frame, pack.cadence),
+                       fees_bps=float(policy.fees_bps), slippage_bps=float(policy.slippage_bps), pack_id=pack.pack_id,
+                       cadence=pack.cadence, high=col("high"), low=col("low"))
 
 
 def chunk_plan(catalog: Catalog, sweep_id: str, model_pk: int, doc: dict, total: int) -> int:

@@ -20,35 +20,41 @@ def test_hand_worked_backtest_with_fees_to_the_cent():
     res = run_backtest(open_, close, score, cfg)
 
     fee, slip = 0.001, 0.0005
+    # (updated for honest accounting, issue 16: an entry's notional plus its fee is exactly
+    # the cash, so cash never goes below 0; the old engine bought cash / price and paid the fee
+    # on top, leaving cash at -10.00 -- a hidden 1.001x leverage)
     # bar 0: score 0.7 >= 0.6 -> long, filled at bar 1's open (nothing happens at bar 0)
     eq0 = 10_000.0
-    # bar 1: buy at 101 * 1.0005 = 101.0505 with all 10,000; fee 10,000 * 0.001 = 10
+    # bar 1: buy at 101 * 1.0005 = 101.0505 for N = 10,000 / 1.001 = 9,990.01; fee 9.99
     buy1 = 101.0505
-    qty1 = 10_000 / buy1  # 98.96042078...
-    cash = 10_000 - qty1 * buy1 - 10.0  # -10.00
-    eq1 = cash + qty1 * 102.0  # 10,083.96
+    notional1 = 10_000 / 1.001
+    qty1 = notional1 / buy1  # 98.86155922...
+    fee_open_long = notional1 * fee  # 9.99
+    cash = 10_000 - qty1 * buy1 - fee_open_long  # 0.00
+    eq1 = cash + qty1 * 102.0  # 10,083.88
     # bar 2: held (score 0.7); score 0.2 <= 1 - 0.6 -> reverse to short at bar 3's open
-    eq2 = cash + qty1 * 102.5  # 10,133.44
+    eq2 = cash + qty1 * 102.5  # 10,133.31
     # bar 3: sell the long at 102 * 0.9995 = 101.949, fee 0.1 % of the notional
     sell3 = 101.949
-    fee_close = qty1 * sell3 * fee  # 10.09
-    cash += qty1 * sell3 - fee_close  # -10 + 10,088.92 - 10.09 = 10,068.83
-    pnl_long = qty1 * (sell3 - buy1) - 10.0 - fee_close  # 98.9604 * 0.8985 - 20.09 = 68.83
-    # ... and sell short with all of it at the same price, fee 0.1 % of 10,068.83
-    qty_short = cash / sell3
-    fee_open_short = cash * fee
-    cash += qty_short * sell3 - fee_open_short  # 20,127.59
-    eq3 = cash - qty_short * 103.0  # 20,127.59 - 98.7634 * 103 = 9,954.96
+    fee_close = qty1 * sell3 * fee  # 10.08
+    cash += qty1 * sell3 - fee_close  # 10,078.84 - 10.08 = 10,068.76
+    pnl_long = qty1 * (sell3 - buy1) - fee_open_long - fee_close  # 98.8616 * 0.8985 - 20.07 = 68.76
+    # ... and sell short N = 10,068.76 / 1.001 = 10,058.70 at the same price, fee 10.06
+    notional3 = cash / 1.001
+    qty_short = notional3 / sell3
+    fee_open_short = notional3 * fee
+    cash += qty_short * sell3 - fee_open_short  # 20,117.40
+    eq3 = cash - qty_short * 103.0  # 20,117.40 - 98.6640 * 103 = 9,955.00
     # score 0.5 is inside (0.4, 0.6): flat -> buy back at bar 4's open 104 * 1.0005 = 104.052
     buy4 = 104.052
     fee_cover = qty_short * buy4 * fee
     cash -= qty_short * buy4 + fee_cover
-    pnl_short = qty_short * (sell3 - buy4) - fee_open_short - fee_cover  # -207.70 - 10.07 - 10.28 = -228.04
-    eq4 = cash  # 10,068.83 - 228.04 = 9,840.78
+    pnl_short = qty_short * (sell3 - buy4) - fee_open_short - fee_cover  # -207.49 - 10.06 - 10.27 = -227.82
+    eq4 = cash  # 10,068.76 - 227.82 = 9,840.94
 
-    assert eq1 == pytest.approx(10_083.96, abs=0.005)
-    assert eq3 == pytest.approx(9_954.96, abs=0.005)
-    assert eq4 == pytest.approx(9_840.78, abs=0.005)
+    assert eq1 == pytest.approx(10_083.88, abs=0.005)
+    assert eq3 == pytest.approx(9_955.00, abs=0.005)
+    assert eq4 == pytest.approx(9_840.94, abs=0.005)
     np.testing.assert_allclose(res.equity.values, [eq0, eq1, eq2, eq3, eq4], atol=0.005, rtol=0)
     assert res.position.tolist() == [0, 1, 1, -1, 0]
 
@@ -59,7 +65,8 @@ def test_hand_worked_backtest_with_fees_to_the_cent():
     np.testing.assert_allclose(fills["price"], [buy1, sell3, sell3, buy4], atol=1e-9)
     np.testing.assert_allclose(fills["quantity"], [qty1, qty1, qty_short, qty_short], atol=1e-9)
     np.testing.assert_allclose(fills["pnl"], [0.0, pnl_long, 0.0, pnl_short], atol=0.005)
-    assert round(pnl_long, 2) == 68.83 and round(pnl_short, 2) == -228.04
+    assert round(pnl_long, 2) == 68.76 and round(pnl_short, 2) == -227.82
+    assert res.open_trade is None
     assert fills["cumulative_pnl"].iloc[-1] == pytest.approx(eq4 - 10_000, abs=0.005)
 
     m = res.metrics
@@ -68,11 +75,11 @@ def test_hand_worked_backtest_with_fees_to_the_cent():
     assert m["cum_return"] == pytest.approx(eq4 / 10_000 - 1, abs=1e-12)
     # bars 1, 2 and 3 close with a position: 3 of 5
     assert m["exposure"] == pytest.approx(3 / 5)
-    # turnover: traded notional 10,000 + 10,088.92 + 10,068.83 + 10,276.53 over the average
+    # turnover: traded notional 9,990.01 + 10,078.84 + 10,058.70 + 10,266.19 over the average
     # equity of the five closes, per year of 5 / 252
-    traded = 10_000 + qty1 * sell3 + qty_short * sell3 + qty_short * buy4
+    traded = notional1 + qty1 * sell3 + qty_short * sell3 + qty_short * buy4
     average_equity = (eq0 + eq1 + eq2 + eq3 + eq4) / 5
-    assert traded == pytest.approx(40_434.27, abs=0.01)
+    assert traded == pytest.approx(40_393.74, abs=0.01)
     assert m["turnover"] == pytest.approx(traded / average_equity / (5 / 252), rel=1e-12)
 
 
@@ -106,7 +113,11 @@ def test_metrics_match_independent_statistics():
     assert m["trades"] == len(closing)
     assert m["win_rate"] == pytest.approx((closing["pnl"] > 0).mean())
     assert m["trades_per_year"] == pytest.approx(m["trades"] / (2000 / 252))
-    assert res.fills["pnl"].sum() == pytest.approx(res.equity.iloc[-1] - cfg.initial_capital, rel=1e-9)
+    # realised P&L plus the open trade's unrealised P&L (none if the run ends flat) is the
+    # whole P&L (issue 16: the open position is no longer sold at the last close)
+    unrealised = res.open_trade["unrealised_pnl"] if res.open_trade else 0.0
+    assert res.fills["pnl"].sum() + unrealised == pytest.approx(res.equity.iloc[-1] - cfg.initial_capital,
+                                                                 rel=1e-9)
 
 
 def test_zero_cost_always_long_is_buy_at_next_open_and_hold():
@@ -114,8 +125,13 @@ def test_zero_cost_always_long_is_buy_at_next_open_and_hold():
     cfg = BacktestConfig(value=0.5, fees_bps=0, slippage_bps=0, long_only=True)
     res = run_backtest(open_, close, np.ones(300), cfg)
     assert res.metrics["cum_return"] == pytest.approx(close[-1] / open_[1] - 1, rel=1e-12)
-    assert res.metrics["trades"] == 1
-    assert res.fills["timestamp"].tolist() == [1, 299]
+    # issue 16: the position still held at the end is not sold (the old engine flattened it at
+    # bar 299 and counted one closed trade): it is the open trade, and no trade has closed
+    assert res.metrics["trades"] == 0 and math.isnan(res.metrics["win_rate"])
+    assert res.fills["timestamp"].tolist() == [1]
+    ot = res.open_trade
+    assert ot["side"] == "long" and ot["entry_timestamp"] == 1 and ot["mark_price"] == close[-1]
+    assert ot["unrealised_pnl"] == pytest.approx(100_000 * (close[-1] / open_[1] - 1), rel=1e-9)
 
 
 def test_signals_act_on_the_next_bar_only():
@@ -138,11 +154,12 @@ def test_appending_future_bars_never_changes_past_decisions():
     cfg = BacktestConfig(value=0.57, fees_bps=2, slippage_bps=3)
     short = run_backtest(open_[:500], close[:500], score[:500], cfg)
     long_ = run_backtest(open_, close, score, cfg)
-    # the last bar of the short run is flattened at its close; everything before is identical
-    np.testing.assert_array_equal(short.position.values[:499], long_.position.values[:499])
-    np.testing.assert_allclose(short.equity.values[:499], long_.equity.values[:499], rtol=0, atol=0)
-    before = short.fills[short.fills["timestamp"] < 499].reset_index(drop=True)
-    after = long_.fills[long_.fills["timestamp"] < 499].reset_index(drop=True)
+    # a position open at the end is marked, not sold, so every bar is identical (the old
+    # engine flattened the short run's last bar, which then differed)
+    np.testing.assert_array_equal(short.position.values, long_.position.values[:500])
+    np.testing.assert_allclose(short.equity.values, long_.equity.values[:500], rtol=0, atol=0)
+    before = short.fills.reset_index(drop=True)
+    after = long_.fills[long_.fills["timestamp"] < 500].reset_index(drop=True)
     pd.testing.assert_frame_equal(before, after)
 
 
@@ -153,10 +170,11 @@ def test_positions_change_only_on_tradable_bars():
     score = rng.uniform(size=n)
     cfg = BacktestConfig(value=0.55, allowed_hours=(13, 14, 15))
     res = run_backtest(open_, close, score, cfg, index=idx)
-    hours = res.fills["timestamp"].iloc[:-1].dt.hour  # the last fill is the final flatten
+    # (no final flatten since issue 16: every fill, the last one too, is on a tradable bar)
+    hours = res.fills["timestamp"].dt.hour
     assert hours.isin([13, 14, 15]).all()
     changes = np.flatnonzero(np.diff(res.position.values)) + 1
-    assert np.isin(idx[changes[:-1]].hour, [13, 14, 15]).all()
+    assert np.isin(idx[changes].hour, [13, 14, 15]).all()
     # an explicit tradable mask does the same job
     mask = np.isin(idx.hour, [13, 14, 15])
     res2 = run_backtest(open_, close, score, BacktestConfig(value=0.55), index=idx, tradable=mask)
@@ -179,8 +197,10 @@ def test_exit_threshold_gives_hysteresis():
     cfg = BacktestConfig(value=0.6, exit_value=0.5, fees_bps=0, slippage_bps=0)
     res = run_backtest(open_, close, score, cfg)
     # enter on 0.7, keep through 0.55 and 0.52 (>= 0.5), drop on 0.45, short on 0.3 (<= 0.4),
-    # keep the short on 0.5 (<= 1 - 0.5); the last bar is flattened at its close
-    assert res.position.tolist() == [0, 1, 1, 1, 0, -1, -1, 0]
+    # keep the short on 0.5 (<= 1 - 0.5); still short at the end (issue 16: the open trade is
+    # marked, no longer flattened at the last close)
+    assert res.position.tolist() == [0, 1, 1, 1, 0, -1, -1, -1]
+    assert res.open_trade["side"] == "short" and res.metrics["trades"] == 1
     sym = run_backtest(open_, close, score, BacktestConfig(value=0.6, fees_bps=0, slippage_bps=0))
     assert sym.position.tolist() == [0, 1, 0, 0, 0, -1, 0, 0]
 
@@ -232,7 +252,7 @@ def _kernel_tail(open_, close, score, hint):
     n = close.shape[0]
     cfg = BacktestConfig(value=0.5, fees_bps=1, slippage_bps=1)
     metrics, trace = np.empty(N_METRICS), new_trace(n)
-    _, cutoff = simulate_nb(open_, close, score, np.zeros(n, dtype=np.int64), np.full(n, 9, dtype=np.int64),
+    _, cutoff, _ = simulate_nb(open_, close, score, np.zeros(n, dtype=np.int64), np.full(n, 9, dtype=np.int64),
                             signal_cutoffs(cfg)[None, :], np.ones(24, dtype=np.bool_),
                             sim_config(1, 1, 1e5, 252.0, 0.95), np.empty(2 * n), hint, metrics, True, trace)
     equity = trace.equity
@@ -379,3 +399,21 @@ def test_0dte_per_bar_iv_budget_and_listed_strike_grid():
     cash = 100_000 - first["contracts"] * 100 * first["premium"]
     assert res.equity.iloc[3] == pytest.approx(cash + first["contracts"] * 100 * mark, rel=1e-9)
 
+
+
+def test_short_borrow_fee_hand_worked():
+    # flat prices at 100, no fees: a 2.52 %/year borrow fee over 252 bars a year is 1 bp of
+    # the short's notional (10,000) per close held = 1.00 a bar
+    price = np.full(6, 100.0)
+    cfg = BacktestConfig(value=0.6, fees_bps=0, slippage_bps=0, borrow_bps=252, initial_capital=10_000)
+    res = run_backtest(price, price, [0.1, 0.1, 0.1, 0.5, 0.5, 0.5], cfg)
+    # short sold at bar 1's open, held through the closes of bars 1-3, covered at bar 4's open
+    assert res.position.tolist() == [0, -1, -1, -1, 0, 0]
+    np.testing.assert_allclose(res.equity.values, [10_000, 9_999, 9_998, 9_997, 9_997, 9_997], atol=1e-9)
+    assert res.fills["pnl"].tolist() == pytest.approx([0.0, -3.0])
+    assert res.metrics["trades"] == 1 and res.metrics["win_rate"] == 0.0
+    # still short at the end: the open trade carries its borrow fees in its unrealised P&L
+    held = run_backtest(price, price, np.full(6, 0.1), cfg)
+    assert held.open_trade["side"] == "short" and held.open_trade["borrow_fees"] == pytest.approx(5.0)
+    assert held.open_trade["unrealised_pnl"] == pytest.approx(-5.0)
+    assert held.metrics["trades"] == 0 and held.equity.iloc[-1] == pytest.approx(9_995.0)

@@ -49,7 +49,8 @@ def test_reads_daily_csv_and_minute_parquet(tmp_path):
 
 
 @pytest.mark.parametrize("row, bad_line, rule", [
-    (3, "2024-07-02,100.5,102,100,101.5,1100", "sorted ascending and unique"),   # duplicate
+    # a duplicated date has its own rule since issue 16 (it was "sorted ascending and unique")
+    (3, "2024-07-02,100.5,102,100,101.5,1100", "column timestamp: duplicated date 2024-07-02 (also row 2)"),
     (2, "2024-07-02,-1,102,100,101.5,1100", "prices must be positive"),
     (2, "2024-07-02,100.5,101,100,101.5,1100", "high must be >= max(open, close)"),
     (2, "2024-07-02,100.5,102,101,100.7,1100", "low must be <= min(open, close)"),
@@ -57,7 +58,7 @@ def test_reads_daily_csv_and_minute_parquet(tmp_path):
 ])
 def test_validation_errors_name_file_row_and_rule(tmp_path, row, bad_line, rule):
     lines = DAILY_CSV.strip().splitlines()
-    if rule.startswith("timestamps"):
+    if rule.startswith("column timestamp: duplicated"):
         lines.insert(3, bad_line)
     else:
         lines[row] = bad_line
@@ -74,12 +75,13 @@ def test_unsorted_and_missing_files(tmp_path):
     lines[1], lines[2] = lines[2], lines[1]
     write(tmp_path / "daily" / "UNS.csv", "\n".join(lines) + "\n")
     p = make_provider(f"files:{tmp_path}")
-    with pytest.raises(MarketDataError, match=r"UNS.csv: row 2: timestamps must be sorted"):
+    # rejections name the column too since issue 16, and unsorted rows have their own rule
+    with pytest.raises(MarketDataError, match=r"UNS.csv: row 2: column timestamp: unsorted: 2024-07-01 comes after"):
         p.daily_bars("UNS", "2024-07-01", "2024-07-10")
     with pytest.raises(MarketDataError, match="no daily bars for NOPE"):
         p.daily_bars("NOPE", "2024-07-01", "2024-07-10")
     write(tmp_path / "daily" / "HOL.csv", DAILY_CSV.replace("2024-07-05", "2024-07-04"))
-    with pytest.raises(MarketDataError, match="row 4: 2024-07-04 is not an NYSE session"):
+    with pytest.raises(MarketDataError, match="row 4: column timestamp: 2024-07-04 is not an NYSE session"):
         p.daily_bars("HOL", "2024-07-01", "2024-07-10")
 
 

@@ -17,6 +17,7 @@ def test_quotes_for_several_symbols(api):
         assert 0 < q["bid"] <= q["last"] <= q["ask"] or 0 < q["bid"] <= q["ask"]
         assert q["volume"] >= 0  # the session's volume so far: 0 in its first minute (no bar has ended)
         dt.datetime.fromisoformat(q["timestamp"].replace("Z", "+00:00"))
+        assert q["source"] == "synthetic" and q["as_of"] == q["timestamp"]  # where the data comes from (issue 16)
     assert "cache_status" in body["meta"]
 
 
@@ -35,6 +36,9 @@ def test_option_chain_nearest_and_all(api):
     data = nearest.json()["data"]
     assert data["symbol"] == "SPY" and len(data["expiries"]) == 1
     assert data["count"] == len(data["contracts"]) == 12  # 6 strikes x call and put
+    # issue 16: the chain says where its data comes from, when it is priced and that it is model-priced
+    assert data["source"] == "synthetic" and data["pricing"] == "model"
+    assert dt.datetime.fromisoformat(data["as_of"].replace("Z", "+00:00")) <= dt.datetime.now(dt.timezone.utc)
     spot = data["underlying_price"]
     for c in data["contracts"]:
         assert c["symbol"].startswith("SPY") and c["right"] in ("C", "P")
