@@ -31,5 +31,5 @@ def test_daily_bars_from_a_bucket(bucket):
 
 
 def test_invalid_bucket_file_names_file_row_and_rule(bucket):
-    with pytest.raises(MarketDataError, match=r"s3://bars/daily/BAD.csv: row 2: high must be >= max\(open, close\)"):
+    with pytest.raises(MarketDataError, match=r"s3://bars/daily/BAD.csv: row 2: column high: high must be >= max\(open, close\)"):
         _provider(bucket).daily_bars("BAD", "2024-07-01", "2024-07-03")
