@@ -16,7 +16,6 @@ import hashlib
 import hmac
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import orjson
@@ -245,16 +244,6 @@ async def portfolio_page(request: Request):
     return render("portfolio.html", request, user, page="portfolio", table=_table_args(request), **data)
 
 
-@router.get("/{page}", response_class=HTMLResponse)
-async def other_page(page: str, request: Request):
-    if page not in ("risk", "modeling", "lab", "reports"):
-        return HTMLResponse("Not found", status_code=404)
-    user = dashboard_user(request)
-    if user is None:
-        return _login_redirect(request)
-    return render(f"{page}.html", request, user, page=page, q=request.query_params)
-
-
 # -- panels (htmx fragments) ---------------------------------------------------------------------
 
 #: The stress scenarios the portfolio page runs (ids of GET /risk/scenarios/templates).
@@ -455,5 +444,12 @@ def static(name: str):
     return FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
 
 
-def page_url(page: str, **params) -> str:
-    return f"/app/{page}" + (f"?{urlencode({k: v for k, v in params.items() if v})}" if params else "")
+# Last: every fixed path above wins over a page name.
+@router.get("/{page}", response_class=HTMLResponse)
+async def other_page(page: str, request: Request):
+    if page not in ("risk", "modeling", "lab", "reports"):
+        return HTMLResponse("Not found", status_code=404)
+    user = dashboard_user(request)
+    if user is None:
+        return _login_redirect(request)
+    return render(f"{page}.html", request, user, page=page, q=request.query_params)
