@@ -268,7 +268,7 @@ def _panel_calls(name: str, q) -> dict[str, tuple] | None:
         "backtests": {"models": ("GET", "/models")},
         "backtest": {"backtest": ("GET", f"/backtest/{sid}")} if sid else None,
         "job": {"job": ("GET", f"/jobs/{sid}")} if sid else None,
-        "reports": {"reports": ("GET", "/reports"), "templates": ("GET", "/reports/templates")},
+        "reports": {"reports": ("GET", "/reports")},
     }.get(name)
 
 
@@ -366,12 +366,16 @@ async def action(name: str, request: Request):
             sid = result.get("sweep_id")
             sweep = await api.json("GET", f"/backtest_sweep/{sid}") if result["_http"] < 300 else None
             return render("panels/sweep.html", request, user, q={"id": sid}, sweep=sweep, result=result)
+        if name == "backtest":
+            result = await api.json("POST", "/backtest", json={"model_id": f.get("model_id", "")})
+            bid = result.get("backtest_id")
+            backtest = await api.json("GET", f"/backtest/{bid}") if bid else result
+            return render("panels/backtest.html", request, user, q={"id": bid}, backtest=backtest)
         if name == "report":
-            result = await api.json("POST", "/reports/generate", json={"template": f.get("template") or "risk_summary",
+            result = await api.json("POST", "/reports/generate", json={"type": f.get("type") or "risk_summary",
                                                                        "format": f.get("format") or "pdf"})
             reports = await api.json("GET", "/reports")
-            templates_ = await api.json("GET", "/reports/templates")
-            return render("panels/reports.html", request, user, q={}, reports=reports, templates=templates_, result=result)
+            return render("panels/reports.html", request, user, q={}, reports=reports, result=result)
         return HTMLResponse("Unknown action", status_code=404)
     except (ValueError, KeyError) as exc:
         return HTMLResponse(f"<p class='error'>{_escape(str(exc))}</p>", status_code=400)

@@ -218,9 +218,17 @@ def test_a_sweep_started_from_the_lab_page_runs_to_completion(api, demo, browser
     sweep_id = browser.find_element(By.CSS_SELECTOR, "#sweep_state code").text
     api_state = api.http.get(f"{V1}/backtest_sweep/{sweep_id}", headers=demo).json()
     assert api_state["status"] == "completed" and api_state["done_configs"] == api_state["total_configs"] == 4
-    wait(browser, lambda d: True)
-    browser.get(f"{api.base_url}/app/lab?sweep={sweep_id}")
-    wait(browser, lambda d: d.find_elements(By.ID, "sweep_heatmap"), timeout=10)
+    # a backtest of the same model from the page: its equity and drawdown chart
+    browser.find_element(By.ID, "backtest_start").click()
+    assert wait(browser, lambda d: text(d, "backtest_status") in ("completed", "failed") and text(d, "backtest_status"),
+                timeout=120, what="the backtest") == "completed"
+    chart = wait(browser, lambda d: d.find_element(By.ID, "backtest_equity"))
+    wait(browser, lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", chart) > 100,
+         timeout=30, what="the equity and drawdown chart")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#leaderboard_table tbody tr td.n"), timeout=20,
+         what="the leaderboard")
+    assert "pass" in text(browser, "leaderboard_table") or "fail" in text(browser, "leaderboard_table")
+    browser.execute_script("window.scrollTo(0, 0)")
     shot(browser, "lab")
 
 
@@ -254,10 +262,17 @@ def test_modeling_reports_and_user_text_escaped(api, demo, browser):
     link = wait(browser, lambda d: d.find_element(By.ID, "download_fix"), timeout=30, what="the FIX download")
     fix = httpx.get(link.get_attribute("href"), cookies={"sigma_session": browser.get_cookie("sigma_session")["value"]})
     assert fix.status_code == 200 and b"35=D" in fix.content
+    browser.execute_script("window.scrollTo(0, 0)")
     shot(browser, "modeling")
 
     browser.get(f"{api.base_url}/app/reports")
-    wait(browser, lambda d: d.find_element(By.ID, "report_generate"), timeout=20)
+    browser.find_element(By.ID, "report_generate") if wait(browser, lambda d: d.find_elements(By.ID, "report_generate"),
+                                                            timeout=20) else None
+    browser.find_element(By.ID, "report_generate").click()
+    link = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#reports_table a[download]"), timeout=120,
+                what="the generated report")
+    pdf = httpx.get(link.get_attribute("href"), cookies={"sigma_session": browser.get_cookie("sigma_session")["value"]})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
     shot(browser, "reports")
 
 
