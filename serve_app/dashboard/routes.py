@@ -212,7 +212,7 @@ async def login(request: Request):
 
 @router.post("/logout")
 async def logout(request: Request):
-    user = dashboard_user(request)
+    user = await asyncio.to_thread(dashboard_user, request)
     resp = RedirectResponse("/app/login", status_code=303)
     if user is not None:
         form = await request.form()
@@ -237,7 +237,7 @@ def _table_args(request: Request) -> dict:
 
 @router.get("/portfolio", response_class=HTMLResponse)
 async def portfolio_page(request: Request):
-    user = dashboard_user(request)
+    user = await asyncio.to_thread(dashboard_user, request)
     if user is None:
         return _login_redirect(request)
     data = await gather(request, user, {"overview": ("GET", "/portfolio"), "greeks": ("GET", "/risk/greeks")})
@@ -274,7 +274,7 @@ def _panel_calls(name: str, q) -> dict[str, tuple] | None:
 
 @router.get("/panel/positions", response_class=HTMLResponse)
 async def positions_panel(request: Request):
-    user = dashboard_user(request)
+    user = await asyncio.to_thread(dashboard_user, request)
     if user is None:
         return _login_redirect(request)
     t = _table_args(request)
@@ -305,7 +305,7 @@ def _book_date(positions: dict) -> dt.date:
 
 @router.get("/panel/{name}", response_class=HTMLResponse)
 async def panel(name: str, request: Request):
-    user = dashboard_user(request)
+    user = await asyncio.to_thread(dashboard_user, request)
     if user is None:
         return _login_redirect(request)
     calls = _panel_calls(name, request.query_params)
@@ -320,7 +320,7 @@ async def panel(name: str, request: Request):
 @router.post("/action/{name}", response_class=HTMLResponse)
 async def action(name: str, request: Request):
     """Form posts of the pages: each calls one API route, then re-renders the panel it changed."""
-    user = dashboard_user(request)
+    user = await asyncio.to_thread(dashboard_user, request)
     if user is None:
         return _login_redirect(request)
     form = await request.form()
@@ -406,7 +406,7 @@ PASS_THROUGH_PREFIXES = ("modeling/sessions/", "reports/", "backtest/", "backtes
 async def pass_through(path: str, request: Request):
     """Same-origin GETs of the API for the page (downloads, PNG charts) and CSRF-checked POSTs,
     with the cookie's token; only the prefixes the pages use."""
-    user = dashboard_user(request)
+    user = await asyncio.to_thread(dashboard_user, request)
     if user is None:
         return Response(status_code=401)
     if not path.startswith(PASS_THROUGH_PREFIXES):
@@ -453,7 +453,7 @@ def static(name: str):
 async def other_page(page: str, request: Request):
     if page not in ("risk", "modeling", "lab", "reports"):
         return HTMLResponse("Not found", status_code=404)
-    user = dashboard_user(request)
+    user = await asyncio.to_thread(dashboard_user, request)
     if user is None:
         return _login_redirect(request)
     return render(f"{page}.html", request, user, page=page, q=request.query_params)
