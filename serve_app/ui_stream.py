@@ -26,6 +26,19 @@ CHECK_S = 5.0
 HEARTBEAT_S = 15.0
 
 
+#: Streams of this process waiting for their session's next event: a publish through this
+#: replica wakes them at once; events published through another replica arrive by the poll.
+_waiters: dict[tuple[int, str], set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+
+
+def notify(user_id: int, session: str) -> None:
+    """Wake this process's streams of the session (and, for ``*``, all of the user's)."""
+    for (uid, sess), waiters in list(_waiters.items()):
+        if uid == user_id and (session in ("*", sess)):
+            for loop, event in list(waiters):
+                loop.call_soon_threadsafe(event.set)
+
+
 def _frame(event_id: int | None, kind: str, data: dict) -> bytes:
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {kind}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
@@ -42,14 +55,30 @@ def start_after(request: Request, catalog, user_id: int, session: str) -> int:
 
 async def event_stream(request: Request, state: AppState, user_id: int, session: str, after: int, token: str,
                        claims: dict) -> AsyncIterator[bytes]:
-    from serve_app.deps import _load_caller
-
     fingerprint = ui_sync.token_fingerprint(token)
     expires = float(claims.get("exp", 0))
     version = int(claims.get("ver", 0))
+    wake = asyncio.Event()
+    waiter = (asyncio.get_running_loop(), wake)
+    _waiters.setdefault((user_id, session), set()).add(waiter)
+    try:
+        yield b"retry: 1000\n" + _frame(None, "ready", {"session_id": session, "after": after})
+        async for chunk in _events(request, state, user_id, session, after, fingerprint, expires, version, wake):
+            yield chunk
+    finally:
+        waiters = _waiters.get((user_id, session))
+        if waiters is not None:
+            waiters.discard(waiter)
+            if not waiters:
+                _waiters.pop((user_id, session), None)
+
+
+async def _events(request, state, user_id, session, after, fingerprint, expires, version, wake):
+    from serve_app.deps import _load_caller
+
     last_check = last_beat = time.monotonic()
-    yield b"retry: 1000\n" + _frame(None, "ready", {"session_id": session, "after": after})
     while True:
+        wake.clear()
         if await request.is_disconnected():
             return
         events = await asyncio.to_thread(ui_sync.events_after, state.catalog, user_id, session, after)
@@ -73,7 +102,10 @@ async def event_stream(request: Request, state: AppState, user_id: int, session:
         if now - last_beat >= HEARTBEAT_S:
             last_beat = now
             yield b": keep-alive\n\n"
-        await asyncio.sleep(POLL_S)
+        try:
+            await asyncio.wait_for(wake.wait(), POLL_S)
+        except asyncio.TimeoutError:
+            pass
 
 
 def sse_response(stream: AsyncIterator[bytes]) -> StreamingResponse:

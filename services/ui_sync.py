@@ -45,9 +45,10 @@ SORT_ORDERS = ("asc", "desc")
 #: The stream's session when the caller sends no ``X-Session-ID``.
 DEFAULT_SESSION = "default"
 SESSION_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-#: Events older than this are pruned when the user publishes (a reconnect replays at most these).
+#: Events older than this are pruned (every PRUNE_EVERY-th publish) (a reconnect replays at most these).
 RETENTION = dt.timedelta(hours=24)
 REPLAY_LIMIT = 500
+PRUNE_EVERY = 50
 _OPTION_TYPES = {"LC", "LP", "SC", "SP"}
 
 
@@ -170,11 +171,11 @@ def publish(catalog: Catalog, user_id: int, session: str, kind: str, payload: di
     """Append an event to the user's session; returns its id (the SSE id)."""
     now = dt.datetime.now(dt.timezone.utc)
     with catalog.session() as s:
-        s.execute(delete(UIEvent).where(UIEvent.user_id == user_id, UIEvent.kind != "logout",
-                                        UIEvent.created_at < now - RETENTION))
         row = UIEvent(user_id=user_id, session_id=session, kind=kind, payload=payload, created_at=now)
         s.add(row)
         s.flush()
+        if row.id % PRUNE_EVERY == 0:  # now and then, not on every write
+            s.execute(delete(UIEvent).where(UIEvent.kind != "logout", UIEvent.created_at < now - RETENTION))
         return int(row.id)
 
 

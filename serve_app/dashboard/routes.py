@@ -27,7 +27,7 @@ from services import ui_sync
 from serve_app.deps import _load_caller, get_state
 from serve_app.errors import ApiError
 from serve_app.middleware import DASHBOARD_COOKIE, INTERNAL_KEY
-from serve_app.ui_stream import event_stream, sse_response, start_after
+from serve_app.ui_stream import event_stream, notify, sse_response, start_after
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -218,6 +218,7 @@ async def logout(request: Request):
         form = await request.form()
         _check_csrf(request, user, str(form.get("csrf") or ""))
         await asyncio.to_thread(ui_sync.record_logout, get_state(request).catalog, user.id, user.token)
+        notify(user.id, "*")
     resp.delete_cookie(DASHBOARD_COOKIE, path="/app")
     return resp
 

@@ -19,7 +19,7 @@ from serve_app.envelope import envelope
 from serve_app.errors import ApiError
 from serve_app.schemas import ui as schemas
 from serve_app.schemas.common import Envelope, error_responses
-from serve_app.ui_stream import event_stream, sse_response, start_after
+from serve_app.ui_stream import event_stream, notify, sse_response, start_after
 
 router = APIRouter(prefix="/ui", tags=["ui"])
 
@@ -51,6 +51,7 @@ def _tag_names(state, caller) -> list[str]:
 
 
 def _published(request: Request, session: str, kind: str, event: dict, event_id: int):
+    notify(request.state.caller.id, session)
     return envelope(request, {"event_id": event_id, "session_id": session, "type": kind, "event": event})
 
 
