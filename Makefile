@@ -35,7 +35,7 @@ sysdeps:
 test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q tests
 
-bench: $(STAMP)
+bench: $(STAMP) sysdeps
 	$(BIN)/pip install -c constraints.txt -e '.[test,bench]'
 	for f in benchmarks/*.py; do echo "# $$f"; $(BIN)/python $$f || exit 1; done
 
