@@ -188,3 +188,57 @@ def test_stream_ends_when_the_token_expires(api):
         assert time.monotonic() - started < 6
     finally:
         stream.close()
+
+
+def test_an_event_written_by_another_replica_reaches_the_stream(api):
+    """Another ingress replica is another process writing the same catalog: this test process
+    plays it, and the live app's open stream gets the event by its catalog poll."""
+    from sqlalchemy import select
+
+    from cluster.catalog import User
+    from services import ui_sync
+
+    h = api.headers("ui_alice")
+    with api.catalog.session() as s:
+        uid = s.scalar(select(User.id).where(User.username == "ui_alice"))
+    live = Stream(api, h, "replica-test")
+    try:
+        live.wait_for(lambda f: f[1] == "ready")
+        sent = time.monotonic()
+        event_id = ui_sync.publish(api.catalog, uid, "replica-test", "highlight",
+                                   {"type": "highlight", "elements": [{"id": "var_panel", "style": "info", "reason": None,
+                                                                       "pulse": False}]})
+        got = live.wait_for(lambda f: f[1] == "highlight", timeout=2.0)
+        assert int(got[0]) == event_id and time.monotonic() - sent < 2.0
+    finally:
+        live.close()
+
+
+def test_dashboard_auth_cookie_csrf_and_pass_through(api):
+    """The dashboard's edges over plain HTTP: no cookie, a wrong password, a missing CSRF token,
+    a route outside the pass-through, and the API ignoring the dashboard's cookie."""
+    api.headers("ui_carol")
+    with httpx.Client(base_url=api.base_url, timeout=60) as web:
+        resp = web.get("/app/portfolio", follow_redirects=False)
+        assert resp.status_code == 303 and resp.headers["location"] == "/app/login"
+        assert web.get("/app/events").status_code == 401
+        bad = web.post("/app/login", data={"username": "ui_carol", "password": "nope"}, follow_redirects=False)
+        assert bad.status_code == 401 and "Invalid username or password" in bad.text and "sigma_session" not in bad.headers.get("set-cookie", "")
+        ok = web.post("/app/login", data={"username": "ui_carol", "password": "correct-horse-battery"}, follow_redirects=False)
+        assert ok.status_code == 303 and ok.headers["location"] == "/app/portfolio"
+        cookie = ok.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and "path=/app" in cookie
+        token = web.cookies.get("sigma_session")
+        page = web.get("/app/risk")
+        assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+        assert token not in page.text  # the token never reaches the page
+        # a change without the page's CSRF token is refused, with it accepted
+        assert web.post("/app/action/new_session", data={"name": "x"}).status_code == 403
+        csrf = page.text.split('"X-CSRF-Token": "', 1)[1].split('"', 1)[0]
+        made = web.post("/app/action/new_session", data={"name": "<i>mine</i>"}, headers={"X-CSRF-Token": csrf})
+        assert made.status_code == 200 and "&lt;i&gt;mine&lt;/i&gt;" in made.text and "<i>mine</i>" not in made.text
+        # only the prefixes the pages use pass through; admin routes do not
+        assert web.get("/app/api/admin/users").status_code == 404
+        assert web.get("/app/api/modeling/sessions/nope").status_code == 404
+        # the API under /api/v1 takes the header only: the cookie alone is not a login there
+        assert httpx.get(f"{api.base_url}{V1}/portfolio", cookies={"sigma_session": token}).status_code == 401
