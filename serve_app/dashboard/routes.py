@@ -268,7 +268,7 @@ def _panel_calls(name: str, q) -> dict[str, tuple] | None:
         "sweep": {"sweep": ("GET", f"/backtest_sweep/{sid}")} if sid else None,
         "backtests": {"models": ("GET", "/models")},
         "backtest": {"backtest": ("GET", f"/backtest/{sid}")} if sid else None,
-        "job": {"job": ("GET", f"/jobs/{sid}")} if sid else None,
+        "job": {"job": ("GET", f"/jobs/{sid}"), "outcome": ("GET", f"/jobs/{sid}/result")} if sid else None,
         "reports": {"reports": ("GET", "/reports")},
     }.get(name)
 

@@ -262,6 +262,16 @@ def test_modeling_reports_and_user_text_escaped(api, demo, browser):
     link = wait(browser, lambda d: d.find_element(By.ID, "download_fix"), timeout=30, what="the FIX download")
     fix = httpx.get(link.get_attribute("href"), cookies={"sigma_session": browser.get_cookie("sigma_session")["value"]})
     assert fix.status_code == 200 and b"35=D" in fix.content
+    # hedge suggestions (a job), one applied to the session
+    budget = browser.find_element(By.CSS_SELECTOR, "#hedges_panel input[name=budget]")
+    budget.clear()
+    budget.send_keys("20000")
+    browser.find_element(By.CSS_SELECTOR, "#hedges_panel button").click()
+    apply = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#hedge_1 button"), timeout=180, what="a hedge")
+    apply.click()
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#changes li")) > 1, timeout=60, what="the applied hedge")
+    after = api.http.get(f"{V1}/modeling/sessions/{sid}", headers=demo).json()["data"]
+    assert len(after["changes"]) > 1 and any(c["action"] == "add" for c in after["changes"])
     browser.execute_script("window.scrollTo(0, 0)")
     shot(browser, "modeling")
 
