@@ -342,7 +342,9 @@ async def action(name: str, request: Request):
             return render("panels/export.html", request, user, q={"id": sid}, result=result)
         if name == "hedge":
             sid = f.get("session_id", "")
-            body = {"risk_to_hedge": f.get("risk_to_hedge") or "market_beta", "budget": _float(f.get("budget") or "5000")}
+            instruments = {"etfs": ["etfs"], "options": ["options"]}.get(f.get("instruments", ""), ["options", "etfs"])
+            body = {"risk_to_hedge": f.get("risk_to_hedge") or "market_beta", "budget": _float(f.get("budget") or "5000"),
+                    "constraints": {"allowed_instruments": instruments}}
             result = await api.json("POST", "/proforma/hedge", json=body)
             job = await api.json("GET", f"/jobs/{result['job_id']}") if result.get("job_id") else None
             return render("panels/job.html", request, user, q={"id": result.get("job_id"), "session_id": sid}, job=job,

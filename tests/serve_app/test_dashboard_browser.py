@@ -290,7 +290,10 @@ def test_modeling_reports_and_user_text_escaped(api, demo, page):
     budget = browser.find_element(By.CSS_SELECTOR, "#hedges_panel input[name=budget]")
     budget.clear()
     budget.send_keys("20000")
-    browser.find_element(By.CSS_SELECTOR, "#hedges_panel button").click()
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element(By.ID, "hedge_instruments")).select_by_value("etfs")  # no option chains: quick
+    browser.find_element(By.ID, "hedge_find").click()
     apply = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#hedge_1 button"), timeout=180, what="a hedge")
     apply.click()
     wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#changes li")) > 1, timeout=60, what="the applied hedge")
