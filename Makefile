@@ -26,13 +26,16 @@ run: $(STAMP)
 
 # The suite reads rendered reports back with poppler (pdftotext, pdftoppm, pdfimages): a Debian
 # package, installed here when missing (the CI runs as root).
+# The dashboard's browser tests (tests/serve_app/test_dashboard_browser.py) drive Debian's
+# chromium through its chromedriver with Selenium: no browser download step.
 sysdeps:
 	@command -v pdftoppm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; }
+	@{ command -v chromium >/dev/null 2>&1 && test -x /usr/bin/chromedriver; } || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-dejavu-core; }
 
 test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q tests
 
-bench: $(STAMP)
+bench: $(STAMP) sysdeps
 	$(BIN)/pip install -c constraints.txt -e '.[test,bench]'
 	for f in benchmarks/*.py; do echo "# $$f"; $(BIN)/python $$f || exit 1; done
 

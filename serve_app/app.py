@@ -46,6 +46,9 @@ def create_app(state: AppState) -> FastAPI:
     install_error_handlers(app)
     install_middleware(app)
     app.include_router(api_router())
+    from serve_app.dashboard.routes import router as dashboard_router
+
+    app.include_router(dashboard_router)
     return app
 
 

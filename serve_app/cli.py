@@ -69,6 +69,7 @@ def cmd_serve(args) -> int:
     print("")
     print(f"Sigma API:      {settings.api_url}")
     print(f"API docs:       {settings.api_url}/docs")
+    print(f"Dashboard:      {settings.api_url.removesuffix('/api/v1')}/app")
     print(f"Ray dashboard:  {ray_info.get('dashboard_url') or 'disabled'}")
     print(f"Metrics:        {ray_info.get('metrics_url') or 'see the Ray nodes (--metrics-export-port)'} "
           "(Prometheus; Grafana: docs/deploy.md#metrics)")

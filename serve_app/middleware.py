@@ -18,22 +18,53 @@ from services.portfolio.service import BOOK_WARNINGS
 
 _RID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 #: Load balancers poll health; the docs are static. Neither spends a caller's budget.
-UNLIMITED_PATHS = ("/api/v1/healthz", "/api/v1/docs", "/api/v1/openapi.json", "/api/v1/redoc")
+UNLIMITED_PATHS = ("/api/v1/healthz", "/api/v1/docs", "/api/v1/openapi.json", "/api/v1/redoc", "/app/static/")
 
 
 def new_request_id() -> str:
     return f"req_{secrets.token_hex(8)}"
 
 
-def token_claims(headers: Headers, secret: str) -> dict | None:
-    """The verified claims of a bearer token, or None (the route's auth says why it failed)."""
+#: The dashboard's calls into the API from inside this process carry this key: their page was
+#: already counted against the user's budget (random per process: no outside caller can send it).
+INTERNAL_KEY = secrets.token_hex(16)
+#: The dashboard's cookie (an access token, HttpOnly, SameSite=Strict, Path=/app): read only
+#: for /app paths; the API under /api/v1 takes tokens from the Authorization header alone.
+DASHBOARD_COOKIE = "sigma_session"
+DASHBOARD_PREFIX = "/app"
+
+
+def token_claims(headers: Headers, secret: str, path: str = "") -> dict | None:
+    """The verified claims of a bearer token (or, under /app, the dashboard's cookie), or None
+    (the route's auth says why it failed)."""
     scheme, _, token = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        if path.startswith(DASHBOARD_PREFIX):
+            token = _cookie(headers, DASHBOARD_COOKIE)
+            if token:
+                try:
+                    return decode_token(secret, token)
+                except TokenError:
+                    return None
         return None
     try:
         return decode_token(secret, token.strip())
     except TokenError:
         return None
+
+
+def _cookie(headers: Headers, name: str) -> str | None:
+    from http.cookies import SimpleCookie
+
+    raw = headers.get("cookie")
+    if not raw:
+        return None
+    jar = SimpleCookie()
+    try:
+        jar.load(raw)
+    except Exception:  # noqa: BLE001 - a garbled cookie header is no token
+        return None
+    return jar[name].value if name in jar else None
 
 
 class SigmaMiddleware:
@@ -53,7 +84,7 @@ class SigmaMiddleware:
         headers = Headers(scope=scope)
         incoming = headers.get("x-request-id", "")
         request_id = incoming if _RID_RE.match(incoming) else new_request_id()
-        claims = token_claims(headers, state.jwt_secret)
+        claims = token_claims(headers, state.jwt_secret, scope["path"])
         request_state = scope.setdefault("state", {})
         request_state.update(request_id=request_id, started=started, claims=claims)
         BOOK_WARNINGS.set([])  # this request's (and its worker threads') market data warnings
@@ -61,7 +92,8 @@ class SigmaMiddleware:
         extra: list[tuple[str, str]] = []
         if state.sets_request_id_header:
             extra.append(("X-Request-ID", request_id))
-        if not scope["path"].startswith(UNLIMITED_PATHS):
+        internal = headers.get("x-sigma-internal") == INTERNAL_KEY
+        if not internal and not scope["path"].startswith(UNLIMITED_PATHS):
             if claims is not None:
                 key, tier = f"user:{claims['sub']}", str(claims.get("tier", "free"))
             else:

@@ -49,10 +49,16 @@ def _issue(state: AppState, user: User) -> TokenResponse:
              responses=error_responses(400, 401, 429), openapi_extra=login_request_body())
 async def login(request: Request, state: StateDep) -> TokenResponse:
     creds = await _credentials(request)
+    return authenticate(state, creds.username, creds.password)
+
+
+def authenticate(state: AppState, username: str, password: str) -> TokenResponse:
+    """A token for the right username and password (the API's and the dashboard's log-in);
+    401 otherwise."""
     with state.catalog.session() as s:
-        user = s.scalar(select(User).where(User.username == creds.username))
+        user = s.scalar(select(User).where(User.username == username))
         # Verify against a hash even for unknown users so timing does not reveal which exist.
-        ok = verify_password(creds.password, user.password_hash if user else _DUMMY_HASH)
+        ok = verify_password(password, user.password_hash if user else _DUMMY_HASH)
         if user is None or not ok or not user.is_active:
             raise ApiError(401, "UNAUTHORIZED", "Invalid username or password")
         return _issue(state, user)

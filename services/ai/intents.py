@@ -414,39 +414,40 @@ def parameters_for(intent: str, query: str, ent: Entities) -> tuple[dict, str | 
 
 def ui_actions(intent: str, params: dict) -> list[dict]:
     """The UI actions of an intent, each the body of the ``/ui/*`` route it names (spec 10), so a
-    dashboard (or an agent) can replay them: ``{"type", "route", "body"}``."""
+    dashboard (or an agent) can replay them: ``{"type", "route", "body"}``. Targets, presets,
+    sorts, element ids and styles are the dashboard's (``services.ui_sync``)."""
     target = TARGETS[intent]
     nav = {"target": target, "params": {}, "ai_context": {"reason": intent}}
     actions = [{"type": "navigate_ui", "route": "/ui/navigate", "body": nav}]
     if intent == "expiring_options":
-        preset = "expiring_today" if params.get("days_ahead") == 0 else "expiring_soon"
+        preset = "expiring_today" if params.get("days_ahead") == 0 else "expiring_this_week"
         nav["params"] = {"filter": preset, "sort": "gamma_risk_desc"}
         actions.append({"type": "apply_filter", "route": "/ui/apply-filter",
                         "body": {"view": "positions", "filter": {"preset": preset, "sort": {"field": "gamma_risk", "order": "desc"}},
                                  "highlight_reason": "expiration_risk"}})
         actions.append({"type": "highlight_elements", "route": "/ui/highlight",
                         "body": {"elements": [{"id": "gamma_metric", "style": "warning", "pulse": True},
-                                              {"id": "expiration_alerts", "style": "critical", "reason": "expiring"}]}})
+                                              {"id": "alerts_panel", "style": "critical", "reason": "expiring"}]}})
     elif intent == "analyze_risk":
         actions.append({"type": "highlight_elements", "route": "/ui/highlight",
                         "body": {"elements": [{"id": "gamma_metric", "style": "warning", "pulse": True},
-                                              {"id": "var_metric", "style": "warning"},
-                                              {"id": "expiration_alerts", "style": "critical"}]}})
+                                              {"id": "var_panel", "style": "warning"},
+                                              {"id": "alerts_panel", "style": "critical"}]}})
     elif intent == "show_exposure":
         nav["params"] = {"group_by": params.get("group_by", "sector")}
         if params.get("tag"):
             actions.append({"type": "apply_filter", "route": "/ui/apply-filter",
                             "body": {"view": "positions", "filter": {"preset": f"tag:{params['tag']}",
-                                                                     "sort": {"field": "market_value", "order": "desc"}},
+                                                                     "sort": {"field": "value", "order": "desc"}},
                                      "highlight_reason": f"tag {params['tag']}"}})
         elif params.get("sector"):
             actions.append({"type": "highlight_elements", "route": "/ui/highlight",
-                            "body": {"elements": [{"id": f"sector_{_snake(params['sector'])}", "style": "info",
-                                                   "reason": "requested_sector"}]}})
+                            "body": {"elements": [{"id": "exposures_panel", "style": "info",
+                                                   "reason": f"sector {params['sector']}"}]}})
     elif intent == "reduce_exposure" and params.get("sector"):
         actions.append({"type": "highlight_elements", "route": "/ui/highlight",
-                        "body": {"elements": [{"id": f"sector_{_snake(params['sector'])}", "style": "warning",
-                                               "reason": "reduce_exposure", "pulse": True}]}})
+                        "body": {"elements": [{"id": "exposures_panel", "style": "warning",
+                                               "reason": f"reduce {params['sector']} exposure", "pulse": True}]}})
     elif intent == "show_leaderboard":
         nav["params"] = {"section": "leaderboard", "sort": f"{params.get('metric', 'sharpe')}_desc"}
     elif intent in ("run_backtest", "run_sweep"):

@@ -128,6 +128,31 @@ def test_phrasing(query, intent, params):
         assert got.reason and got.actions == []
 
 
+def test_every_ui_action_is_one_the_dashboard_accepts():
+    """The actions /ai/interpret returns are replayed on /ui/*: each must pass the dashboard's own
+    checks (services.ui_sync), not just look like the spec."""
+    from services import ui_sync
+
+    seen = 0
+    for query, _, _ in CASES:
+        got = intents.interpret(query, known_tickers=KNOWN, book_tickers=BOOK, tag_names=TAGS, today=TODAY)
+        for action in got.actions:
+            body = action["body"]
+            if action["route"] == "/ui/navigate":
+                ui_sync.page_of(body["target"])
+            elif action["route"] == "/ui/apply-filter":
+                assert body["view"] in ui_sync.VIEWS
+                ui_sync.check_preset(body["filter"]["preset"], TAGS)
+                ui_sync.parse_sort(body["filter"].get("sort"))
+            else:
+                assert action["route"] == "/ui/highlight", action
+                ui_sync.check_elements([e["id"] for e in body["elements"]], [])
+                for e in body["elements"]:
+                    ui_sync.check_style(e["style"], "style")
+            seen += 1
+    assert seen > len(CASES)  # navigate everywhere, plus filters and highlights
+
+
 def test_entities_by_hand():
     ent = intents.extract_entities("cut TECH and banks to 12.5 %, spend $2.5m or 300k usd by 2027-01-15; tag hedges, I AM OK",
                                    known_tickers=KNOWN, book_tickers=BOOK, tag_names=TAGS, today=TODAY)
