@@ -14,7 +14,7 @@ from serve_app.images import IMAGE, chart_name as _chart_name, image_response as
 from serve_app.schemas import charts as schemas
 from services.lab import backtests, leaderboard, sweeps
 from services.reports import charts, frames
-from services.reports.lab import BACKTEST_CHARTS, backtest_chart
+from services.reports.lab import BACKTEST_CHARTS, backtest_chart_bytes
 
 router = APIRouter(tags=["lab charts"])
 
@@ -64,9 +64,9 @@ def backtest_chart_route(backtest_id: str, chart: str, caller: CallerDep, state:
                          level: float = Query(0.95, ge=0.5, le=0.999, description="VaR/ES level (distribution)")):
     name, ext = _chart_name(chart, BACKTEST_CHARTS)
     bt, model_id = _completed_backtest(state, caller, backtest_id)
-    bars = backtests.load_series(state.store, bt)
-    fig = backtest_chart(name, bars, title=model_id, window=window, level=level)
-    return _image(charts.render(fig, ext), ext)
+    data = backtest_chart_bytes(bt.series_sha, name, lambda: backtests.load_series(state.store, bt), ext,
+                                title=model_id, window=window, level=level)
+    return _image(data, ext)
 
 
 def _sweep_grid(state, caller, sweep_id: str):

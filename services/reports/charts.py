@@ -47,6 +47,20 @@ def render(fig: Figure, fmt: str = "png", dpi: int = DPI) -> bytes:
     return buf.getvalue()
 
 
+def render_rgb_png(fig: Figure, dpi: int = DPI) -> bytes:
+    """An opaque RGB PNG of a figure (no alpha channel: a PDF then holds one image per chart, no
+    soft mask), drawn once and encoded once (the same pixels as ``render`` made opaque)."""
+    from PIL import Image
+
+    fig.set_dpi(dpi)
+    fig.canvas.draw()
+    width, height = fig.canvas.get_width_height(physical=True)
+    image = Image.frombuffer("RGBA", (width, height), fig.canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=False, dpi=(dpi, dpi))
+    return buf.getvalue()
+
+
 def _empty(ax, text: str = "no data") -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
     ax.set_xticks([])

@@ -73,20 +73,16 @@ class Table:
 
 @dataclass
 class Chart:
-    figure: Figure
+    """A chart: its figure, or (``_png``) the opaque PNG already rendered from it."""
+
+    figure: Figure | None
     caption: str = ""
     width_in: float = 6.8
     _png: bytes | None = field(default=None, repr=False)
 
     def png(self) -> bytes:
         if self._png is None:
-            # opaque RGB (no alpha channel): the PDF then holds one image per chart, no soft mask
-            from PIL import Image
-
-            rgba = Image.open(io.BytesIO(charts.render(self.figure, "png", dpi=charts.DPI)))
-            buf = io.BytesIO()
-            rgba.convert("RGB").save(buf, format="PNG", optimize=False)
-            self._png = buf.getvalue()
+            self._png = charts.render_rgb_png(self.figure, dpi=charts.DPI)
         return self._png
 
 
@@ -172,7 +168,9 @@ def to_pdf(doc: Document) -> tuple[bytes, int]:
             t.setStyle(grid)
             story.extend(parts + [t, Spacer(1, 8)])
         elif isinstance(block, Chart):
-            fig_w, fig_h = block.figure.get_size_inches()
+            from PIL import Image as PILImage
+
+            fig_w, fig_h = PILImage.open(io.BytesIO(block.png())).size  # pixels: the same aspect
             w = block.width_in * inch
             img = Image(io.BytesIO(block.png()), width=w, height=w * fig_h / fig_w)
             parts = [img]

@@ -341,10 +341,11 @@ def _metrics(ctx: Context) -> list:
 
 def _bt_chart(name: str, caption: str) -> Callable[[Context], list]:
     def build(ctx: Context) -> list:
-        from services.reports.lab import backtest_chart
+        from services.reports.lab import backtest_chart_bytes
 
-        _, model_id, bars = _backtest(ctx)
-        return [d.Chart(backtest_chart(name, bars, title=model_id), caption)]
+        bt, model_id, _ = _backtest(ctx)
+        png = backtest_chart_bytes(bt.series_sha, name, lambda: _backtest(ctx)[2], "png", title=model_id, opaque=True)
+        return [d.Chart(None, caption, _png=png)]
     return build
 
 
