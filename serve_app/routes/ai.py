@@ -86,6 +86,25 @@ async def _start(state, caller: Caller, intent: str, params: dict, planned: dict
     return 200, await run_in_threadpool(run)
 
 
+def _show_session(state, caller: Caller, agent, intent: str, payload: dict) -> None:
+    """A plan applied to a modeling session opens it on the caller's dashboard: a navigate event
+    to the UI session of ``X-Session-ID`` (the dashboard's default session without one)."""
+    from services import ui_sync
+    from serve_app.ui_stream import notify
+
+    sid = payload.get("session_id") if isinstance(payload, dict) else None
+    if not sid:
+        return
+    try:
+        session = ui_sync.session_id(agent.session_id)
+    except ui_sync.UIInputError:
+        session = ui_sync.DEFAULT_SESSION
+    event = {"type": "navigate", "target": "modeling_tab", "page": "modeling", "filter": None, "sort": None,
+             "highlight": [], "reason": f"{intent.replace('_', ' ')}: modeling session {sid}", "session_id": sid}
+    ui_sync.publish(state.catalog, caller.id, session, "navigate", event)
+    notify(caller.id, session)
+
+
 @router.post("/execute", summary="Run an intent through the platform's services, or plan it for confirmation (spec 9.2)",
              response_model=Envelope[schemas.ExecuteResult],
              responses={**also(202, AsyncAccepted, "a job (hedge_risk, generate_report, or mode=async); poll its poll_url"),
@@ -114,6 +133,7 @@ async def execute_intent(request: Request, body: schemas.ExecuteRequest, caller:
     status, payload = await _start(state, caller, intent, params, planned, mode)
     if status == 202:
         return SigmaJSONResponse(payload, status_code=202)
+    _show_session(state, caller, agent, intent, payload)
     return envelope(request, {"status": "completed", "intent": intent, "plan": planned, "result": payload})
 
 
@@ -121,7 +141,7 @@ async def execute_intent(request: Request, body: schemas.ExecuteRequest, caller:
              response_model=Envelope[schemas.ExecuteResult],
              responses={**also(202, AsyncAccepted, "a job (hedge_risk, generate_report, or mode=async); poll its poll_url"),
                         **error_responses(400, 401, 404, 409, 429, 503)})
-async def confirm(request: Request, confirmation_id: str, caller: CallerDep, state: StateDep,
+async def confirm(request: Request, confirmation_id: str, caller: CallerDep, state: StateDep, agent: AgentDep,
                   mode: str = Query("sync", pattern="^(sync|async)$")):
     try:
         with service_errors():
@@ -133,6 +153,7 @@ async def confirm(request: Request, confirmation_id: str, caller: CallerDep, sta
     execute.record_result(state.catalog, row.id, payload)
     if status == 202:
         return SigmaJSONResponse(payload, status_code=202)
+    _show_session(state, caller, agent, row.intent, payload)
     return envelope(request, {"status": "completed", "intent": row.intent, "plan": row.plan, "confirmation_id": row.id,
                               "result": payload})
 

@@ -16,7 +16,7 @@ from services import ui_sync
 from services.portfolio import service
 from serve_app.deps import CallerDep, StateDep, bearer_token
 from serve_app.envelope import envelope
-from serve_app.errors import ApiError
+from serve_app.errors import ApiError, not_found
 from serve_app.schemas import ui as schemas
 from serve_app.schemas.common import Envelope, error_responses
 from serve_app.ui_stream import event_stream, notify, sse_response, start_after
@@ -50,6 +50,16 @@ def _tag_names(state, caller) -> list[str]:
     return [t["name"] for t in service.list_tags(state.catalog, caller.id)]
 
 
+def _own_session(state, caller, session_id: str) -> None:
+    """404 unless ``session_id`` is the caller's open modeling session."""
+    from services.proforma.sessions import load_session
+
+    try:
+        load_session(state.catalog, caller.id, session_id)
+    except LookupError:
+        raise not_found("modeling session", session_id) from None
+
+
 def _published(request: Request, session: str, kind: str, event: dict, event_id: int):
     notify(request.state.caller.id, session)
     return envelope(request, {"event_id": event_id, "session_id": session, "type": kind, "event": event})
@@ -68,9 +78,14 @@ def navigate(request: Request, body: schemas.NavigateBody, caller: CallerDep, st
                                   else body.params.sort, "params.sort")
         if body.params.highlight:
             ui_sync.check_elements(body.params.highlight, _position_ids(state, caller), "params.highlight")
+        if body.params.session_id:
+            if page != "modeling":
+                raise ui_sync.UIInputError("params.session_id", "only with the modeling target", ("modeling", "modeling_tab"))
+            _own_session(state, caller, body.params.session_id)
     reason = (body.ai_context or {}).get("reason")
     event = {"type": "navigate", "target": body.target, "page": page, "filter": preset, "sort": sort,
-             "highlight": body.params.highlight, "reason": str(reason)[:200] if reason is not None else None}
+             "highlight": body.params.highlight, "reason": str(reason)[:200] if reason is not None else None,
+             "session_id": body.params.session_id}
     event_id = ui_sync.publish(state.catalog, caller.id, session, "navigate", event)
     return _published(request, session, "navigate", event, event_id)
 

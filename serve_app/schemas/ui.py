@@ -25,6 +25,8 @@ class NavigateParams(BaseModel):
     filter: str | None = Field(None, max_length=120, description="a filter preset (see /ui/apply-filter)")
     sort: str | SortSpec | None = Field(None, description="'gamma_risk_desc' or {field, order}")
     highlight: list[str] = Field(default_factory=list, max_length=100, description="element ids to highlight")
+    session_id: str | None = Field(None, max_length=40, pattern=r"^[A-Za-z0-9_\-]{1,40}$",
+                                   description="modeling target: the caller's modeling session to open")
 
 
 class NavigateBody(BaseModel):

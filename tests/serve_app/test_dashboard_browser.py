@@ -4,7 +4,9 @@ the live Serve app of the ``api`` fixture (SQLite only: the page is the same on 
 
 Checked: log-in (and a wrong password); the demo book's figures on screen equal the API's;
 ``POST /ui/highlight``, ``/ui/apply-filter`` and ``/ui/navigate`` sent from outside the page are
-followed within 2 s; a sweep started from the Lab page shows its progress to completion;
+followed within 2 s; "reduce my tech exposure to 15 %" through ``/ai/interpret``, ``/ai/execute``
+and its confirmation opens the new modeling session on screen with its trades; a sweep started
+from the Lab page shows its progress to completion;
 every page renders; a tag named ``<script>`` shows as text; the session cookie is HttpOnly;
 logging out closes the stream and the old cookie stops working.
 With ``SIGMA_DOCS_IMG=docs/img`` the pages' screenshots are saved for docs/dashboard.md."""
@@ -276,7 +278,7 @@ def test_modeling_reports_and_user_text_escaped(api, demo, page):
     s = api.http.post(f"{V1}/modeling/sessions", headers=demo, json={"name": "Trim <b>tech</b>"})
     assert s.status_code == 201, s.text
     sid = s.json()["data"]["session_id"]
-    browser.get(f"{api.base_url}/app/modeling?session={sid}")
+    browser.get(f"{api.base_url}/app/modeling?open={sid}")
     wait(browser, lambda d: "Trim <b>tech</b>" in text(d, "session_name"), timeout=30, what="the session")
     qty = browser.find_element(By.CSS_SELECTOR, f"#sp_{stock['id']} input.qty")
     qty.clear()
@@ -315,6 +317,50 @@ def test_modeling_reports_and_user_text_escaped(api, demo, page):
     pdf = httpx.get(link.get_attribute("href"), cookies={"sigma_session": browser.get_cookie("sigma_session")["value"]})
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
     shot(browser, "reports")
+
+
+def test_ai_reduce_tech_exposure_to_15_percent_opens_the_session_on_screen(api, demo, page):
+    """An agent interprets the sentence, plans it with a confirmation, confirms: nothing changes
+    before the confirmation, and then the page follows to the new modeling session with its
+    trades within 2 s."""
+    from selenium.webdriver.common.by import By
+
+    browser = page
+    browser.get(f"{api.base_url}/app/portfolio")
+    wait(browser, lambda d: "on" in d.find_element(By.ID, "sync_status").get_attribute("class"), what="the stream")
+    agent = {**demo, "X-AI-Agent-ID": "browser-test-agent"}
+    got = api.http.post(f"{V1}/ai/interpret", headers=agent, json={"query": "reduce my tech exposure to 15%"})
+    assert got.status_code == 200, got.text
+    meaning = got.json()["data"]["interpretation"]
+    assert meaning["intent"] == "reduce_exposure"
+    assert meaning["parameters"]["sector"] == "Technology" and meaning["parameters"]["target_exposure"] == 0.15
+    before = {p["id"]: p["quantity"] for p in
+              api.http.get(f"{V1}/positions", params={"limit": 1000}, headers=demo).json()["data"]["positions"]}
+    plan = api.http.post(f"{V1}/ai/execute", headers=agent, json={
+        "intent": meaning["intent"], "parameters": meaning["parameters"], "confirmation_required": True})
+    assert plan.status_code == 200, plan.text
+    pending = plan.json()["data"]
+    assert pending["status"] == "pending_confirmation"
+    time.sleep(0.5)
+    assert "/app/portfolio" in browser.current_url  # a plan alone opens nothing
+
+    sent = time.monotonic()
+    done = api.http.post(f"{V1}/ai/execute/{pending['confirmation_id']}/confirm", headers=agent)
+    assert done.status_code == 200, done.text
+    sid = done.json()["data"]["result"]["session_id"]
+    wait(browser, lambda d: "/app/modeling" in d.current_url and sid in d.current_url, timeout=2.0,
+         what="the modeling page of the new session")
+    assert time.monotonic() - sent < 2.0
+    wait(browser, lambda d: sid in text(d, "session_name"), timeout=30, what="the session on screen")
+    changes = api.http.get(f"{V1}/modeling/sessions/{sid}", headers=demo).json()["data"]["changes"]
+    assert changes and all(abs(c["to"]) < abs(c["from"]) for c in changes)  # every Technology position trimmed
+    shown = text(browser, "changes")
+    assert all(c["symbol"] in shown for c in changes), shown
+    # the real book is untouched: the trades are modelled, not made
+    after = {p["id"]: p["quantity"] for p in
+             api.http.get(f"{V1}/positions", params={"limit": 1000}, headers=demo).json()["data"]["positions"]}
+    assert after == before
+    shot(browser, "ai_session")
 
 
 def test_logout_ends_the_stream_and_the_cookie(api, demo, page):

@@ -62,9 +62,9 @@
     if (kind === "navigate") {
       banner(data.reason);
       (data.highlight || []).forEach(function (id) { highlights[id] = {style: "info", pulse: true}; });
-      if (data.page !== page) {
+      if (data.page !== page || data.session_id) {  // a modeling session to open: load its page
         go(data.page, {preset: data.filter, sort: data.sort && data.sort.field, order: data.sort && data.sort.order,
-                       hl: (data.highlight || []).join(",")});
+                       hl: (data.highlight || []).join(","), open: data.session_id});
         return;
       }
       if (data.filter || data.sort) applyFilter(data.filter, data.sort);
