@@ -66,7 +66,7 @@ def _published(request: Request, session: str, kind: str, event: dict, event_id:
 
 
 @router.post("/navigate", summary="Switch the dashboard to a page, optionally with a filter, sort and highlights",
-             response_model=Envelope[schemas.UIEventOut], responses=error_responses(400, 401, 429))
+             response_model=Envelope[schemas.UIEventOut], responses=error_responses(400, 401, 404, 429))
 def navigate(request: Request, body: schemas.NavigateBody, caller: CallerDep, state: StateDep,
              x_session_id: str | None = SessionHeader):
     with ui_errors():
