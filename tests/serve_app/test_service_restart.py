@@ -14,8 +14,8 @@ from cluster.config import Settings
 from serve_app.live import LiveSigma
 
 MODEL = "MSFT_equity_5d_daily"
-GRID = {"thresholds": [round(0.5 + 0.01 * i, 3) for i in range(20)], "exit_thresholds": [0.45, 0.5],
-        "fees_bps": [1, 5, 10]}  # 120 configurations, 20 chunks of 6
+GRID = {"thresholds": [round(0.5 + 0.005 * i, 3) for i in range(40)], "exit_thresholds": [0.45, 0.5],
+        "fees_bps": [1, 5, 10]}  # 240 configurations
 
 
 def _wait(fn, what, timeout=240, poll=0.1):
@@ -40,11 +40,11 @@ def test_service_killed_mid_sweep_and_mid_training_finishes_both_after_restart(t
                                                          "chunk_size": 6}, headers=h)
         assert sweep.status_code == 202, sweep.text
         sweep_id, total = sweep.json()["sweep_id"], sweep.json()["total_configs"]
-        assert total == 120
+        assert total == 240
         _wait(lambda: sigma.http.get(f"/backtest_sweep/{sweep_id}", headers=h).json()["done_configs"] >= 6,
               "a stored chunk", poll=0.05)
         train = sigma.http.post("/train", json={"model_id": MODEL, "config": {
-            "model": "mlp", "hidden": [64, 64], "epochs": 30, "batch_size": 64}}, headers=h)
+            "model": "mlp", "hidden": [96, 96], "epochs": 60, "batch_size": 64}}, headers=h)
         assert train.status_code == 202, train.text
         train_job = train.json()["job_id"]
         _wait(lambda: sigma.http.get(f"/jobs/{train_job}", headers=h).json()["data"]["status"] == "running",
@@ -55,7 +55,7 @@ def test_service_killed_mid_sweep_and_mid_training_finishes_both_after_restart(t
     with catalog.session() as s:
         stored_before = len(s.scalars(select(SweepChunk.chunk_index).where(SweepChunk.sweep_id == sweep_id)).all())
         job_states = dict(s.execute(select(Job.id, Job.status)).all())
-    assert 1 <= stored_before < 20, stored_before
+    assert 1 <= stored_before < 40, stored_before
     assert job_states[train_job] == "running"  # nobody got to write anything else
 
     second = LiveSigma(home=home, password=first.password,
@@ -75,7 +75,7 @@ def test_service_killed_mid_sweep_and_mid_training_finishes_both_after_restart(t
         chunks = s.scalars(select(SweepChunk.chunk_index).where(SweepChunk.sweep_id == sweep_id)).all()
         attempts = dict(s.execute(select(Job.id, Job.attempts)).all())
     assert sorted(rows) == list(range(total))  # every configuration exactly once
-    assert sorted(chunks) == list(range(20))
+    assert sorted(chunks) == list(range(40))
     assert attempts[train_job] == 2 and attempts[done["job_id"]] == 2
     catalog.dispose()
     print(f"restart to healthy: {second.healthy_s:.1f} s, to login: {second.login_s:.1f} s")
