@@ -50,6 +50,9 @@ async def interpret(request: Request, body: schemas.InterpretRequest, caller: Ca
     return envelope(request, await run_in_threadpool(_interpret, state, caller, body.query, context))
 
 
+JOB_ACCEPTED = also(202, AsyncAccepted, "a job (hedge_risk, generate_report, run_backtest with backtest_id, run_sweep "
+                    "with sweep_id, or mode=async); poll its poll_url (or result_url)")
+
 # -- execute -----------------------------------------------------------------------------------
 
 async def _start(state, caller: Caller, intent: str, params: dict, planned: dict | None, mode: str):
@@ -74,6 +77,8 @@ async def _start(state, caller: Caller, intent: str, params: dict, planned: dict
         job, _ = await start_job(state, caller, "reports.generate", {"report_id": row.id}, estimated_duration_ms=3000)
         reports.attach_job(state.catalog, row.id, job.id)
         return 202, {**async_accepted(job.id, job.status, 3000), "report_id": row.id}
+    if intent in ("run_backtest", "run_sweep"):
+        return 202, await _start_lab(state, caller, intent, params)
     if mode == "async":
         job, _ = await start_job(state, caller, "ai.execute", {"intent": intent, "parameters": params, "plan": planned},
                                  estimated_duration_ms=2000)
@@ -84,6 +89,37 @@ async def _start(state, caller: Caller, intent: str, params: dict, planned: dict
             return execute.run(state.catalog, provider, caller.id, intent, params, planned)
 
     return 200, await run_in_threadpool(run)
+
+
+async def _start_lab(state, caller: Caller, intent: str, params: dict) -> dict:
+    """``run_backtest`` / ``run_sweep``: the Lab's own ``POST /backtest`` / ``POST /backtest_sweep``
+    (same checks, quotas and job), their fields named as the agent sent them."""
+    from pydantic import ValidationError
+
+    from serve_app.routes import lab_pipeline, lab_sweeps
+    from serve_app.schemas import lab as lab_schemas, sweeps as sweep_schemas
+
+    aliases = {"sweep.strategy.grid": "parameters.grid", "sweep.strategy": "parameters.strategy",
+               "sweep": "parameters.sweep", "strategy": "parameters.strategy", "model_id": "parameters.model_id",
+               "start_date": "parameters.start_date", "end_date": "parameters.end_date",
+               "risk_profile": "parameters.risk_profile"}
+    sweep = intent == "run_sweep"
+    body = execute.sweep_body(params) if sweep else execute.backtest_body(params)
+    try:
+        request = sweep_schemas.SweepRequest(**body) if sweep else lab_schemas.BacktestRequest(**body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "parameters." + ".".join(str(p) for p in first["loc"])
+        raise ApiError(400, "INVALID_PARAMETER", f"{field}: {first['msg']}", field=field) from None
+    with service_errors(aliases=aliases):
+        if sweep:
+            accepted = await lab_sweeps.submit_sweep(state, caller, request)
+            url = f"/api/v1/backtest_sweep/{accepted['sweep_id']}"
+        else:
+            accepted = await lab_pipeline.submit_backtest(state, caller, request)
+            url = f"/api/v1/backtest/{accepted['backtest_id']}"
+    return {**async_accepted(accepted["job_id"], accepted["status"], execute.JOB_INTENTS[intent][1]), **accepted,
+            "result_url": url}
 
 
 def _show_session(state, caller: Caller, agent, intent: str, payload: dict) -> None:
@@ -107,7 +143,7 @@ def _show_session(state, caller: Caller, agent, intent: str, payload: dict) -> N
 
 @router.post("/execute", summary="Run an intent through the platform's services, or plan it for confirmation (spec 9.2)",
              response_model=Envelope[schemas.ExecuteResult],
-             responses={**also(202, AsyncAccepted, "a job (hedge_risk, generate_report, or mode=async); poll its poll_url"),
+             responses={**JOB_ACCEPTED,
                         **error_responses(400, 401, 404, 409, 429, 503)})
 async def execute_intent(request: Request, body: schemas.ExecuteRequest, caller: CallerDep, state: StateDep, agent: AgentDep,
                          mode: str = Query("sync", pattern="^(sync|async)$")):
@@ -139,7 +175,7 @@ async def execute_intent(request: Request, body: schemas.ExecuteRequest, caller:
 
 @router.post("/execute/{confirmation_id}/confirm", summary="Apply a confirmed plan (single use, expires; spec 9.2)",
              response_model=Envelope[schemas.ExecuteResult],
-             responses={**also(202, AsyncAccepted, "a job (hedge_risk, generate_report, or mode=async); poll its poll_url"),
+             responses={**JOB_ACCEPTED,
                         **error_responses(400, 401, 404, 409, 429, 503)})
 async def confirm(request: Request, confirmation_id: str, caller: CallerDep, state: StateDep, agent: AgentDep,
                   mode: str = Query("sync", pattern="^(sync|async)$")):

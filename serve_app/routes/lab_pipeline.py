@@ -62,6 +62,11 @@ async def train(body: schemas.TrainRequest, caller: CallerDep, state: StateDep):
              summary="Walk-forward backtest of a model, or of a built-in strategy or your own signal on its ticker (a job)",
              response_model=schemas.BacktestAccepted, responses=error_responses(400, 401, 404, 429, 503))
 async def backtest(body: schemas.BacktestRequest, caller: CallerDep, state: StateDep):
+    return SigmaJSONResponse(await submit_backtest(state, caller, body), status_code=202)
+
+
+async def submit_backtest(state: AppState, caller: Caller, body: schemas.BacktestRequest) -> dict:
+    """Record a backtest and start its ``lab.backtest`` job (also ``/ai/execute``'s run_backtest)."""
     try:
         bt, model = backtests.create_backtest(state.catalog, caller.id, body.model_id, body.config, body.matrix_sha,
                                             body.start_date, body.end_date, body.risk_profile,
@@ -75,9 +80,9 @@ async def backtest(body: schemas.BacktestRequest, caller: CallerDep, state: Stat
     with state.catalog.session() as s:
         s.get(Backtest, bt.id).job_id = job.id
     eta = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(milliseconds=estimated_ms * (1 + position))).isoformat()
-    return SigmaJSONResponse({"backtest_id": bt.id, "model_id": model.model_id, "job_id": job.id,
-                              "status": "running" if position == 0 else "queued", "queue_position": position,
-                              "metrics": None, "estimated_completion": eta}, status_code=202)
+    return {"backtest_id": bt.id, "model_id": model.model_id, "job_id": job.id,
+            "status": "running" if position == 0 else "queued", "queue_position": position,
+            "metrics": None, "estimated_completion": eta}
 
 
 def _own_backtest(state: AppState, caller: Caller, backtest_id: str):

@@ -40,6 +40,11 @@ async def _submit(state: AppState, caller: Caller, sweep_id: str, total: int) ->
 @router.post("/backtest_sweep", status_code=202, summary="Run a sweep of backtest configurations (Ray Tune, chunked)",
              response_model=schemas.SweepAccepted, responses=error_responses(400, 401, 404, 429, 503))
 async def create_sweep(body: schemas.SweepRequest, caller: CallerDep, state: StateDep):
+    return SigmaJSONResponse(await submit_sweep(state, caller, body), status_code=202)
+
+
+async def submit_sweep(state: AppState, caller: Caller, body: schemas.SweepRequest) -> dict:
+    """Record a sweep and start its ``lab.sweep`` job (also ``/ai/execute``'s run_sweep)."""
     try:
         row, warnings = sweeps.create_sweep(
             state.catalog, caller.id, caller.tier, model_id=body.model_id, sweep=body.sweep,
@@ -50,11 +55,11 @@ async def create_sweep(body: schemas.SweepRequest, caller: CallerDep, state: Sta
     except sweeps.SweepQuotaExceeded as exc:
         raise ApiError(429, "RATE_LIMITED", str(exc), field="model_id") from None
     job_id, position = await _submit(state, caller, row.id, row.total_configs)
-    return SigmaJSONResponse({
+    return {
         "sweep_id": row.id, "total_configs": row.total_configs, "status": "running" if position == 0 else "queued",
         "progress": 0, "tag": row.tag, "model_id": body.model_id, "risk_profile": row.risk_profile,
         "job_id": job_id, "queue_position": position, "warnings": warnings,
-    }, status_code=202)
+    }
 
 
 def _own(state: AppState, caller: Caller, sweep_id: str):

@@ -35,11 +35,22 @@ from cluster.errors import InputError
 from services.ai import facts as facts_mod
 from services.ai.intents import INTENTS
 
-#: Intents ``/ai/execute`` runs here; the Lab intents need a model and its own routes.
+#: Intents ``/ai/execute`` runs (every intent of ``services.ai.intents.INTENTS``).
 EXECUTABLE = ("analyze_risk", "show_exposure", "expiring_options", "what_if_trade", "reduce_exposure", "hedge_risk",
-              "generate_report", "set_alert_rule", "show_leaderboard")
+              "generate_report", "set_alert_rule", "show_leaderboard", "run_backtest", "run_sweep")
 #: Intents that run as a platform job (the answer is the job to poll).
-JOB_INTENTS = {"hedge_risk": ("proforma.hedge", 8000), "generate_report": ("reports.generate", 3000)}
+JOB_INTENTS = {"hedge_risk": ("proforma.hedge", 8000), "generate_report": ("reports.generate", 3000),
+               "run_backtest": ("lab.backtest", 3000), "run_sweep": ("lab.sweep", 5000)}
+#: ``run_sweep`` with a strategy named and no grid sweeps this grid (compute.strategies names).
+STRATEGY_GRIDS = {
+    "zscore": {"window": [10, 20, 40, 60], "entry": [1.5, 2.0, 2.5], "exit": [0.0, 0.5]},
+    "ma_cross": {"fast": [5, 10, 20], "slow": [50, 100, 200]},
+    "rsi": {"window": [7, 14, 21], "lower": [20.0, 30.0], "upper": [70.0, 80.0]},
+    "bollinger": {"window": [10, 20, 40], "k": [1.5, 2.0, 2.5]},
+    "donchian": {"window": [10, 20, 55], "exit": [0.25, 0.5]},
+}
+LAB_SUGGESTIONS = ["GET /api/v1/models for your models (model_id)",
+                   "POST /api/v1/models {template_id, config: {ticker}} to create one"]
 METHODS = ("proportional", "largest_first")
 
 
@@ -80,12 +91,13 @@ def check(intent: Any, params: Any) -> dict:
     if intent not in INTENTS:
         raise AIInputError("intent", f"unknown intent {intent!r}; one of {', '.join(INTENTS)}",
                            ["POST /ai/interpret to turn a request into an intent"])
-    if intent not in EXECUTABLE:
-        raise AIInputError("intent", f"{intent} needs a model: run it from the Lab",
-                           ["POST /lab/backtests" if intent == "run_backtest" else "POST /lab/sweeps", "GET /lab/models"])
+    if params is None:
+        params = {}
     if not isinstance(params, dict):
         raise AIInputError("parameters", "must be an object")
     params = dict(params)
+    if intent in ("run_backtest", "run_sweep"):
+        return {"intent": intent, "parameters": _lab_params(intent, params)}
     if intent == "reduce_exposure":
         params.update(_subject(params))
         target = _num(params, "target_exposure", 0.0, 0.9999)
@@ -112,6 +124,73 @@ def check(intent: Any, params: Any) -> dict:
         if params.get("days_ahead") is not None:
             _num(params, "days_ahead", 0, 366)
     return {"intent": intent, "parameters": params}
+
+
+def _lab_params(intent: str, params: dict) -> dict:
+    """``run_backtest`` / ``run_sweep``: ``model_id``, or ``ticker`` (the caller's newest model on
+    it); optional ``strategy`` (a built-in name, or ``{name, params}`` for a backtest) and, for a
+    sweep, ``grid`` (the strategy's parameter lists) or a full ``sweep`` spec; optional
+    ``start_date`` / ``end_date``."""
+    from compute.strategies import STRATEGIES
+
+    model_id, ticker = params.get("model_id"), params.get("ticker")
+    for key, value in (("model_id", model_id), ("ticker", ticker)):
+        if value is not None and not (isinstance(value, str) and 0 < len(value) <= 80):
+            raise AIInputError(f"parameters.{key}", "a non-empty string", LAB_SUGGESTIONS)
+    if not model_id and not ticker:
+        raise AIInputError("parameters.model_id", f"{intent} needs a model: give model_id, or a ticker one of your "
+                           "models trades", LAB_SUGGESTIONS)
+    strategy = params.get("strategy")
+    if strategy is not None:
+        name = strategy.get("name") if isinstance(strategy, dict) else strategy
+        if name not in STRATEGIES:
+            raise AIInputError("parameters.strategy", f"a built-in strategy: one of {', '.join(STRATEGIES)}")
+        if isinstance(strategy, dict) and intent == "run_sweep":
+            raise AIInputError("parameters.strategy", "a sweep takes the strategy's name; its values go in grid")
+    for key in ("grid", "sweep"):
+        if params.get(key) is not None and (intent != "run_sweep" or not isinstance(params[key], dict)):
+            raise AIInputError(f"parameters.{key}", "an object, for run_sweep only")
+    if params.get("grid") is not None and strategy is None:
+        raise AIInputError("parameters.grid", "a grid needs a strategy name")
+    if params.get("sweep") is not None and strategy is not None:
+        raise AIInputError("parameters.sweep", "give either a strategy (with its grid) or a sweep spec")
+    return params
+
+
+def resolve_model(catalog: Catalog, user_id: int, params: dict) -> str:
+    """The model a Lab intent runs on: ``model_id`` as given, or the caller's newest model on
+    ``ticker`` (400 naming ``parameters.ticker`` when they have none)."""
+    from services.lab import models as lab_models
+
+    if params.get("model_id"):
+        return params["model_id"]
+    ticker = params["ticker"].upper()
+    rows, _ = lab_models.list_models(catalog, user_id, limit=500)
+    for row in rows:  # newest first
+        if str((row.config or {}).get("ticker", "")).upper() == ticker:
+            return row.model_id
+    raise AIInputError("parameters.ticker", f"you have no model on {ticker}", LAB_SUGGESTIONS)
+
+
+def backtest_body(params: dict) -> dict:
+    """``POST /backtest``'s body for a checked ``run_backtest`` (``model_id`` resolved)."""
+    body = {k: params[k] for k in ("model_id", "start_date", "end_date", "risk_profile") if params.get(k)}
+    strategy = params.get("strategy")
+    if strategy is not None:
+        body["strategy"] = strategy if isinstance(strategy, dict) else {"name": strategy}
+    return body
+
+
+def sweep_body(params: dict) -> dict:
+    """``POST /backtest_sweep``'s body for a checked ``run_sweep``: the strategy's grid (given, or
+    ``STRATEGY_GRIDS``), a sweep spec as given, or the model's pack's default grid."""
+    body = {k: params[k] for k in ("model_id", "start_date", "end_date", "risk_profile") if params.get(k)}
+    if params.get("strategy") is not None:
+        name = params["strategy"]
+        body["sweep"] = {"strategy": {"name": name, "grid": params.get("grid") or STRATEGY_GRIDS[name]}}
+    elif params.get("sweep") is not None:
+        body["sweep"] = params["sweep"]
+    return body
 
 
 def alert_rule_body(params: dict) -> dict:
@@ -193,6 +272,11 @@ def plan(catalog: Catalog, provider, user_id: int, intent: str, params: dict) ->
     elif intent == "set_alert_rule":
         out["rule"] = alert_rule_body(params)
         out["summary"] = f"create the alert rule {out['rule']['name']!r}"
+    elif intent in ("run_backtest", "run_sweep"):
+        params["model_id"] = resolve_model(catalog, user_id, params)
+        what = (f"the {params['strategy'] if isinstance(params['strategy'], str) else params['strategy'].get('name')} strategy"
+                if params.get("strategy") else "its walk-forward scores")
+        out["summary"] = f"start a {JOB_INTENTS[intent][0]} job: model {params['model_id']}, {what}"
     elif intent in JOB_INTENTS:
         out["summary"] = f"start a {JOB_INTENTS[intent][0]} job"
     else:

@@ -307,6 +307,27 @@ def _subject(ent: Entities) -> dict:
     return {}
 
 
+#: built-in strategy names as people say them (compute.strategies.STRATEGIES)
+STRATEGY_WORDS = (("zscore", r"\bz-?\s?score|mean[- ]reversion"), ("ma_cross", r"moving[- ]average|\bma[- ]cross|\bsma cross|golden cross"),
+                  ("rsi", r"\brsi\b"), ("bollinger", r"bollinger"), ("donchian", r"donchian|channel breakout"))
+
+
+def _lab_parameters(query: str, low: str, ent: Entities) -> dict:
+    """A backtest or sweep: the model by id (``model mdl_x``) or by ticker (the caller's newest
+    model on it, resolved by ``/ai/execute``), and a built-in strategy when one is named."""
+    params: dict[str, Any] = {}
+    m = re.search(r"\bmodel\s+([A-Za-z0-9_\-]+)", query)
+    if m:
+        params["model_id"] = m.group(1)
+    elif ent.tickers:
+        params["ticker"] = ent.tickers[0]
+    for name, pattern in STRATEGY_WORDS:
+        if re.search(pattern, low):
+            params["strategy"] = name
+            break
+    return params
+
+
 def parameters_for(intent: str, query: str, ent: Entities) -> tuple[dict, str | None]:
     """(parameters, clarifying question or None when complete)."""
     low = query.lower()
@@ -371,12 +392,8 @@ def parameters_for(intent: str, query: str, ent: Entities) -> tuple[dict, str | 
         if ent.money:
             params["budget"] = ent.money[0]
         return params, None
-    if intent == "run_backtest":
-        m = re.search(r"\bmodel\s+([A-Za-z0-9_\-]+)", query)
-        return ({"model_id": m.group(1)} if m else {}), None
-    if intent == "run_sweep":
-        m = re.search(r"\bmodel\s+([A-Za-z0-9_\-]+)", query)
-        return ({"model_id": m.group(1)} if m else {}), None
+    if intent in ("run_backtest", "run_sweep"):
+        return _lab_parameters(query, low, ent), None
     if intent == "show_leaderboard":
         metric = "sharpe" if "sharpe" in low else "sortino" if "sortino" in low else "return" if "return" in low else "sharpe"
         m = re.search(r"\btop\s+(\d{1,3})\b", low)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cluster.artifacts import ArtifactStore
-from cluster.jobs import JobContext, JobFailed
+from cluster.jobs import JobContext, job_failures
 from cluster.market import market_provider
 
 JOB_KINDS = {
@@ -14,17 +14,12 @@ JOB_KINDS = {
 
 def execute_job(ctx: JobContext, params: dict) -> dict:
     """An intent run as ``POST /ai/execute?mode=sync`` runs it (the same result)."""
-    from cluster.errors import InputError
     from services.ai import execute
 
     ctx.progress(0.1, f"running {params.get('intent')}", force=True)
-    try:
+    with job_failures():
         return execute.run(ctx.catalog, market_provider(ctx.settings), ctx.user_id, params["intent"], params["parameters"],
                            params.get("plan"))
-    except InputError as exc:
-        raise JobFailed(f"{exc.field}: {exc.reason}", code="INVALID_PARAMETER", details={"field": exc.field}) from None
-    except LookupError as exc:
-        raise JobFailed(str(exc), code="NOT_FOUND") from None
 
 
 def workflow_job(ctx: JobContext, params: dict) -> dict:

@@ -169,8 +169,9 @@ def test_confirmation_rules_and_positions_change_only_when_confirmed(api):
     err = assert_error(api.http.post(f"{V1}/ai/execute", json={"intent": "make_me_rich"}, headers=h), 400, "INVALID_PARAMETER",
                        field="intent")
     assert "POST /ai/interpret" in err["errors"][0]["ai_suggestions"][0]
-    err = assert_error(api.http.post(f"{V1}/ai/execute", json={"intent": "run_backtest"}, headers=h), 400, "INVALID_PARAMETER")
-    assert err["errors"][0]["ai_suggestions"]
+    err = assert_error(api.http.post(f"{V1}/ai/execute", json={"intent": "run_backtest"}, headers=h), 400, "INVALID_PARAMETER",
+                       field="parameters.model_id")
+    assert any("/models" in s for s in err["errors"][0]["ai_suggestions"])
     # read-only intents run at once; mode=async makes the same a job
     resp = api.http.post(f"{V1}/ai/execute", json={"intent": "analyze_risk", "confirmation_required": False}, headers=h)
     assert resp.status_code == 200 and resp.json()["data"]["result"]["facts"]["positions"] == len(after)
@@ -195,6 +196,66 @@ def test_confirmation_rules_and_positions_change_only_when_confirmed(api):
     assert_error(api.http.post(f"{V1}/ai/execute", json={"intent": "hedge_risk", "confirmation_required": False,
                                                         "parameters": {"risk": "moon_phase"}}, headers=h),
                  400, "INVALID_PARAMETER", field="parameters.risk")
+
+
+def test_lab_intents_run_the_labs_own_backtest_and_sweep(api):
+    """"Backtest a z-score strategy on MSFT": interpret finds the ticker and the strategy; execute
+    resolves the caller's model on MSFT and starts the Lab's own backtest job, whose figures
+    equal a POST /backtest of the same strategy; run_sweep sweeps the strategy's grid."""
+    from tests.serve_app.test_api_lab import _backtest, _create
+    from tests.serve_app.test_api_sweeps import _wait_sweep
+
+    user = f"ai_lab_{api.backend}"
+    h = api.headers(user)
+    got = api.http.post(f"{V1}/ai/interpret", json={"query": "backtest a z-score strategy on MSFT"},
+                        headers=h).json()["data"]["interpretation"]
+    assert got["intent"] == "run_backtest" and got["parameters"] == {"ticker": "MSFT", "strategy": "zscore"}, got
+    # no model on MSFT yet: the agent is told what to do next
+    err = assert_error(api.http.post(f"{V1}/ai/execute", json={"intent": "run_backtest", "parameters": got["parameters"],
+                                                             "confirmation_required": False}, headers=h),
+                       400, "INVALID_PARAMETER", field="parameters.ticker")
+    assert any("POST /api/v1/models" in s for s in err["errors"][0]["ai_suggestions"])
+
+    mid = _create(api, user, "swingsigma_default", {"ticker": "MSFT"})["model_id"]
+    built = api.http.post(f"{V1}/build_matrix", json={"model_id": mid, "start_date": "2022-01-01", "end_date": "2023-12-31"},
+                          headers=h)
+    assert built.status_code == 200, built.text
+    strategy = {"name": "zscore", "params": {"window": 10, "entry": 1.0, "exit": 0.0}}
+    resp = api.http.post(f"{V1}/ai/execute", json={"intent": "run_backtest", "confirmation_required": False,
+                                                  "parameters": {"ticker": "msft", "strategy": strategy}}, headers=h)
+    assert resp.status_code == 202, resp.text
+    started = resp.json()
+    assert started["model_id"] == mid and started["result_url"] == f"/api/v1/backtest/{started['backtest_id']}"
+    assert api.wait_job(started["job_id"], user, timeout=240)["status"] == "completed"
+    by_agent = api.http.get(f"{V1}/backtest/{started['backtest_id']}", headers=h).json()
+    direct = _backtest(api, user, {"model_id": mid, "strategy": strategy})
+    assert by_agent["config"]["strategy"] == direct["config"]["strategy"] == strategy
+    for key in ("sharpe", "cum_ret", "max_drawdown", "trades", "win_rate", "final_equity"):
+        assert by_agent["metrics"][key] == pytest.approx(direct["metrics"][key], rel=1e-12, abs=1e-12), key
+
+    # a sweep of the strategy: the grid given, or the documented default grid
+    resp = api.http.post(f"{V1}/ai/execute", json={"intent": "run_sweep", "confirmation_required": False, "parameters": {
+        "model_id": mid, "strategy": "zscore", "grid": {"window": [10, 20], "entry": [1.0], "exit": [0.0]}}}, headers=h)
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["total_configs"] == 2
+    done = _wait_sweep(api, user, resp.json()["sweep_id"])
+    assert done["status"] == "completed" and done["done_configs"] == 2, done
+    planned = api.http.post(f"{V1}/ai/execute", json={"intent": "run_sweep", "confirmation_required": True,
+                                                     "parameters": {"ticker": "MSFT", "strategy": "rsi"}}, headers=h)
+    assert planned.status_code == 200 and mid in planned.json()["data"]["plan"]["summary"], planned.text
+    assert_error(api.http.post(f"{V1}/ai/execute", json={"intent": "run_sweep", "confirmation_required": False, "parameters": {
+        "model_id": mid, "strategy": "zscore", "grid": {"window": [0]}}}, headers=h), 400, "INVALID_PARAMETER",
+        field="parameters.grid.window")
+    assert_error(api.http.post(f"{V1}/ai/execute", json={"intent": "run_sweep", "confirmation_required": False,
+                                                        "parameters": {"model_id": mid, "strategy": "astrology"}}, headers=h),
+                 400, "INVALID_PARAMETER", field="parameters.strategy")
+    assert_error(api.http.post(f"{V1}/ai/execute", json={"intent": "run_backtest", "confirmation_required": False,
+                                                        "parameters": {"model_id": mid, "start_date": "someday"}}, headers=h),
+                 400, "INVALID_PARAMETER", field="parameters.start_date")
+    # another user's model is nobody's
+    assert_error(api.http.post(f"{V1}/ai/execute", json={"intent": "run_backtest", "confirmation_required": False,
+                                                        "parameters": {"model_id": mid}}, headers=api.headers("ai_other")),
+                 404, "NOT_FOUND")
 
 
 def test_context_per_agent_session_and_audit(api, ai_user):

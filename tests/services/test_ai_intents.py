@@ -71,6 +71,8 @@ CASES = [
     # lab
     ("run a backtest of model mdl_abc123", "run_backtest", {"model_id": "mdl_abc123"}),
     ("backtest my momentum strategy", "run_backtest", {}),
+    ("backtest a z-score strategy on MSFT", "run_backtest", {"ticker": "MSFT", "strategy": "zscore"}),
+    ("sweep the RSI strategy on AAPL", "run_sweep", {"ticker": "AAPL", "strategy": "rsi"}),
     ("start a parameter sweep for model mdl_x1", "run_sweep", {"model_id": "mdl_x1"}),
     ("run a grid search", "run_sweep", {}),
     ("show the leaderboard", "show_leaderboard", {"metric": "sharpe", "limit": 10}),
