@@ -8,11 +8,9 @@ bar-configurations per second. Targets: >= 100 M bar-configs/s on 2 cores, >= 50
 Run: .venv/bin/python benchmarks/strategy_sweep.py
 """
 
-import time
-
 import numpy as np
 
-from _common import emit  # noqa: E402
+from _common import best_of, emit, timings  # noqa: E402
 from compute.backtest import BacktestConfig
 from compute.strategies import strategy_grid, strategy_score, strategy_sweep
 
@@ -34,11 +32,8 @@ def main():
     strategies = strategy_grid("zscore", {"window": WINDOWS, "entry": ENTRIES, "exit": EXITS})
     cfg = BacktestConfig(fees_bps=1, slippage_bps=2)
     strategy_sweep(open_, close, strategies[:50], cfg)  # JIT warm
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        table = strategy_sweep(open_, close, strategies, cfg)
-        best = min(best, time.perf_counter() - t0)
+    times, table = timings(lambda: strategy_sweep(open_, close, strategies, cfg), repeats=3)
+    best = min(times)
     rate = len(strategies) * N_BARS / best
     emit("strategy_sweep.zscore", "sigma_features_included", rate / 1e6, "M bar-configs/s",
          len(strategies) * N_BARS, configs=len(strategies), seconds=round(best, 4), target=">= 100",
@@ -71,11 +66,7 @@ def vectorbt_peer(open_, close, strategies, sigma_rate):
         return pf.stats(agg_func=None, silence_warnings=True)
 
     run()  # warm vectorbt's own numba kernels
-    best = float("inf")
-    for _ in range(2):
-        t0 = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - t0)
+    best = best_of(run, repeats=2)
     rate = len(sub) * N_BARS / best
     emit("strategy_sweep.zscore", "vectorbt_from_signals_stats", rate / 1e6, "M bar-configs/s",
          len(sub) * N_BARS, configs=len(sub), seconds=round(best, 4), vectorbt=vbt.__version__,

@@ -15,6 +15,7 @@ A job's own failure (bad input, a ``JobFailed``) is never retried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import importlib
@@ -22,7 +23,7 @@ import logging
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import ray
 from sqlalchemy import select, update
@@ -73,6 +74,20 @@ class JobFailed(Exception):
         super().__init__(message)
         self.code = code
         self.details = details or {}
+
+
+@contextlib.contextmanager
+def job_failures() -> Iterator[None]:
+    """A service's bad input (``cluster.errors.InputError``) ends the job ``INVALID_PARAMETER``
+    naming the field; a row that is not there (``LookupError``) ends it ``NOT_FOUND``."""
+    from cluster.errors import InputError
+
+    try:
+        yield
+    except InputError as exc:
+        raise JobFailed(str(exc), code="INVALID_PARAMETER", details={"field": exc.field, "reason": exc.reason}) from None
+    except LookupError as exc:
+        raise JobFailed(str(exc), code="NOT_FOUND") from None
 
 
 def write_progress(catalog, job_id: str, fraction: float, message: str | None) -> None:

@@ -60,8 +60,11 @@ def _own_session(state, caller, session_id: str) -> None:
         raise not_found("modeling session", session_id) from None
 
 
-def _published(request: Request, session: str, kind: str, event: dict, event_id: int):
-    notify(request.state.caller.id, session)
+def _publish(request: Request, state, session: str, kind: str, event: dict):
+    """Store the checked event in the caller's UI session, wake its streams, answer with it."""
+    caller_id = request.state.caller.id
+    event_id = ui_sync.publish(state.catalog, caller_id, session, kind, event)
+    notify(caller_id, session)
     return envelope(request, {"event_id": event_id, "session_id": session, "type": kind, "event": event})
 
 
@@ -86,8 +89,7 @@ def navigate(request: Request, body: schemas.NavigateBody, caller: CallerDep, st
     event = {"type": "navigate", "target": body.target, "page": page, "filter": preset, "sort": sort,
              "highlight": body.params.highlight, "reason": str(reason)[:200] if reason is not None else None,
              "session_id": body.params.session_id}
-    event_id = ui_sync.publish(state.catalog, caller.id, session, "navigate", event)
-    return _published(request, session, "navigate", event, event_id)
+    return _publish(request, state, session, "navigate", event)
 
 
 @router.post("/highlight", summary="Highlight dashboard elements (metrics, panels, positions) with a style and pulse",
@@ -100,8 +102,7 @@ def highlight(request: Request, body: schemas.HighlightBody, caller: CallerDep, 
             ui_sync.check_style(el.style, f"elements[{i}].style")
         ui_sync.check_elements([el.id for el in body.elements], _position_ids(state, caller))
     event = {"type": "highlight", "elements": [el.model_dump() for el in body.elements]}
-    event_id = ui_sync.publish(state.catalog, caller.id, session, "highlight", event)
-    return _published(request, session, "highlight", event, event_id)
+    return _publish(request, state, session, "highlight", event)
 
 
 @router.post("/apply-filter", summary="Apply a filter preset and sort to the dashboard's positions table",
@@ -116,8 +117,7 @@ def apply_filter(request: Request, body: schemas.ApplyFilterBody, caller: Caller
         sort = ui_sync.parse_sort(body.filter.sort.model_dump() if body.filter.sort else None)
     event = {"type": "filter", "view": body.view, "page": "portfolio", "preset": preset, "sort": sort,
              "reason": body.highlight_reason}
-    event_id = ui_sync.publish(state.catalog, caller.id, session, "filter", event)
-    return _published(request, session, "filter", event, event_id)
+    return _publish(request, state, session, "filter", event)
 
 
 @router.get("/events", summary="The UI session's events as Server-Sent Events (Last-Event-ID replays missed ones)",

@@ -210,8 +210,6 @@ def metrics_view(metrics: Mapping[str, Any]) -> dict:
 
 def run_backtest_job(catalog: Catalog, store: ArtifactStore, backtest_id: str, progress: Callable | None = None) -> dict:
     """The ``lab.backtest`` job body: inputs, walk-forward run, gate, fills, result rows."""
-    from compute.gates import evaluate_gate, ranking_score
-
     with catalog.session() as s:
         bt = s.get(Backtest, backtest_id)
         if bt is None:
@@ -228,27 +226,12 @@ def run_backtest_job(catalog: Catalog, store: ArtifactStore, backtest_id: str, p
                               progress=(lambda f, m: progress(0.8 * f, m)) if progress else None)
         result = walk_forward_from_inputs(inputs, cfg)
     except (LabInputError, LookupError) as exc:
-        with catalog.session() as s:
-            row = s.get(Backtest, backtest_id)
-            row.status, row.error, row.finished_at = "failed", str(exc), utcnow()
+        fail_backtest(catalog, backtest_id, str(exc))
         raise
-    metrics = metrics_view(result.metrics)
-    # the position still open after the last bar: marked at the last close, not a closed trade
-    metrics["open_trade"] = json_safe(open_trade_view(result.backtest.open_trade))
-    gate = evaluate_gate(inputs.pack, profile, result.metrics, cfg)
-    score = ranking_score(inputs.pack, result.metrics)
-    fills = result.backtest.fills
-
-    ref = store.put(fills_csv(fills).encode(), prefix="fills", ext="csv")
-    series_ref = store.put(to_parquet(series_frame(inputs, result)), prefix="series", ext="parquet")
-    folds = json_safe(result.folds)
-    record_backtest_result(
-        catalog, user_id=user_id, model_pk=model.id, model_id=model.model_id, pack_id=model.pack_id,
-        risk_profile=profile, config=cfg, metrics=metrics, gate=gate, score=score, folds=folds,
-        matrix_sha=inputs.matrix_sha, backtest_id=backtest_id, fills_sha=ref.sha, fills_path=ref.path,
-        series_sha=series_ref.sha, series_path=series_ref.path)
-    return {"backtest_id": backtest_id, "model_id": model.model_id, "status": "completed", "metrics": metrics,
-            "gate": gate, "score": finite_or_none(score), "fills": int(len(fills))}
+    return _record_run(catalog, store, backtest_id=backtest_id, user_id=user_id, model=model, pack=inputs.pack,
+                       profile=profile, config=cfg, engine_metrics=result.metrics, open_trade=result.backtest.open_trade,
+                       fills=result.backtest.fills, series=series_frame(inputs, result), folds=json_safe(result.folds),
+                       matrix_sha=inputs.matrix_sha)
 
 
 def _run_source_backtest_job(catalog: Catalog, store: ArtifactStore, backtest_id: str, model: LabModel,
@@ -256,7 +239,6 @@ def _run_source_backtest_job(catalog: Catalog, store: ArtifactStore, backtest_id
     """A strategy/signal backtest (``services.lab.sources``): the same engine, metrics, gate,
     leaderboard row, fills export and series as a model backtest; the model's own latest
     metrics are left alone."""
-    from compute.gates import evaluate_gate, ranking_score
     from services.lab import sources
     from services.lab.inputs import bars_per_year
 
@@ -268,28 +250,41 @@ def _run_source_backtest_job(catalog: Catalog, store: ArtifactStore, backtest_id
         result, bars = sources.run_source_backtest(frame, cfg, pack, policy.fees_bps, policy.slippage_bps,
                                                    bars_per_year(frame, pack.cadence))
     except (LabInputError, LookupError) as exc:
-        with catalog.session() as s:
-            row = s.get(Backtest, backtest_id)
-            row.status, row.error, row.finished_at = "failed", str(exc), utcnow()
+        fail_backtest(catalog, backtest_id, str(exc))
         raise
-    metrics = metrics_view(result.metrics)
-    metrics["open_trade"] = json_safe(open_trade_view(result.open_trade))
-    gate = evaluate_gate(pack, profile, result.metrics, cfg)
-    score = ranking_score(pack, result.metrics)
-    ref = store.put(fills_csv(result.fills).encode(), prefix="fills", ext="csv")
-    series_ref = store.put(to_parquet(sources.source_series(bars, result)), prefix="series", ext="parquet")
     summary = dict(cfg)
     if cfg.get("signal"):  # the leaderboard keeps what the signal was, not every value
         sig = cfg["signal"]
         summary["signal"] = {"kind": "scores" if "scores" in sig else "entries/exits", "rows": len(sig["dates"]),
                              "first": sig["dates"][0], "last": sig["dates"][-1]}
+    return _record_run(catalog, store, backtest_id=backtest_id, user_id=user_id, model=model, pack=pack,
+                       profile=profile, config=summary, engine_metrics=result.metrics, open_trade=result.open_trade,
+                       fills=result.fills, series=sources.source_series(bars, result), folds=[],
+                       matrix_sha=matrix_row.matrix_sha, update_model=False, gate_config=cfg)
+
+
+def _record_run(catalog: Catalog, store: ArtifactStore, *, backtest_id: str, user_id: int, model: LabModel, pack,
+                profile: str, config: dict, engine_metrics: Mapping[str, Any], open_trade, fills: pd.DataFrame,
+                series: pd.DataFrame, folds: list, matrix_sha: str, update_model: bool = True,
+                gate_config: Mapping[str, Any] | None = None) -> dict:
+    """A finished backtest's common tail: metrics (the position still open after the last bar
+    marked at the last close, not a closed trade), gate, score, fills and series stored by SHA,
+    the result rows written; the job's result."""
+    from compute.gates import evaluate_gate, ranking_score
+
+    metrics = metrics_view(engine_metrics)
+    metrics["open_trade"] = json_safe(open_trade_view(open_trade))
+    gate = evaluate_gate(pack, profile, engine_metrics, config if gate_config is None else gate_config)
+    score = ranking_score(pack, engine_metrics)
+    ref = store.put(fills_csv(fills).encode(), prefix="fills", ext="csv")
+    series_ref = store.put(to_parquet(series), prefix="series", ext="parquet")
     record_backtest_result(
         catalog, user_id=user_id, model_pk=model.id, model_id=model.model_id, pack_id=model.pack_id,
-        risk_profile=profile, config=summary, metrics=metrics, gate=gate, score=score, folds=[],
-        matrix_sha=matrix_row.matrix_sha, backtest_id=backtest_id, fills_sha=ref.sha, fills_path=ref.path,
-        series_sha=series_ref.sha, series_path=series_ref.path, update_model=False)
+        risk_profile=profile, config=config, metrics=metrics, gate=gate, score=score, folds=folds,
+        matrix_sha=matrix_sha, backtest_id=backtest_id, fills_sha=ref.sha, fills_path=ref.path,
+        series_sha=series_ref.sha, series_path=series_ref.path, update_model=update_model)
     return {"backtest_id": backtest_id, "model_id": model.model_id, "status": "completed", "metrics": metrics,
-            "gate": gate, "score": finite_or_none(score), "fills": int(len(result.fills))}
+            "gate": gate, "score": finite_or_none(score), "fills": int(len(fills))}
 
 
 def record_backtest_result(catalog: Catalog, *, user_id: int, model_pk: int, model_id: str, pack_id: str,

@@ -8,7 +8,7 @@ input discovered on the worker (a fold that cannot be trained, a vanished matrix
 from __future__ import annotations
 
 from cluster.artifacts import ArtifactStore
-from cluster.jobs import JobContext, JobFailed
+from cluster.jobs import JobContext, JobFailed, job_failures
 
 JOB_KINDS = {
     "lab.train": "services.lab.jobs:train_job",
@@ -45,14 +45,10 @@ def _store(ctx: JobContext) -> ArtifactStore:
 
 
 def train_job(ctx: JobContext, params: dict) -> dict:
-    from services.lab import common, training  # lazy: the job manager imports job kinds at start
+    from services.lab import training  # lazy: the job manager imports job kinds at start
     ctx.progress(0.05, "loading matrix", force=True)
-    try:
+    with job_failures():
         return training.run_training(ctx.catalog, _store(ctx), params["training_id"], progress=ctx.progress)
-    except common.LabInputError as exc:
-        raise JobFailed(str(exc), code="INVALID_PARAMETER", details={"field": exc.field, "reason": exc.reason}) from None
-    except LookupError as exc:
-        raise JobFailed(str(exc), code="NOT_FOUND") from None
 
 
 def backtest_job(ctx: JobContext, params: dict) -> dict:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cluster.market import market_provider
-from cluster.jobs import JobContext, JobFailed
+from cluster.jobs import JobContext, job_failures
 from services.portfolio import service, views
 
 JOB_KINDS = {"portfolio.greeks": "services.portfolio.jobs:greeks_job"}
@@ -11,10 +11,8 @@ JOB_KINDS = {"portfolio.greeks": "services.portfolio.jobs:greeks_job"}
 
 def greeks_job(ctx: JobContext, params: dict) -> dict:
     """Greeks of hypothetical positions (spec 6.3, async): the same figures as the sync route."""
-    try:
+    with job_failures():
         specs = service.parse_hypothetical(params.get("positions"))
-    except service.PortfolioInputError as exc:
-        raise JobFailed(f"{exc.field}: {exc.reason}", code="INVALID_PARAMETER", details={"field": exc.field}) from None
     ctx.progress(0.1, f"pricing {len(specs)} position(s)", force=True)
     frame = service.price_position_specs(market_provider(ctx.settings), specs)
     ctx.check_cancelled()

@@ -4,7 +4,7 @@ hedge search."""
 from __future__ import annotations
 
 from cluster.artifacts import ArtifactStore
-from cluster.jobs import JobContext, JobFailed
+from cluster.jobs import JobContext, job_failures
 from cluster.market import market_provider
 from services.portfolio import service as portfolio_service
 
@@ -17,17 +17,12 @@ JOB_KINDS = {
 
 def trade_job(ctx: JobContext, params: dict) -> dict:
     """Single-trade what-if (spec 7.5, async): the same figures as the sync route."""
-    from cluster.errors import InputError
     from services.proforma import service
 
     ctx.progress(0.1, "pricing the book before and after", force=True)
-    try:
+    with job_failures():
         return service.trade_whatif(ctx.catalog, market_provider(ctx.settings), ctx.user_id, params.get("body") or {},
                                     params.get("portfolio_id"))
-    except InputError as exc:
-        raise JobFailed(f"{exc.field}: {exc.reason}", code="INVALID_PARAMETER", details={"field": exc.field}) from None
-    except LookupError as exc:
-        raise JobFailed(str(exc), code="NOT_FOUND") from None
 
 
 def export_excel_job(ctx: JobContext, params: dict) -> dict:
@@ -36,10 +31,8 @@ def export_excel_job(ctx: JobContext, params: dict) -> dict:
 
     provider = market_provider(ctx.settings)
     ctx.progress(0.1, "pricing the book", force=True)
-    try:
+    with job_failures():
         book = portfolio_service.priced_book(ctx.catalog, provider, ctx.user_id, params.get("portfolio_id"))
-    except LookupError as exc:
-        raise JobFailed(str(exc), code="NOT_FOUND") from None
     sections = exports.portfolio_sections(book, list(params.get("include") or exports.SECTIONS))
     ctx.progress(0.6, "writing the workbook", force=True)
     data = exports.portfolio_xlsx(sections, book.as_of)
@@ -52,9 +45,5 @@ def hedge_job(ctx: JobContext, params: dict) -> dict:
     from services.proforma import hedge
 
     provider = market_provider(ctx.settings)
-    try:
+    with job_failures():
         return hedge.search(ctx.catalog, provider, ctx.user_id, params, settings=ctx.settings, progress=ctx.progress)
-    except LookupError as exc:
-        raise JobFailed(str(exc), code="NOT_FOUND") from None
-    except hedge.HedgeInputError as exc:
-        raise JobFailed(f"{exc.field}: {exc.reason}", code="INVALID_PARAMETER", details={"field": exc.field}) from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cluster.artifacts import ArtifactStore
-from cluster.jobs import JobContext, JobFailed
+from cluster.jobs import JobContext, job_failures
 
 JOB_KINDS = {"reports.generate": "services.reports.jobs:generate_job"}
 
@@ -14,15 +14,11 @@ def generate_job(ctx: JobContext, params: dict) -> dict:
     from services.reports import service
 
     ctx.progress(0.02, "gathering figures", force=True)
-    try:
+    with job_failures():
         return service.run_report_job(
             ctx.catalog, ArtifactStore(ctx.settings.resolved_storage_url), market_provider(ctx.settings),
             params["report_id"], progress=ctx.progress,
             emit=lambda user_id, event, data: emit_event(ctx.catalog, user_id, event, data))
-    except service.ReportInputError as exc:
-        raise JobFailed(str(exc), code="INVALID_PARAMETER", details={"field": exc.field, "reason": exc.reason}) from None
-    except LookupError as exc:
-        raise JobFailed(str(exc), code="NOT_FOUND") from None
 
 
 def warm_up(settings=None) -> None:
