@@ -12,8 +12,7 @@ from serve_app.deps import CallerDep, PortfolioId, StateDep
 from serve_app.errors import service_errors
 from serve_app.images import IMAGE, chart_name, image_response
 from serve_app.market import get_provider
-from services.reports import charts
-from services.reports.portfolio_charts import PORTFOLIO_CHARTS, portfolio_chart
+from services.reports.portfolio_charts import PORTFOLIO_CHARTS, portfolio_chart_bytes
 
 router = APIRouter(tags=["portfolio charts"])
 
@@ -24,5 +23,5 @@ def portfolio_chart_route(chart: str, caller: CallerDep, state: StateDep, portfo
                           level: float = Query(0.95, ge=0.5, le=0.999, description="VaR/ES level (var)")):
     name, ext = chart_name(chart, PORTFOLIO_CHARTS)
     with service_errors():
-        fig = portfolio_chart(state.catalog, get_provider(state), caller.id, name, portfolio_id, level=level)
-    return image_response(charts.render(fig, ext), ext)
+        data = portfolio_chart_bytes(state.catalog, get_provider(state), caller.id, name, ext, portfolio_id, level=level)
+    return image_response(data, ext)

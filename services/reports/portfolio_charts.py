@@ -92,3 +92,19 @@ def portfolio_chart(catalog, provider, user_id: int, name: str, portfolio_id: st
     if name == "var":
         return var(risk.portfolio_var_returns(catalog, provider, user_id, portfolio_id).to_numpy(), level)
     raise ValueError(f"unknown portfolio chart {name!r}; use one of {', '.join(PORTFOLIO_CHARTS)}")
+
+
+def portfolio_chart_bytes(catalog, provider, user_id: int, name: str, ext: str, portfolio_id: str | None = None, *,
+                          level: float = 0.95) -> bytes:
+    """``portfolio_chart`` rendered as PNG or SVG, drawn once per priced book: kept with the
+    book's cached views, so it lives exactly as long as the book's version and clock minute
+    (a position edit or the next minute's prices draw it anew)."""
+    from services.reports import charts
+    from services.risk import service as risk
+
+    book = risk.get_priced_book(catalog, provider, user_id, risk.default_portfolio_id(catalog, user_id, portfolio_id))
+    memo = book.extras.setdefault("charts", {})
+    key = (name, ext, round(float(level), 6))
+    if key not in memo:
+        memo[key] = charts.render(portfolio_chart(catalog, provider, user_id, name, portfolio_id, level=level), ext)
+    return memo[key]
