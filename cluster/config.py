@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     num_cpus: float = 2
     ingress_num_cpus: float = 0.25
     ingress_replicas: int = 1
+    #: How HTTP reaches the API replicas when ``sigma serve`` starts its own Ray: ``haproxy``
+    #: (Ray Serve's HAProxy ingress: HAProxy on the port, forwarding to each replica's own
+    #: HTTP server, no Python proxy hop), ``proxy`` (Ray Serve's Python HTTP proxy actor), or
+    #: ``auto`` (haproxy when the ``haproxy`` binary is installed, else proxy). A node joined
+    #: with ``--address`` keeps the cluster's own setting.
+    ingress: str = "auto"
     job_num_cpus: float = 0.5
     #: A job whose worker dies, or that was running when the service stopped, starts again up
     #: to this many runs in all (sweeps from their stored chunks), after a backoff of

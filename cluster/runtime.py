@@ -11,7 +11,28 @@ from cluster.config import Settings
 NAMESPACE = "sigma"
 
 
-def ensure_ray(settings: Settings, *, address: str | None = None, include_dashboard: bool = True) -> dict:
+#: Ray Serve's switches for the HAProxy ingress (Ray 2.60): HAProxy in front of each ingress
+#: replica's own HTTP server (direct ingress), user code on the replica's event loop, request
+#: logs buffered. Read by Serve's controller, proxy and replicas when they start.
+HAPROXY_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
+
+
+def ingress_mode(settings: Settings) -> str:
+    """``haproxy`` or ``proxy`` for a Ray started here (``Settings.ingress``)."""
+    import shutil
+
+    mode = (settings.ingress or "auto").lower()
+    if mode not in ("auto", "haproxy", "proxy"):
+        raise ValueError(f"SIGMA_INGRESS must be auto, haproxy or proxy, not {settings.ingress!r}")
+    binary = os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH") or shutil.which("haproxy")
+    if mode == "haproxy" and not binary:
+        raise ValueError("SIGMA_INGRESS=haproxy but no haproxy binary is installed (apt-get install haproxy, "
+                         "or set RAY_SERVE_HAPROXY_BINARY_PATH)")
+    return "haproxy" if mode == "haproxy" or (mode == "auto" and binary) else "proxy"
+
+
+def ensure_ray(settings: Settings, *, address: str | None = None, include_dashboard: bool = True,
+               ingress: str = "proxy") -> dict:
     """Join the cluster at ``address`` (or ``SIGMA_RAY_ADDRESS``) or start a local one.
 
     A local Ray is told how many CPUs it has (``SIGMA_NUM_CPUS``, default 2) rather than
@@ -30,6 +51,8 @@ def ensure_ray(settings: Settings, *, address: str | None = None, include_dashbo
         info = ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env, log_to_driver=False)
         started = False
     else:
+        if ingress == "haproxy":  # before Ray starts: its processes inherit this environment
+            os.environ.update(HAPROXY_ENV)
         info = ray.init(
             num_cpus=settings.num_cpus,
             namespace=NAMESPACE,
@@ -44,6 +67,7 @@ def ensure_ray(settings: Settings, *, address: str | None = None, include_dashbo
         started = True
     metrics_port = info.address_info.get("metrics_export_port")
     return {"address": info.address_info.get("gcs_address"), "dashboard_url": _dashboard_url(info), "started": started,
+            "ingress": ingress if started else "cluster's",
             "metrics_url": f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None}
 
 

@@ -29,6 +29,14 @@ def prepare_catalog(settings):
 
 
 def cmd_serve(args) -> int:
+    import os
+
+    from cluster.runtime import HAPROXY_ENV, ingress_mode
+
+    # the ingress is chosen before Ray Serve is imported or started: its switches are read once
+    ingress = "proxy" if args.address else ingress_mode(_settings(args))
+    if ingress == "haproxy":
+        os.environ.update(HAPROXY_ENV)
     from ray import serve
 
     from cluster.runtime import alive_nodes, ensure_ray
@@ -43,7 +51,7 @@ def cmd_serve(args) -> int:
     seeding = _start_seeding(catalog, settings) if args.demo else None
 
     print(f"Starting Ray ({'joining ' + args.address if args.address else 'local, ' + str(settings.num_cpus) + ' CPUs'}) ...", flush=True)
-    ray_info = ensure_ray(settings, address=args.address, include_dashboard=not args.no_dashboard)
+    ray_info = ensure_ray(settings, address=args.address, include_dashboard=not args.no_dashboard, ingress=ingress)
     try:
         require_shared_storage(settings, alive_nodes())
     except ValueError:
@@ -71,6 +79,7 @@ def cmd_serve(args) -> int:
     print(f"API docs:       {settings.api_url}/docs")
     print(f"Dashboard:      {settings.api_url.removesuffix('/api/v1')}/app")
     print(f"Ray dashboard:  {ray_info.get('dashboard_url') or 'disabled'}")
+    print(f"HTTP ingress:   {ray_info.get('ingress')} (SIGMA_INGRESS)")
     print(f"Metrics:        {ray_info.get('metrics_url') or 'see the Ray nodes (--metrics-export-port)'} "
           "(Prometheus; Grafana: docs/deploy.md#metrics)")
     print(f"Catalog:        {_redact(settings.resolved_database_url)}")
