@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     num_cpus: float = 2
     ingress_num_cpus: float = 0.25
     ingress_replicas: int = 1
+    #: Serve autoscaling of the API: up to this many replicas when each has more than
+    #: ``ingress_target_ongoing`` requests in flight (back to ``ingress_replicas`` when quiet).
+    #: 2 by default: a second replica is a second process, so the API uses both cores under load.
+    ingress_max_replicas: int = 2
+    ingress_target_ongoing: float = 8
     #: How HTTP reaches the API replicas when ``sigma serve`` starts its own Ray: ``haproxy``
     #: (Ray Serve's HAProxy ingress: HAProxy on the port, forwarding to each replica's own
     #: HTTP server, no Python proxy hop), ``proxy`` (Ray Serve's Python HTTP proxy actor), or

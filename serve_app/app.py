@@ -89,10 +89,19 @@ def build_app(settings: Settings):
     secrets = {
         "jwt_secret": settings.resolved_jwt_secret(),
     }
-    return SigmaIngress.options(
-        num_replicas=settings.ingress_replicas,
-        ray_actor_options={"num_cpus": settings.ingress_num_cpus},
-    ).bind(settings.worker_json(), secrets)
+    if settings.ingress_max_replicas > settings.ingress_replicas:
+        # Serve autoscaling: a replica more when each has ingress_target_ongoing requests in
+        # flight, back down after two quiet minutes
+        size = {"autoscaling_config": {"min_replicas": settings.ingress_replicas,
+                                       "max_replicas": settings.ingress_max_replicas,
+                                       "target_ongoing_requests": settings.ingress_target_ongoing,
+                                       # react within seconds to a burst of users
+                                       "metrics_interval_s": 1, "look_back_period_s": 5,
+                                       "upscale_delay_s": 2, "downscale_delay_s": 120}}
+    else:
+        size = {"num_replicas": settings.ingress_replicas}
+    return SigmaIngress.options(**size, ray_actor_options={"num_cpus": settings.ingress_num_cpus}).bind(
+        settings.worker_json(), secrets)
 
 
 def app_from_env():

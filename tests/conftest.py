@@ -193,6 +193,7 @@ def api(request, ray_session, session_tmp):
         # checks (one client address) get a budget of their own
         rate_limits='{"free": {"per_minute": 30, "per_hour": 1000}, "anonymous": {"per_minute": 100000, "per_hour": 1000000}}',
         ingress_num_cpus=0.1,
+        ingress_max_replicas=1,  # one replica: the suite's figures and caches live in one process
         job_num_cpus=0.5,
         allow_private_webhooks=True,
     )
