@@ -43,6 +43,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
+import weakref
+from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -68,11 +71,13 @@ def empty_positions() -> pd.DataFrame:
 
 
 def pricing_instant(as_of, now: pd.Timestamp | None = None) -> tuple[pd.Timestamp, pd.Timestamp | None]:
-    """(instant in UTC, session date or None): ``now`` for None, else the last close at or
-    before ``as_of`` that has happened by ``now`` (a session still trading has no close yet)."""
+    """(instant in UTC, session date or None): for None, the minute ``now`` is in (quotes are
+    the last ended minute's, so a live book is priced as of that minute: every pricing in the
+    same minute, in any process, gives the same figures); else the last close at or before
+    ``as_of`` that has happened by ``now`` (a session still trading has no close yet)."""
     now = pd.Timestamp.now(tz="UTC") if now is None else now
     if as_of is None:
-        return now, None
+        return now.floor("min"), None
     ts = pd.Timestamp(as_of)
     if ts.tzinfo is None and isinstance(as_of, dt.datetime):
         ts = ts.tz_localize("UTC")
@@ -174,8 +179,34 @@ def dividend_yield(provider, ticker: str, ref: dict | None = None) -> float:
         return 0.0
 
 
+#: Chain marks per provider: a chain at a given session close or minute does not change, so a
+#: book priced again in the same minute (a modeling session's every edit) reuses them.
+_MARKS: "weakref.WeakKeyDictionary[object, OrderedDict]" = weakref.WeakKeyDictionary()
+_MARKS_LOCK = threading.Lock()
+_MARKS_PER_PROVIDER = 512
+
+
 def _chain_marks(provider, underlying: str, expiry: dt.date, instant: pd.Timestamp, session) -> dict[str, tuple[float, float]]:
-    """OCC symbol -> (mid, iv) of one expiry of the chain; empty when the chain has none."""
+    """OCC symbol -> (mid, iv) of one expiry of the chain; empty when the chain has none
+    (kept per provider, underlying, expiry, instant and the provider's data version)."""
+    key = (underlying, expiry, session.date() if session is not None else instant, getattr(provider, "data_version", ""))
+    try:
+        with _MARKS_LOCK:
+            memo = _MARKS.setdefault(provider, OrderedDict())
+            if key in memo:
+                memo.move_to_end(key)
+                return memo[key]
+    except TypeError:  # a provider that cannot be weakly referenced: no memo
+        return _chain_marks_uncached(provider, underlying, expiry, instant, session)
+    marks = _chain_marks_uncached(provider, underlying, expiry, instant, session)
+    with _MARKS_LOCK:
+        memo[key] = marks
+        while len(memo) > _MARKS_PER_PROVIDER:
+            memo.popitem(last=False)
+    return marks
+
+
+def _chain_marks_uncached(provider, underlying: str, expiry: dt.date, instant: pd.Timestamp, session):
     try:
         chain = provider.option_chain(underlying, as_of=session.date() if session is not None else instant,
                                       expiries=[expiry])

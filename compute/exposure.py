@@ -20,6 +20,7 @@ import numba
 import numpy as np
 import pandas as pd
 
+from compute.threads import threads_for
 from compute.exposure_nb import (
     COUNT,
     DELTA_LONG,
@@ -182,10 +183,11 @@ def aggregate_exposures(
         indices = np.zeros(0, dtype=np.int64)
         n_tags = 0
     n_slots = tag_offset + n_tags
-    sums, invalid = exposure_sums_nb(
-        mv, de, codes, offsets, sizes, len(names), indptr, indices, tag_offset, n_tags, n_slots,
-        4 * numba.get_num_threads(),
-    )
+    with threads_for(len(mv)):  # a book of a few dozen positions: the calling thread alone
+        sums, invalid = exposure_sums_nb(
+            mv, de, codes, offsets, sizes, len(names), indptr, indices, tag_offset, n_tags, n_slots,
+            4 * numba.get_num_threads(),
+        )
     if invalid:
         raise ValueError(f"{invalid} group or tag codes are out of range for their labels")
     table = _stats_table(sums)

@@ -15,12 +15,11 @@ All functions broadcast their inputs like numpy; scalars give 0-d arrays.
 """
 
 import warnings
-from contextlib import contextmanager
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
+from compute.threads import threads_for
 from compute.greeks_nb import (
     BLOCK,
     IV_ABOVE_UPPER_BOUND,
@@ -106,16 +105,6 @@ _F8 = np.float64
 _BSM_DTYPES = (_F8, _F8, _F8, _F8, _F8, _F8, np.bool_)
 
 
-@contextmanager
-def _dynamic_schedule(block):
-    """Hand prange iterations out in blocks of ``block`` (numba's chunk size is thread-local)."""
-    previous = numba.set_parallel_chunksize(block)
-    try:
-        yield
-    finally:
-        numba.set_parallel_chunksize(previous)
-
-
 def _flat_output(buffer, shape, name):
     if buffer.shape != shape or buffer.dtype != np.float64 or not buffer.flags.c_contiguous:
         raise ValueError(
@@ -133,7 +122,7 @@ def bsm_price(S, K, T, r, q, sigma, is_call) -> np.ndarray:
     """
     shape, flat = _flatten_broadcast((S, K, T, r, q, sigma, is_call), _BSM_DTYPES)
     price = np.empty(shape, dtype=np.float64)
-    with _dynamic_schedule(GREEKS_BLOCK // BLOCK):
+    with threads_for(price.size, GREEKS_BLOCK // BLOCK):
         bsm_price_nb(*flat, price.reshape(-1))
     return price
 
@@ -153,7 +142,7 @@ def bsm_greeks(S, K, T, r, q, sigma, is_call, out: GreeksResult | None = None) -
     if out is None:
         out = allocate_greeks(shape)
     buffers = [_flat_output(buf, shape, name) for buf, name in zip(out, GreeksResult._fields)]
-    with _dynamic_schedule(GREEKS_BLOCK // BLOCK):
+    with threads_for(buffers[0].size, GREEKS_BLOCK // BLOCK):
         bsm_greeks_nb(*flat, *buffers)
     return out
 
@@ -170,7 +159,7 @@ def implied_vol(price, S, K, T, r, q, is_call, tol: float = 1e-10, max_iter: int
     shape, flat = _flatten_broadcast((price, S, K, T, r, q, is_call), (_F8,) * 6 + (np.bool_,))
     sigma = np.empty(shape, dtype=np.float64)
     status = np.empty(shape, dtype=np.int8)
-    with _dynamic_schedule(IMPLIED_VOL_BLOCK):
+    with threads_for(sigma.size, IMPLIED_VOL_BLOCK):
         implied_vol_nb(*flat, float(tol), int(max_iter), sigma.reshape(-1), status.reshape(-1))
     counts = np.bincount(status.reshape(-1), minlength=5)
     problems = {

@@ -22,6 +22,7 @@ import pandas as pd
 
 from compute import stats
 from compute.var import ES_LEVEL, VAR_LEVELS, var_table
+from compute.threads import threads_for
 from compute.var_nb import RISK_STAT_NAMES, risk_stats_nb
 
 VIEWS = ("portfolio", "longs", "shorts")
@@ -95,11 +96,16 @@ def resample_returns(returns: pd.Series | pd.DataFrame, period: str) -> pd.Serie
 
 def beta(returns: pd.Series, benchmark_returns: pd.Series) -> float:
     """Beta vs a benchmark: cov(r, b) / var(b), sample moments over dates where both exist."""
-    joined = pd.concat([returns, benchmark_returns], axis=1, join="inner").dropna()
-    if len(joined) < 2:
+    if returns.index.equals(benchmark_returns.index):  # the common case: aligned already
+        r, b = returns.to_numpy(np.float64), benchmark_returns.to_numpy(np.float64)
+        both = ~(np.isnan(r) | np.isnan(b))
+        r, b = r[both], b[both]
+    else:
+        joined = pd.concat([returns, benchmark_returns], axis=1, join="inner").dropna()
+        r = joined.iloc[:, 0].to_numpy(np.float64)
+        b = joined.iloc[:, 1].to_numpy(np.float64)
+    if len(b) < 2:
         return float("nan")
-    r = joined.iloc[:, 0].to_numpy()
-    b = joined.iloc[:, 1].to_numpy()
     var_b = b.var(ddof=1)
     if var_b == 0:
         return float("nan")
@@ -178,7 +184,8 @@ def risk_stats_frame(
     """
     frame = returns if isinstance(returns, pd.DataFrame) else pd.DataFrame(np.asarray(returns, dtype=np.float64))
     by_series = np.ascontiguousarray(frame.to_numpy(np.float64).T)
-    out = risk_stats_nb(by_series, float(periods_per_year), float(var_level), float(es_level))
+    with threads_for(by_series.size):
+        out = risk_stats_nb(by_series, float(periods_per_year), float(var_level), float(es_level))
     return pd.DataFrame(out.T, index=frame.columns, columns=list(RISK_STAT_NAMES))
 
 

@@ -21,6 +21,7 @@ from scipy.special import ndtr, ndtri
 
 from compute import stats_nb
 from compute.stats_nb import BATCH_STAT_NAMES, EULER_MASCHERONI
+from compute.threads import threads_for
 
 ArrayLike1D = Union[np.ndarray, pd.Series, list]
 
@@ -118,7 +119,8 @@ def risk_stats_batch(
     if arr.ndim != 2:
         raise ValueError(f"expected a 2-D (n_obs, n_series) array, got shape {arr.shape}")
     by_series = np.ascontiguousarray(arr.T)
-    out = stats_nb.risk_stats_batch_nb(by_series, float(periods_per_year), float(level))
+    with threads_for(by_series.size):
+        out = stats_nb.risk_stats_batch_nb(by_series, float(periods_per_year), float(level))
     return {name: out[i] for i, name in enumerate(BATCH_STAT_NAMES)}
 
 
