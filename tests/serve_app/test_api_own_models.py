@@ -40,6 +40,9 @@ def _trainings(api, mid) -> int:
                             .where(LabModel.model_id == mid)))
 
 
+# the catalog back ends are covered by tests/services/test_signal_subscriptions.py (both); the
+# estimators' fits do not depend on them
+@pytest.mark.postgresql_only
 def test_your_own_models_through_the_api(api):
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
@@ -125,6 +128,7 @@ def api_uid(api, username):
         return s.scalar(select(User.id).where(User.username == username))
 
 
+@pytest.mark.postgresql_only
 def test_signal_subscriptions_routes_and_the_scheduled_webhook(api):
     from cluster.artifacts import ArtifactStore
     from compute.marketdata import make_provider
@@ -197,9 +201,23 @@ def test_signal_subscriptions_routes_and_the_scheduled_webhook(api):
     finally:
         receiver.close()
 
-    gone = api.http.delete(f"{V1}/signals/subscriptions/{sid}", headers=h)
-    assert gone.status_code == 200 and gone.json() == {"subscription_id": sid, "deleted": True}
+    # the Python client's methods
+    from sigma_client import Client, SigmaAPIError
+    from tests.conftest import TEST_PASSWORD
+
+    with Client(api.base_url) as c:
+        c.login(user, TEST_PASSWORD)
+        assert [i.subscription_id for i in c.signal_subscriptions()] == [sid]
+        assert c.signal_subscription(sid).runs == 2
+        with pytest.raises(SigmaAPIError) as err:
+            c.subscribe_signals(mid)
+        assert err.value.status == 409 and err.value.field == "model_id"
+        with pytest.raises(SigmaAPIError) as err:
+            c.train_estimator(mid, "os.system")
+        assert err.value.status == 400 and err.value.field == "config.estimator"
+        assert dict(c.unsubscribe_signals(sid)) == {"subscription_id": sid, "deleted": True}
     assert_error(api.http.get(f"{V1}/signals/subscriptions/{sid}", headers=h), 404, "NOT_FOUND")
+    assert_error(api.http.delete(f"{V1}/signals/subscriptions/{sid}", headers=h), 404, "NOT_FOUND")
     assert api.http.get(f"{V1}/signals", params={"model_id": mid}, headers=h).json()["total"] == 2  # signals stay
 
 

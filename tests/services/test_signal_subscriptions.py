@@ -122,10 +122,13 @@ def _signals(catalog, user_id) -> list[Signal]:
         return list(s.scalars(select(Signal).where(Signal.user_id == user_id).order_by(Signal.bar_time)))
 
 
-def test_scheduled_signals_at_bar_closes_only_once_sized_and_announced(lab):
+def test_scheduled_signals_at_bar_closes_only_once_sized_and_announced(lab, monkeypatch):
     import exchange_calendars as xcals
 
     from cluster import webhooks
+
+    # deliveries go out from this process (below), not from a Ray dispatcher another test started
+    monkeypatch.setattr(webhooks, "wake_dispatcher", lambda *args, **kwargs: False)
 
     catalog, store, settings, provider = lab
     nyse = xcals.get_calendar("XNYS")
@@ -174,6 +177,9 @@ def test_scheduled_signals_at_bar_closes_only_once_sized_and_announced(lab):
         got = _signals(catalog, ann)
         assert [pd.Timestamp(r.bar_time) for r in got] == [nyse.session_open(d) for d in days]
         assert [pd.Timestamp(r.bar_time) for r in _signals(catalog, ben)] == [nyse.session_open(d) for d in days[:3]]
+        # each run settled the signals whose time stop had passed by then (on 1-minute bars)
+        assert [r.status for r in got] == ["filled", "filled", "filled", "active"]
+        assert all(r.exit_reason in ("stop", "target", "time") for r in got[:3])
         for row in got:
             assert row.details["capital"] == signals.CAPITAL and row.details["capital_source"] == "default"
             used = row.details["atr_used"]
