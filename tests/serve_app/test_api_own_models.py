@@ -95,7 +95,9 @@ def test_your_own_models_through_the_api(api):
         with api.catalog.session() as s:
             training = s.get(Training, resp.json()["training_id"])
         weights = load_weights(store, training)
-        np.testing.assert_allclose(weights.predict_proba(frame[cols]), oracle(params), rtol=0, atol=1e-12)
+        # 1e-9: the job fits in a Ray worker whose BLAS threads can order lbfgs' sums otherwise
+        # (seen: 8e-12); in one process the fits agree to 1e-12 (tests/compute/test_estimators.py)
+        np.testing.assert_allclose(weights.predict_proba(frame[cols]), oracle(params), rtol=0, atol=1e-9)
         lineage = api.http.get(f"{V1}/models/{mid}", headers=h).json()["lineage"]
         assert lineage["weights_sha"] == training.weights_sha and lineage["estimator"] == name
         import sklearn
