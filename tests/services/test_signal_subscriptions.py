@@ -246,7 +246,7 @@ def test_subscribing_needs_a_trained_model_and_your_own_portfolio(lab):
         assert s.scalars(select(SignalSubscription)).all() == []  # nothing written
 
 
-def test_walk_forward_refits_your_own_model_per_fold(lab):
+def test_walk_forward_refits_your_own_model_per_fold(lab, monkeypatch):
     """model_inputs (behind backtests and sweeps) with an estimator training: each fold's
     out-of-sample scores equal scikit-learn's own fit on that fold's training rows."""
     from sklearn.linear_model import LogisticRegression
@@ -272,3 +272,17 @@ def test_walk_forward_refits_your_own_model_per_fold(lab):
         expected = proba[:, -1] if proba.shape[1] == 2 else (1 + proba[:, -1] - proba[:, 0]) / 2
         np.testing.assert_allclose(test_scores, expected, rtol=0, atol=1e-12)
     assert np.isfinite(inputs.scores).all()
+
+    # weights written by other library versions are refused (400 on model_id), never unpickled
+    from compute import estimators
+    from services.lab.common import LabInputError
+
+    with catalog.session() as s:
+        tr = s.scalar(select(Training).where(Training.status == "completed"))
+    real = estimators.library_versions
+    monkeypatch.setattr(estimators, "library_versions", lambda name: {**real(name), "sklearn": "99.0"})
+    for attempt in (lambda: training.load_weights(store, tr),
+                    lambda: signals.generate_signal(catalog, store, provider, ann, mid, "2024-03-01")):
+        with pytest.raises(LabInputError) as err:
+            attempt()
+        assert err.value.field == "model_id" and "(running 99.0)" in err.value.reason and "retrain" in err.value.reason
