@@ -1,6 +1,6 @@
 """Your own models and scheduled live signals on the live Serve app.
 
-Item 5: LogisticRegression and HistGradientBoostingClassifier trained through POST /train equal
+Item 5: LogisticRegression, HistGradientBoostingClassifier and XGBClassifier trained through POST /train equal
 scikit-learn's own fit on the same matrix rows (independent oracle); bad names, names outside
 the allow-list and bad parameters are 400s naming the field with nothing written; the
 estimator model then runs a walk-forward backtest, a sweep and a live signal like any other.
@@ -86,6 +86,16 @@ def test_your_own_models_through_the_api(api):
               .predict_proba((everything - mean) / scale)),
              ("sklearn.ensemble.HistGradientBoostingClassifier", {"max_iter": 60, "random_state": 0}, False,
               lambda p: HistGradientBoostingClassifier(**p).fit(X[:n_fit], y[:n_fit]).predict_proba(everything))]
+    # the original Sigma Lab's XGBoost settings (xgboost-cpu is in the test extra); XGBoost wants
+    # class indices 0..K-1
+    import xgboost
+
+    y_index = np.searchsorted(np.unique(y), y)
+    cases.append(("xgboost.XGBClassifier", {"n_estimators": 300, "max_depth": 4, "learning_rate": 0.08,
+                                            "subsample": 0.9, "colsample_bytree": 0.9, "random_state": 0,
+                                            "n_jobs": 1}, True,
+                  lambda p: xgboost.XGBClassifier(**p).fit((X[:n_fit] - mean) / scale, y_index[:n_fit])
+                  .predict_proba((everything - mean) / scale)))
     for name, params, standardize, oracle in cases:
         resp = api.http.post(f"{V1}/train", json={"model_id": mid, "matrix_sha": sha, "config": {
             "estimator": name, "params": params, "standardize": standardize}}, headers=h)
