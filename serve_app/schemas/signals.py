@@ -115,7 +115,8 @@ class Subscription(BaseModel):
     checked_until: Timestamp | None = Field(None, description="bar closes up to this instant are done")
     next_bar_close: Timestamp | None = Field(None, description="the next bar close the scheduler will score")
     last_bar_close: Timestamp | None = None
-    last_status: str | None = Field(None, description="generated, no_signal, existing or failed")
+    last_status: str | None = Field(None, description="generated, no_signal, existing, waiting (the feed has no bar "
+                                                      "of that close yet: retried), no_bar or failed")
     last_signal_id: str | None = None
     last_result: dict[str, Any] | None = Field(None, description="the decision (or the error) of the latest run; "
                                                                  "skipped_closes counts closes missed while down")

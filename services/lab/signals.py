@@ -164,6 +164,13 @@ def generate_signal(catalog: Catalog, store: ArtifactStore, provider, user_id: i
     decision: dict[str, Any] = {"model_id": model.model_id, "ticker": ticker, "bar_time": bar_time.isoformat(),
                                 "score": score, "confidence": confidence, "entry_threshold": entry_threshold,
                                 "confidence_min": CONFIDENCE_MIN, "training_id": training.id}
+    if at is not None:
+        from compute.marketdata import calendar
+
+        if calendar.bar_close(bar_time, pack.cadence) < at:  # the provider lags: no bar closing at ``at`` yet
+            decision["reason"] = f"the market data has no bar closing at {at.isoformat()} yet (newest: {bar_time.isoformat()})"
+            decision["waiting_for_bar"] = at.isoformat()
+            return None, False, decision
     direction = 1 if score >= entry_threshold else -1 if score <= 1.0 - entry_threshold else 0
     if direction == 0:
         decision["reason"] = f"score {score:.4f} is between {1 - entry_threshold:.2f} and the entry threshold {entry_threshold:.2f}"

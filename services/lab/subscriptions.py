@@ -16,13 +16,16 @@ calls :func:`scheduled_tick`; :func:`run_due` then, for each active subscription
    after downtime the missed closes are counted (``last_result.skipped_closes``), not
    replayed, since their entry times have passed. A signal is stored once per model and bar
    (the signals table's unique key), so no path generates one twice; a new one fires the
-   ``signal.generated`` webhook event;
+   ``signal.generated`` webhook event. When the market data has no bar closing then yet (a
+   lagging feed), nothing is scored (an older bar is never signalled late) and the close is
+   tried again at the next tick, for up to ``LAG_GRACE`` after it (``last_status`` waiting;
+   then no_bar);
 5. sizes the order from the user's portfolio value (the subscription's ``portfolio_id``, else
    the user's default portfolio) priced at the bar close, when there is one with a positive
    value; else from the fixed ``signals.CAPITAL`` (100,000).
 
 The outcome of the latest run stays on the subscription (``last_status``: generated,
-no_signal, existing or failed; ``last_result``: the decision or the error).
+no_signal, existing, waiting, no_bar or failed; ``last_result``: the decision or the error).
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ log = logging.getLogger("sigma.lab")
 
 #: Subscriptions per user at the most.
 MAX_SUBSCRIPTIONS = 50
+#: How long after a bar close a lagging feed is waited for (the close is retried each tick).
+LAG_GRACE = dt.timedelta(minutes=30)
 
 
 class AlreadySubscribed(ValueError):
@@ -182,10 +187,13 @@ def _claim(catalog: Catalog, row: SignalSubscription, now: dt.datetime) -> bool:
 
 
 def run_subscription(catalog: Catalog, store: ArtifactStore, provider, row: SignalSubscription,
-                     close: pd.Timestamp, skipped: int = 0, allowed_modules: Optional[Sequence[str]] = None) -> dict:
-    """Settle the user's open signals, then score the bar that closed at ``close``."""
+                     close: pd.Timestamp, skipped: int = 0, allowed_modules: Optional[Sequence[str]] = None,
+                     now: Optional[pd.Timestamp] = None) -> dict:
+    """Settle the user's open signals, then score the bar that closed at ``close`` (``now``:
+    the tick's instant, for the lag grace)."""
     signal_id = None
     created = False
+    retry = False
     try:
         signals.settle_due(catalog, provider, row.user_id)
         capital, source = portfolio_capital(catalog, provider, row.user_id, row.portfolio_id, close)
@@ -195,6 +203,9 @@ def run_subscription(catalog: Catalog, store: ArtifactStore, provider, row: Sign
         status = "generated" if created else ("no_signal" if view is None else "existing")
         signal_id = view["signal_id"] if view is not None else None
         result = {"decision": decision, "capital": capital, "capital_source": source}
+        if view is None and decision.get("waiting_for_bar"):
+            retry = now is not None and now - close < LAG_GRACE
+            status = "waiting" if retry else "no_bar"
     except Exception as exc:  # noqa: BLE001 - the subscription records what failed; the next close runs
         if not isinstance(exc, (LabInputError, LookupError, ValueError)):
             log.exception("scheduled signal of %s failed", row.id)
@@ -204,6 +215,8 @@ def run_subscription(catalog: Catalog, store: ArtifactStore, provider, row: Sign
     with catalog.session() as s:
         sub = s.get(SignalSubscription, row.id)
         if sub is not None:
+            if retry:  # the next tick finds this close again
+                sub.checked_until = (close - pd.Timedelta(microseconds=1)).to_pydatetime()
             sub.last_bar_close = close.to_pydatetime()
             sub.last_status, sub.last_signal_id, sub.last_result = status, signal_id, result
             sub.runs = (sub.runs or 0) + 1
@@ -232,7 +245,7 @@ def run_due(catalog: Catalog, store: ArtifactStore, provider, now: Optional[dt.d
         if not len(closes) or not _claim(catalog, row, now.to_pydatetime()):
             continue
         done.append(run_subscription(catalog, store, provider, row, closes[-1], skipped=len(closes) - 1,
-                                     allowed_modules=allowed_modules))
+                                     allowed_modules=allowed_modules, now=now))
     return done
 
 

@@ -211,12 +211,22 @@ def test_scheduled_signals_at_bar_closes_only_once_sized_and_announced(lab, monk
     finally:
         receiver.close()
 
+    # a lagging feed: at 16:00:30 the market data has no bar of the 16:00 close yet. Nothing is
+    # scored (the 3 July bar is not signalled again, nor is any older bar), and the next tick
+    # tries the close again
+    lagging = ny(2024, 7, 5, 15, 59)
+    provider.clock = lambda: lagging.timestamp()
+    [waiting] = subscriptions.run_due(catalog, store, provider, now=ny(2024, 7, 5, 16, 0, 30).to_pydatetime())
+    assert waiting["status"] == "waiting" and len(_signals(catalog, ann)) == 4
+    assert tick(ny(2024, 7, 5, 16, 5))[0]["status"] == "generated"
+    assert pd.Timestamp(_signals(catalog, ann)[-1].bar_time) == nyse.session_open("2024-07-05")
+
     # a model whose estimator has left the allow-list: the run fails and says why; no signal
-    tick_at = ny(2024, 7, 5, 16, 5)
+    tick_at = ny(2024, 7, 8, 16, 5)
     provider.clock = lambda: tick_at.timestamp()
     [failed] = subscriptions.run_due(catalog, store, provider, now=tick_at.to_pydatetime(),
                                      allowed_modules=["sklearn.linear_model"])
-    assert failed["status"] == "failed" and len(_signals(catalog, ann)) == 4
+    assert failed["status"] == "failed" and len(_signals(catalog, ann)) == 5
     with catalog.session() as s:
         assert "allowed model modules" in s.get(SignalSubscription, sub_a.id).last_result["error"]
 
