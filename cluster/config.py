@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from compute.estimators import DEFAULT_ALLOWED_MODULES
+
 #: Requests per minute, requests per hour and concurrent backtests per tier
 #: (docs/spec/reference.md "Rate limits"). ``None`` means unlimited.
 DEFAULT_TIER_LIMITS: dict[str, dict[str, int | None]] = {
@@ -91,6 +93,10 @@ class Settings(BaseSettings):
     #: kernel compiled once, by ``make install``'s ``sigma warm`` or the first start, is only
     #: loaded afterwards); ``NUMBA_CACHE_DIR`` wins when set.
     numba_cache_dir: Path | None = None
+    #: Your own models (POST /train with config.estimator): the dotted module prefixes an
+    #: estimator may be imported from; nothing outside them is ever imported. JSON list in
+    #: SIGMA_MODEL_MODULES, e.g. '["sklearn.linear_model", "xgboost"]'.
+    model_modules: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOWED_MODULES))
     #: Scheduled reports' mail server: smtp://user:pass@host:587?starttls=true (or smtps://host:465)
     smtp_url: str | None = None
     smtp_from: str = "sigma@localhost"

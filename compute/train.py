@@ -351,6 +351,12 @@ def _score(classes: Sequence[int], proba: np.ndarray) -> np.ndarray:
     return (1.0 + up - down) / 2.0
 
 
+def score_from_proba(classes: Sequence[int], proba: np.ndarray) -> np.ndarray:
+    """The [0, 1] backtest score of class probabilities (columns in ``classes`` order): P(UP)
+    for two classes, (1 + P(UP) - P(DOWN)) / 2 for three. Every model kind scores this way."""
+    return _score(classes, proba)
+
+
 def _calibrate(model: TrainedModel, raw: np.ndarray) -> np.ndarray:
     if model.calibration == "none":
         return raw
@@ -375,6 +381,11 @@ def _metrics(classes, y_index: np.ndarray, proba: np.ndarray) -> dict[str, float
     return {"n": int(len(y_index)), "log_loss": log_loss(y_index, proba),
             "accuracy": accuracy(y_index, proba), "brier": brier_score(y_index, proba),
             "auc": roc_auc(up, _score(classes, proba))}
+
+
+def held_out_metrics(classes: Sequence[int], y_index: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """n, log_loss, accuracy, brier and auc of probabilities on held-out rows (class indices)."""
+    return _metrics(classes, y_index, proba)
 
 
 def train_model(X, y, config: TrainConfig | Mapping[str, Any] | None = None,

@@ -182,6 +182,21 @@ class Client:
         out = self.request("POST", "/train", json={k: v for k, v in body.items() if v is not None})
         return self.wait_job(out["job_id"], timeout=timeout) if wait else out
 
+    def train_estimator(self, model_id: str, estimator: str, params: Optional[Mapping[str, Any]] = None, *,
+                        standardize: Optional[bool] = None, holdout_fraction: Optional[float] = None,
+                        matrix_sha: Optional[str] = None, allowed_hours: Optional[Sequence[int]] = None,
+                        wait: bool = False, timeout: float = 600) -> ApiObject:
+        """Train your own scikit-learn-compatible model by dotted name, e.g.
+        ``train_estimator(mid, "sklearn.ensemble.HistGradientBoostingClassifier", {"max_iter": 200})``
+        (the module must be in the server's ``model_modules`` allow-list)."""
+        config: dict[str, Any] = {"estimator": estimator, "params": dict(params or {})}
+        if standardize is not None:
+            config["standardize"] = standardize
+        if holdout_fraction is not None:
+            config["holdout_fraction"] = holdout_fraction
+        return self.train(model_id, matrix_sha=matrix_sha, allowed_hours=allowed_hours, config=config, wait=wait,
+                          timeout=timeout)
+
     def backtest(self, model_id: str, config: Optional[Mapping[str, Any]] = None, *, matrix_sha: Optional[str] = None,
                  start_date: Optional[str] = None, end_date: Optional[str] = None,
                  risk_profile: Optional[str] = None, wait: bool = False, timeout: float = 600) -> ApiObject:
@@ -360,6 +375,21 @@ class Client:
 
     def cancel_signal(self, signal_id: str) -> ApiObject:
         return self.request("POST", f"/signals/{signal_id}/cancel")
+
+    def subscribe_signals(self, model_id: str, *, portfolio_id: Optional[str] = None) -> ApiObject:
+        """Have the scheduler score the model at each bar close of its cadence (``signal.generated``
+        fires on each new signal); sized from ``portfolio_id``'s value (default: your default portfolio)."""
+        body = {"model_id": model_id, "portfolio_id": portfolio_id}
+        return self.request("POST", "/signals/subscriptions", json={k: v for k, v in body.items() if v is not None})
+
+    def signal_subscriptions(self) -> Page:
+        return self.request("GET", "/signals/subscriptions")
+
+    def signal_subscription(self, subscription_id: str) -> ApiObject:
+        return self.request("GET", f"/signals/subscriptions/{subscription_id}")
+
+    def unsubscribe_signals(self, subscription_id: str) -> ApiObject:
+        return self.request("DELETE", f"/signals/subscriptions/{subscription_id}")
 
     # -- webhooks ------------------------------------------------------------------------------
     def create_webhook(self, url: str, events: Iterable[str], secret: str) -> ApiObject:

@@ -8,6 +8,7 @@ from cluster.catalog.lab_models import (
     LeaderboardEntry,
     Matrix,
     Signal,
+    SignalSubscription,
     Sweep,
     SweepChunk,
     Training,
@@ -24,7 +25,7 @@ from cluster.catalog.ui_models import UIEvent
 __all__ = [
     "owned_row", "prepare_catalog",
     "AIConfirmation", "AIContext", "AIWorkflow", "AIWorkflowRun", "AlertRule", "AuditEvent", "Backtest", "Base", "BatchResult", "BatchRun", "Catalog", "Job", "LabModel", "LeaderboardEntry",
-    "Matrix", "ModelingSession", "Portfolio", "Position", "PositionTag", "Report", "ReportSchedule", "ReportScheduleRun", "ReportTemplate", "Signal",
+    "Matrix", "ModelingSession", "Portfolio", "Position", "PositionTag", "Report", "ReportSchedule", "ReportScheduleRun", "ReportTemplate", "Signal", "SignalSubscription",
     "Snapshot", "Sweep", "SweepChunk", "Tag", "Training", "UIEvent", "User",
     "Webhook", "WebhookDelivery", "get_catalog", "upgrade_schema",
 ]

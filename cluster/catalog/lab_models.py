@@ -232,3 +232,31 @@ class Signal(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("model_pk", "bar_time", name="uq_signal_model_bar"),)
+
+
+class SignalSubscription(Base):
+    """A model subscribed to live signals: the platform scheduler scores it at each bar close
+    of its pack's cadence (NYSE sessions) and settles its open signals
+    (``services.lab.subscriptions``). ``checked_until``: bar closes up to this instant are
+    done (a close is handled once, whatever the restarts). One subscription per model."""
+
+    __tablename__ = "signal_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("sub"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    model_pk: Mapped[int] = mapped_column(ForeignKey("lab_models.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[str] = mapped_column(String(80))
+    pack_id: Mapped[str] = mapped_column(String(32))
+    #: the portfolio whose value sizes the signals (None: the user's default portfolio, if any)
+    portfolio_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    checked_until: Mapped[dt.datetime] = mapped_column()
+    last_bar_close: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    last_status: Mapped[str | None] = mapped_column(String(16), nullable=True)  # generated no_signal failed
+    last_signal_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    last_result: Mapped[dict | None] = mapped_column(nullable=True)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    signals_generated: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("user_id", "model_pk", name="uq_signal_subscription_model"),)

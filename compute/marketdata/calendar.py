@@ -146,3 +146,40 @@ def minute_starts(session_table: pd.DataFrame) -> pd.DatetimeIndex:
 def utc_ns(stamps) -> np.ndarray:
     """int64 UTC nanoseconds of a tz-aware Series/Index of timestamps."""
     return pd.DatetimeIndex(stamps).tz_convert("UTC").as_unit("ns").asi8
+
+
+def bar_closes(cadence: str, after: DateLike, until: DateLike) -> pd.DatetimeIndex:
+    """Closing instants (UTC) of the ``cadence`` bars ("daily" or "hourly") that close in
+    (after, until]: a daily bar closes at its session's close (13:00 ET on half days); hourly
+    bars are anchored at the open (09:30-10:30, ..., 15:30-16:00: the last one closes with the
+    session). No bar closes on a weekend or holiday."""
+    lo, hi = pd.Timestamp(after), pd.Timestamp(until)
+    lo = lo.tz_localize("UTC") if lo.tzinfo is None else lo.tz_convert("UTC")
+    hi = hi.tz_localize("UTC") if hi.tzinfo is None else hi.tz_convert("UTC")
+    if hi <= lo:
+        return pd.DatetimeIndex([], tz="UTC")
+    table = sessions(to_session_date(lo) - pd.Timedelta(days=1), to_session_date(hi))
+    if cadence == "daily":
+        closes = list(table["close"])
+    elif cadence == "hourly":
+        closes = []
+        for open_, close in zip(table["open"], table["close"]):
+            step = open_ + pd.Timedelta(hours=1)
+            while step < close:
+                closes.append(step)
+                step += pd.Timedelta(hours=1)
+            closes.append(close)
+    else:
+        raise ValueError(f"unknown cadence {cadence!r}")
+    stamps = pd.DatetimeIndex(closes).tz_convert("UTC") if closes else pd.DatetimeIndex([], tz="UTC")
+    return stamps[(stamps > lo) & (stamps <= hi)]
+
+
+def bar_close(bar_start: DateLike, cadence: str) -> pd.Timestamp:
+    """Closing instant (UTC) of the ``cadence`` bar that starts at ``bar_start``."""
+    start = pd.Timestamp(bar_start)
+    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    close = session_close(to_session_date(start))
+    if cadence == "daily":
+        return close
+    return min(start + pd.Timedelta(hours=1), close)

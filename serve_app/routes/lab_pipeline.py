@@ -44,7 +44,7 @@ async def train(body: schemas.TrainRequest, caller: CallerDep, state: StateDep):
                        f"{caller.tier}", field="model_id")
     try:
         training, model = create_training(state.catalog, caller.id, body.model_id, body.matrix_sha,
-                                                  body.allowed_hours, body.config)
+                                                  body.allowed_hours, body.config, state.settings.model_modules)
     except LookupError:
         raise not_found("model", body.model_id) from None
     matrix = matrices.get_matrix(state.catalog, model.id, training.matrix_sha)

@@ -1,12 +1,13 @@
 """Live signals (Lab spec "Signals API"): generate one from a trained model's newest bar, list,
-read and cancel them, rank models by their settled signals. The rules are in
-``services.lab.signals``."""
+read and cancel them, rank models by their settled signals; subscribe a model to be scored at
+each bar close by the platform scheduler. The rules are in ``services.lab.signals`` and
+``services.lab.subscriptions``."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from services.lab import signals
+from services.lab import signals, subscriptions
 from serve_app.deps import CallerDep, OffsetQuery, StateDep
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import ApiError, input_error, not_found, service_errors
@@ -25,7 +26,8 @@ router = APIRouter(tags=["lab signals"])
 def generate(body: schemas.GenerateRequest, caller: CallerDep, state: StateDep):
     try:
         view, created, decision = signals.generate_signal(state.catalog, state.store, get_provider(state), caller.id,
-                                                          body.model_id, body.as_of)
+                                                          body.model_id, body.as_of,
+                                                          allowed_modules=state.settings.model_modules)
     except LookupError:
         raise not_found("model", body.model_id) from None
     return SigmaJSONResponse({"signal": view, "created": created, "decision": decision},
@@ -55,6 +57,46 @@ def leaderboard(caller: CallerDep, state: StateDep,
     except ValueError as exc:  # an input error names its field; an unknown pack is a bare ValueError
         raise input_error(exc, default_field="pack") from None
     return SigmaJSONResponse(board)
+
+
+@router.post("/signals/subscriptions", status_code=201,
+             summary="Subscribe a trained model: scored at each bar close of its cadence, signal.generated on a new signal",
+             response_model=schemas.Subscription, responses=error_responses(400, 401, 404, 409, 429))
+def subscribe(body: schemas.SubscribeRequest, caller: CallerDep, state: StateDep):
+    try:
+        row = subscriptions.create_subscription(state.catalog, caller.id, body.model_id, body.portfolio_id)
+    except LookupError:
+        raise not_found("model", body.model_id) from None
+    except subscriptions.AlreadySubscribed as exc:
+        raise ApiError(409, "CONFLICT", str(exc), field="model_id") from None
+    return SigmaJSONResponse(subscriptions.subscription_view(row), status_code=201)
+
+
+@router.get("/signals/subscriptions", summary="Your signal subscriptions", response_model=schemas.SubscriptionList,
+            responses=error_responses(401, 429))
+def list_subscriptions(caller: CallerDep, state: StateDep):
+    rows = subscriptions.list_subscriptions(state.catalog, caller.id)
+    return SigmaJSONResponse({"items": [subscriptions.subscription_view(r) for r in rows], "total": len(rows)})
+
+
+@router.get("/signals/subscriptions/{subscription_id}", summary="One subscription and its latest run",
+            response_model=schemas.Subscription, responses=error_responses(401, 404, 429))
+def get_subscription(subscription_id: str, caller: CallerDep, state: StateDep):
+    try:
+        row = subscriptions.get_subscription(state.catalog, caller.id, subscription_id)
+    except LookupError:
+        raise not_found("subscription", subscription_id) from None
+    return SigmaJSONResponse(subscriptions.subscription_view(row))
+
+
+@router.delete("/signals/subscriptions/{subscription_id}", summary="Unsubscribe (the signals stay)",
+               response_model=schemas.SubscriptionDeleted, responses=error_responses(401, 404, 429))
+def delete_subscription(subscription_id: str, caller: CallerDep, state: StateDep):
+    try:
+        subscriptions.delete_subscription(state.catalog, caller.id, subscription_id)
+    except LookupError:
+        raise not_found("subscription", subscription_id) from None
+    return SigmaJSONResponse({"subscription_id": subscription_id, "deleted": True})
 
 
 @router.get("/signals/{signal_id}", summary="One signal", response_model=schemas.Signal,

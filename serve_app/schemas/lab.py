@@ -170,7 +170,12 @@ class TrainRequest(BaseModel):
     model_id: str = Field(..., min_length=1, max_length=80)
     matrix_sha: str | None = Field(None, min_length=8, max_length=64, description="default: the model's latest matrix")
     allowed_hours: list[Annotated[int, Field(strict=True)]] | None = None
-    config: dict[str, Any] | None = Field(None, description="trainer overrides")
+    config: dict[str, Any] | None = Field(
+        None, description="the built-in trainer's overrides (learning_rate, epochs, ...), or your own model: "
+                          "{estimator: a dotted class name under the model_modules allow-list, params: {...}, "
+                          "standardize: true, holdout_fraction: 0.2} (docs/lab.md \"Your own models\")",
+        json_schema_extra={"example": {"estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
+                                       "params": {"max_iter": 200, "learning_rate": 0.05}}})
 
 
 class TrainAccepted(BaseModel):

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from serve_app.schemas.common import IsoDate, Number, Timestamp
+from serve_app.schemas.common import Deleted, IsoDate, Number, Timestamp
 
 
 class GenerateRequest(BaseModel):
@@ -90,3 +90,44 @@ class SignalLeader(BaseModel):
 
 class SignalsLeaderboard(BaseModel):
     items: list[SignalLeader]
+
+
+# -- subscriptions: live signals on a schedule --------------------------------------------------
+
+
+class SubscribeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_id: str = Field(..., min_length=1, max_length=80, description="one of your trained models")
+    portfolio_id: str | None = Field(None, max_length=40,
+                                     description="the portfolio whose value sizes the signals (default: your default "
+                                                 "portfolio when you have one, else 100,000)")
+
+
+class Subscription(BaseModel):
+    subscription_id: str
+    model_id: str
+    pack_id: str
+    cadence: str = Field(description="daily or hourly: the model is scored at each such bar close (NYSE sessions)")
+    portfolio_id: str | None = None
+    active: bool
+    created_at: Timestamp | None = None
+    checked_until: Timestamp | None = Field(None, description="bar closes up to this instant are done")
+    next_bar_close: Timestamp | None = Field(None, description="the next bar close the scheduler will score")
+    last_bar_close: Timestamp | None = None
+    last_status: str | None = Field(None, description="generated, no_signal, existing, waiting (the feed has no bar "
+                                                      "of that close yet: retried), no_bar or failed")
+    last_signal_id: str | None = None
+    last_result: dict[str, Any] | None = Field(None, description="the decision (or the error) of the latest run; "
+                                                                 "skipped_closes counts closes missed while down")
+    runs: int
+    signals_generated: int
+
+
+class SubscriptionList(BaseModel):
+    items: list[Subscription]
+    total: int
+
+
+class SubscriptionDeleted(Deleted):
+    subscription_id: str

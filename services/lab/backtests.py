@@ -208,7 +208,8 @@ def metrics_view(metrics: Mapping[str, Any]) -> dict:
     return out
 
 
-def run_backtest_job(catalog: Catalog, store: ArtifactStore, backtest_id: str, progress: Callable | None = None) -> dict:
+def run_backtest_job(catalog: Catalog, store: ArtifactStore, backtest_id: str, progress: Callable | None = None,
+                     allowed_modules=None) -> dict:
     """The ``lab.backtest`` job body: inputs, walk-forward run, gate, fills, result rows."""
     with catalog.session() as s:
         bt = s.get(Backtest, backtest_id)
@@ -223,7 +224,8 @@ def run_backtest_job(catalog: Catalog, store: ArtifactStore, backtest_id: str, p
         inputs = model_inputs(catalog, store, user_id, model.model_id, matrix_sha, start_date=cfg.get("start_date"),
                               end_date=cfg.get("end_date"), n_splits=cfg.get("splits") or DEFAULT_SPLITS,
                               embargo=cfg.get("embargo"), risk_profile=profile,
-                              progress=(lambda f, m: progress(0.8 * f, m)) if progress else None)
+                              progress=(lambda f, m: progress(0.8 * f, m)) if progress else None,
+                              allowed_modules=allowed_modules)
         result = walk_forward_from_inputs(inputs, cfg)
     except (LabInputError, LookupError) as exc:
         fail_backtest(catalog, backtest_id, str(exc))

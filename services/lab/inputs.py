@@ -18,7 +18,8 @@ from compute.train import feature_columns
 from services.lab.common import ANNUAL_SESSIONS, DEFAULT_SPLITS, LabInputError, code_version, parse_date
 from services.lab.matrices import get_matrix, load_matrix
 from services.lab.models import get_model
-from services.lab.training import latest_training, training_config
+from compute.estimators import is_estimator_config, library_versions
+from services.lab.training import allowed_model_modules, latest_training, training_config
 
 log = logging.getLogger("sigma.lab")
 
@@ -77,16 +78,21 @@ def bars_per_year(matrix: pd.DataFrame, cadence: str) -> float:
     return ANNUAL_SESSIONS * float(per_session.max())
 
 
-def _fold_scores(frame: pd.DataFrame, folds, cfg: dict, hours, feature_names, progress=None):
-    from compute.train import TrainConfig, train_from_matrix
+def _fold_scores(frame: pd.DataFrame, folds, cfg: dict, hours, feature_names, progress=None,
+                 allowed_modules=None):
+    """Each fold's model (either kind: ``compute.estimators.fit_from_matrix``) trained on its
+    training rows, scoring them and its test rows."""
+    from compute import estimators
 
-    config = TrainConfig.from_dict(cfg)
+    allowed = allowed_model_modules(allowed_modules)
     train_scores, test_scores = [], []
     for k, fold in enumerate(folds):
         train_df = frame.iloc[fold.train]
         test_df = frame.iloc[fold.test]
         try:
-            model = train_from_matrix(train_df, config, allowed_hours=hours, features=feature_names)
+            model = estimators.fit_from_matrix(train_df, cfg, allowed, allowed_hours=hours, features=feature_names)
+        except estimators.EstimatorError as exc:
+            raise LabInputError("model_id", f"the model's latest training: {exc}") from None
         except ValueError as exc:
             raise LabInputError("config.splits", f"fold {k} cannot be trained ({exc}); use fewer splits "
                                 "or a longer matrix") from None
@@ -99,11 +105,13 @@ def _fold_scores(frame: pd.DataFrame, folds, cfg: dict, hours, feature_names, pr
 
 def model_inputs(catalog: Catalog, store: ArtifactStore, user_id: int, model_id: str, matrix_sha: str | None = None,
                  *, start_date=None, end_date=None, n_splits: int = DEFAULT_SPLITS, embargo: int | None = None,
-                 risk_profile: str | None = None, progress: Callable | None = None) -> LabInputs:
+                 risk_profile: str | None = None, progress: Callable | None = None,
+                 allowed_modules=None) -> LabInputs:
     """Walk-forward inputs of the user's model (see ``LabInputs``).
 
     The trainer settings are those of the model's latest completed training (else the
-    model's/template's trainer defaults). ``start_date``/``end_date`` restrict the matrix
+    model's/template's trainer defaults); an estimator training (your own model) is refitted
+    per fold the same way, from the modules ``allowed_modules`` permits (default: settings). ``start_date``/``end_date`` restrict the matrix
     rows used (inclusive session dates). Purge = the label horizon; ``embargo`` defaults to
     the label horizon too.
     """
@@ -146,11 +154,13 @@ def model_inputs(catalog: Catalog, store: ArtifactStore, user_id: int, model_id:
     # cache: an unreadable entry is a miss, a racing writer with other bytes is ignored.
     import json
 
-    key = json.dumps({"matrix_sha": matrix_row.matrix_sha, "rows": len(frame),
-                      "span": [str(frame["timestamp"].iloc[0]), str(frame["timestamp"].iloc[-1])],
-                      "train_config": cfg, "allowed_hours": hours, "features": list(feature_names),
-                      "splits": int(n_splits), "purge": horizon, "embargo": embargo, "code": code_version()},
-                     sort_keys=True, default=str)
+    key_doc = {"matrix_sha": matrix_row.matrix_sha, "rows": len(frame),
+               "span": [str(frame["timestamp"].iloc[0]), str(frame["timestamp"].iloc[-1])],
+               "train_config": cfg, "allowed_hours": hours, "features": list(feature_names),
+               "splits": int(n_splits), "purge": horizon, "embargo": embargo, "code": code_version()}
+    if is_estimator_config(cfg):  # your own model's scores also depend on its library versions
+        key_doc["libraries"] = library_versions(cfg["estimator"])
+    key = json.dumps(key_doc, sort_keys=True, default=str)
     cache_path = f"walkforward/{hashlib.sha256(key.encode()).hexdigest()}/fold_scores.npz"
     train_scores = test_scores = None
     try:
@@ -160,7 +170,7 @@ def model_inputs(catalog: Catalog, store: ArtifactStore, user_id: int, model_id:
     except Exception:  # noqa: BLE001 - any miss or damage: recompute
         train_scores = test_scores = None
     if train_scores is None:
-        train_scores, test_scores = _fold_scores(frame, folds, cfg, hours, feature_names, progress)
+        train_scores, test_scores = _fold_scores(frame, folds, cfg, hours, feature_names, progress, allowed_modules)
         buffer = io.BytesIO()
         np.savez(buffer, **{f"train_{k}": np.asarray(t, dtype=np.float64) for k, t in enumerate(train_scores)},
                  **{f"test_{k}": np.asarray(t, dtype=np.float64) for k, t in enumerate(test_scores)})

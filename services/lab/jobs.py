@@ -48,7 +48,8 @@ def train_job(ctx: JobContext, params: dict) -> dict:
     from services.lab import training  # lazy: the job manager imports job kinds at start
     ctx.progress(0.05, "loading matrix", force=True)
     with job_failures():
-        return training.run_training(ctx.catalog, _store(ctx), params["training_id"], progress=ctx.progress)
+        return training.run_training(ctx.catalog, _store(ctx), params["training_id"], progress=ctx.progress,
+                                     allowed_modules=ctx.settings.model_modules)
 
 
 def backtest_job(ctx: JobContext, params: dict) -> dict:
@@ -56,7 +57,8 @@ def backtest_job(ctx: JobContext, params: dict) -> dict:
     backtest_id = params["backtest_id"]
     ctx.progress(0.02, "walk-forward training", force=True)
     try:
-        return backtests.run_backtest_job(ctx.catalog, _store(ctx), backtest_id, progress=ctx.progress)
+        return backtests.run_backtest_job(ctx.catalog, _store(ctx), backtest_id, progress=ctx.progress,
+                                            allowed_modules=ctx.settings.model_modules)
     except common.LabInputError as exc:
         backtests.fail_backtest(ctx.catalog, backtest_id, str(exc))
         raise JobFailed(str(exc), code="INVALID_PARAMETER", details={"field": exc.field, "reason": exc.reason}) from None

@@ -14,9 +14,11 @@ completed training, on features built exactly as the training matrix's were (the
 - **Order.** Entry at the next bar's open (the next session's open for daily packs); reference
   ``price`` = the scored bar's close. Bracket: stop = price -/+ 1.2 x ATR14, target = price +/-
   2.0 x ATR14 (Wilder, on the same bars; floored at 0.05 % of price); time stop 120 minutes
-  after entry (``expires_at``). ``quantity``: shares risking ``RISK_PER_TRADE`` of
-  ``CAPITAL`` at the stop (capped at the capital's worth of shares); options: contracts whose
-  premium is that risk budget.
+  after entry (``expires_at``). ``quantity``: shares risking ``RISK_PER_TRADE`` of the
+  capital at the stop (capped at the capital's worth of shares); options: contracts whose
+  premium is that risk budget. The capital is ``CAPITAL`` (100,000) for ``POST
+  /signals/generate``; scheduled signals (``services.lab.subscriptions``) use the user's
+  portfolio value when they have one (``details.capital``, ``details.capital_source``).
 - **Expected return** (fraction of price, in the signal's direction): confidence x target
   distance - (1 - confidence) x stop distance, the bracket's expectancy at the model's odds.
 
@@ -27,7 +29,8 @@ at the stop or the target when a bar reaches it -- the stop first when one bar s
 at the bar's open when it gaps through -- else at the last close before the time stop;
 ``realized_return`` is the underlying's move in the signal's direction, options signals
 included); ``cancelled`` by the owner. ``signals_leaderboard`` ranks models by these outcomes.
-A new signal is announced with the ``signal.generated`` webhook event.
+A new signal is announced with the ``signal.generated`` webhook event. The model may be a
+built-in trainer's or your own estimator's (``compute.estimators``): both score the same way.
 """
 
 from __future__ import annotations
@@ -106,12 +109,16 @@ def _option_overlay(provider, ticker: str, direction: int, when: pd.Timestamp, b
 
 
 def generate_signal(catalog: Catalog, store: ArtifactStore, provider, user_id: int, model_id: str,
-                    as_of=None) -> tuple[Optional[dict], bool, dict]:
-    """Score the model's newest complete bar (on or before ``as_of``, default today).
+                    as_of=None, *, at=None, capital: Optional[float] = None, capital_source: str = "default",
+                    allowed_modules=None) -> tuple[Optional[dict], bool, dict]:
+    """Score the model's newest complete bar (on or before ``as_of``, default today; or, with
+    ``at``, the newest bar that has closed by that instant: the scheduler's bar close).
 
-    Returns ``(signal view or None, created, decision)``; ``decision`` explains the call (score,
-    thresholds, reason when there is no signal). ``LookupError`` for a model that is not the
-    user's; ``LabInputError`` naming the field for what the model cannot do yet (no training).
+    ``capital`` sizes the order (default ``CAPITAL``; the scheduler passes the user's portfolio
+    value, ``capital_source`` saying where it came from). Returns ``(signal view or None,
+    created, decision)``; ``decision`` explains the call (score, thresholds, reason when there
+    is no signal). ``LookupError`` for a model that is not the user's; ``LabInputError`` naming
+    the field for what the model cannot do yet (no training, weights of other library versions).
     """
     from compute.features import build_matrix_from_provider
     from compute.indicators import atr
@@ -122,10 +129,14 @@ def generate_signal(catalog: Catalog, store: ArtifactStore, provider, user_id: i
     if training is None:
         raise LabInputError("model_id", f"{model_id} has no completed training; POST /train first")
     today = dt.datetime.now(dt.timezone.utc).date()
-    end = common.parse_date(as_of, "as_of") if as_of is not None else today
+    if at is not None:
+        at = _utc(at)
+        end = at.tz_convert("America/New_York").date()
+    else:
+        end = common.parse_date(as_of, "as_of") if as_of is not None else today
     if end > today:
         raise LabInputError("as_of", "must not be in the future")
-    weights = load_weights(store, training)
+    weights = load_weights(store, training, allowed_modules)
     names = list((model.config or {}).get("indicators") or pack.default_features)
     ticker = str((model.config or {}).get("ticker") or pack.default_ticker)
     start = end - dt.timedelta(days=LOOKBACK_DAYS[pack.cadence])
@@ -137,6 +148,11 @@ def generate_signal(catalog: Catalog, store: ArtifactStore, provider, user_id: i
     if missing:
         raise LabInputError("model_id", f"features {missing} of the training are not in the model's config; retrain")
     frame = frame.dropna(subset=list(weights.feature_names))
+    if at is not None and not frame.empty:  # only bars that have closed by ``at``
+        from compute.marketdata import calendar
+
+        closed = np.array([calendar.bar_close(t, pack.cadence) <= at for t in frame["timestamp"]], dtype=bool)
+        frame = frame[closed]
     if frame.empty:
         raise LabInputError("as_of", f"no {pack.cadence} bar with complete features up to {end}")
     last = frame.iloc[-1]
@@ -148,6 +164,13 @@ def generate_signal(catalog: Catalog, store: ArtifactStore, provider, user_id: i
     decision: dict[str, Any] = {"model_id": model.model_id, "ticker": ticker, "bar_time": bar_time.isoformat(),
                                 "score": score, "confidence": confidence, "entry_threshold": entry_threshold,
                                 "confidence_min": CONFIDENCE_MIN, "training_id": training.id}
+    if at is not None:
+        from compute.marketdata import calendar
+
+        if calendar.bar_close(bar_time, pack.cadence) < at:  # the provider lags: no bar closing at ``at`` yet
+            decision["reason"] = f"the market data has no bar closing at {at.isoformat()} yet (newest: {bar_time.isoformat()})"
+            decision["waiting_for_bar"] = at.isoformat()
+            return None, False, decision
     direction = 1 if score >= entry_threshold else -1 if score <= 1.0 - entry_threshold else 0
     if direction == 0:
         decision["reason"] = f"score {score:.4f} is between {1 - entry_threshold:.2f} and the entry threshold {entry_threshold:.2f}"
@@ -178,9 +201,11 @@ def generate_signal(catalog: Catalog, store: ArtifactStore, provider, user_id: i
     stop = price - direction * STOP_ATR * atr_used
     target = price + direction * TARGET_ATR * atr_used
     expected = confidence * TARGET_ATR * atr_used / price - (1.0 - confidence) * STOP_ATR * atr_used / price
-    budget = CAPITAL * RISK_PER_TRADE
+    capital = CAPITAL if capital is None else float(capital)
+    budget = capital * RISK_PER_TRADE
     details: dict[str, Any] = {"atr": atr_now, "atr_used": atr_used, "entry_threshold": entry_threshold,
                                "time_stop_minutes": TIME_STOP_MINUTES, "risk_budget": budget,
+                               "capital": capital, "capital_source": capital_source,
                                "features": {c: float(last[c]) for c in weights.feature_names}}
     if pack.instrument == "options":
         details["option"] = _option_overlay(provider, ticker, direction, bar_time, budget)
@@ -188,7 +213,7 @@ def generate_signal(catalog: Catalog, store: ArtifactStore, provider, user_id: i
         quantity = float(details["option"].get("contracts", 0))
     else:
         action = "BUY" if direction > 0 else "SELL"
-        quantity = float(min(math.floor(budget / (STOP_ATR * atr_used)), math.floor(CAPITAL / price)))
+        quantity = float(min(math.floor(budget / (STOP_ATR * atr_used)), math.floor(capital / price)))
     row = Signal(user_id=user_id, model_pk=model.id, model_id=model.model_id, pack_id=model.pack_id,
                  training_id=training.id, ticker=ticker, action=action, quantity=quantity, price=price,
                  bar_time=bar_time.to_pydatetime(), entry_at=entry_at.to_pydatetime(),
@@ -262,6 +287,11 @@ def _settle(catalog: Catalog, provider, user_id: int) -> None:
                 status="filled", exit_price=outcome["exit_price"], exit_at=outcome["exit_at"].to_pydatetime(),
                 exit_reason=outcome["exit_reason"], realized_return=outcome["realized_return"],
                 details={**(row.details or {}), "entry_price": outcome["entry_price"]}))
+
+
+def settle_due(catalog: Catalog, provider, user_id: int) -> None:
+    """Settle the user's active signals whose time stop has passed (the scheduler's step)."""
+    _settle(catalog, provider, user_id)
 
 
 def signal_view(row: Signal) -> dict:

@@ -587,7 +587,7 @@ def sweep_inputs(settings_json: str, user_id: int, model_id: str, doc: dict, ris
             get_catalog(settings), ArtifactStore(settings.resolved_storage_url), user_id, model_id,
             doc.get("matrix_sha"), start_date=doc.get("start_date"), end_date=doc.get("end_date"),
             n_splits=spec.get("splits") or common.DEFAULT_SPLITS, embargo=spec.get("embargo"),
-            risk_profile=risk_profile)
+            risk_profile=risk_profile, allowed_modules=settings.model_modules)
         arrays = sweep_arrays(inputs)
         grid = build_grid(spec, arrays.base_config())
     except LabInputError as exc:

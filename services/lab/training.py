@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from sqlalchemy import func, select
 
@@ -36,10 +36,31 @@ def trainings_last_day(catalog: Catalog, user_id: int) -> int:
                             .where(LabModel.user_id == user_id, Training.created_at >= since)) or 0)
 
 
-def training_config(model: LabModel, config: Mapping[str, Any] | None) -> dict:
-    """The model's trainer settings overridden by the request's, validated and defaults-filled."""
+def allowed_model_modules(allowed: Sequence[str] | None = None) -> list[str]:
+    """The estimator module allow-list: the caller's settings' ``model_modules`` (default: the
+    process's settings)."""
+    if allowed is not None:
+        return list(allowed)
+    from cluster.config import get_settings
+
+    return list(get_settings().model_modules)
+
+
+def training_config(model: LabModel, config: Mapping[str, Any] | None,
+                    allowed_modules: Sequence[str] | None = None) -> dict:
+    """The model's trainer settings overridden by the request's, validated and defaults-filled.
+
+    A config naming an ``estimator`` is your own scikit-learn-compatible model
+    (``compute.estimators``): it is checked against the allow-list and stands alone (the
+    template's built-in trainer settings do not apply to it)."""
+    from compute import estimators
     from compute.train import TrainConfig, config_errors
 
+    if estimators.is_estimator_config(config):
+        try:
+            return estimators.normalise_config(config, allowed_model_modules(allowed_modules))
+        except estimators.EstimatorError as exc:
+            raise LabInputError(exc.field, exc.reason) from None
     base = dict((model.config or {}).get("trainer") or packs_mod.get_pack(model.pack_id).trainer.to_dict())
     override = dict(config or {})
     errors = config_errors(override, "config.")
@@ -49,6 +70,14 @@ def training_config(model: LabModel, config: Mapping[str, Any] | None) -> dict:
         return TrainConfig.from_dict({**base, **override}).to_dict()
     except ValueError as exc:
         raise LabInputError("config", str(exc)) from None
+
+
+def trainer_config_sha(config: Mapping[str, Any]) -> str:
+    """The lineage hash of a normalised trainer config (either kind)."""
+    from compute import estimators
+    from compute.train import config_sha
+
+    return estimators.config_sha(config) if estimators.is_estimator_config(config) else config_sha(config)
 
 
 def check_allowed_hours(pack_id: str, hours, field_name: str = "allowed_hours") -> list[int] | None:
@@ -71,20 +100,21 @@ def check_allowed_hours(pack_id: str, hours, field_name: str = "allowed_hours") 
 
 
 def create_training(catalog: Catalog, user_id: int, model_id: str, matrix_sha: str | None,
-                    allowed_hours, config: Mapping[str, Any] | None) -> tuple[Training, LabModel]:
-    """Validate a training request and record it (status queued); the job fills it in."""
+                    allowed_hours, config: Mapping[str, Any] | None,
+                    allowed_modules: Sequence[str] | None = None) -> tuple[Training, LabModel]:
+    """Validate a training request and record it (status queued); the job fills it in. Bad
+    input (an estimator outside the allow-list, an unknown parameter) writes nothing."""
     model = get_model(catalog, user_id, model_id)
     try:
         matrix = get_matrix(catalog, model.id, matrix_sha)
     except LookupError as exc:
         raise LabInputError("matrix_sha", str(exc)) from None
     hours = check_allowed_hours(model.pack_id, allowed_hours)
-    cfg = training_config(model, config)
-    from compute.train import config_sha
+    cfg = training_config(model, config, allowed_modules)
 
     with catalog.session() as s:
         row = Training(model_pk=model.id, matrix_sha=matrix.matrix_sha,
-                       config={**cfg, "allowed_hours": hours}, config_sha=config_sha(cfg),
+                       config={**cfg, "allowed_hours": hours}, config_sha=trainer_config_sha(cfg),
                        code_version=code_version(), status="queued")
         s.add(row)
         s.flush()
@@ -97,9 +127,11 @@ def estimate_train_seconds(rows: int, config: Mapping[str, Any]) -> int:
     return int(max(2, 2 + rows * epochs * 2e-6 * (4 if config.get("model") == "mlp" else 1)))
 
 
-def run_training(catalog: Catalog, store: ArtifactStore, training_id: str, progress: Callable | None = None) -> dict:
-    """Fit the model on its matrix, store the weights by SHA, record lineage. The job body."""
-    from compute.train import TrainConfig, train_from_matrix
+def run_training(catalog: Catalog, store: ArtifactStore, training_id: str, progress: Callable | None = None,
+                 allowed_modules: Sequence[str] | None = None) -> dict:
+    """Fit the model on its matrix, store the weights by SHA (an estimator's with the library
+    versions that wrote them), record lineage. The job body."""
+    from compute import estimators
 
     with catalog.session() as s:
         tr = s.get(Training, training_id)
@@ -115,7 +147,13 @@ def run_training(catalog: Catalog, store: ArtifactStore, training_id: str, progr
         progress(0.2, "matrix loaded")
     hours = cfg.pop("allowed_hours", None)
     try:
-        trained = train_from_matrix(frame, TrainConfig.from_dict(cfg), allowed_hours=hours)
+        trained = estimators.fit_from_matrix(frame, cfg, allowed_model_modules(allowed_modules), allowed_hours=hours)
+    except estimators.EstimatorError as exc:
+        with catalog.session() as s:
+            tr = s.get(Training, training_id)
+            tr.status, tr.finished_at = "failed", utcnow()
+            tr.metrics = {"error": str(exc)}
+        raise LabInputError(exc.field, exc.reason) from None
     except ValueError as exc:
         with catalog.session() as s:
             tr = s.get(Training, training_id)
@@ -134,7 +172,9 @@ def run_training(catalog: Catalog, store: ArtifactStore, training_id: str, progr
         tr.status, tr.finished_at, tr.metrics = "completed", utcnow(), metrics
         m = s.get(LabModel, tr.model_pk)
         m.lineage = {**(m.lineage or {}), "matrix_sha": tr.matrix_sha, "config_sha": tr.config_sha,
-                     "weights_sha": ref.sha, "code_version": tr.code_version, "training_id": tr.id}
+                     "weights_sha": ref.sha, "code_version": tr.code_version, "training_id": tr.id,
+                     "estimator": cfg.get("estimator"),
+                     "library_versions": getattr(trained, "versions", None) or None}
         m.updated_at = utcnow()
         lineage = dict(m.lineage)
     return {"training_id": training_id, "model_id": model.model_id, "weights_sha": ref.sha,
@@ -147,7 +187,16 @@ def latest_training(catalog: Catalog, model_pk: int) -> Training | None:
                         .order_by(Training.finished_at.desc()).limit(1))
 
 
-def load_weights(store: ArtifactStore, training: Training):
-    from compute.train import TrainedModel
+def load_weights(store: ArtifactStore, training: Training, allowed_modules: Sequence[str] | None = None):
+    """The training's stored model: a built-in ``TrainedModel`` or an ``EstimatorModel`` (both
+    score with ``score``/``predict_proba``). Estimator weights written by other library
+    versions, or whose estimator is no longer allowed, raise ``LabInputError`` on ``model_id``."""
+    from compute import estimators
 
-    return TrainedModel.from_bytes(store.get(training.weights_path, sha=training.weights_sha))
+    data = store.get(training.weights_path, sha=training.weights_sha)
+    try:
+        return estimators.load_model(data, allowed_model_modules(allowed_modules))
+    except estimators.EstimatorError as exc:
+        raise LabInputError("model_id", exc.reason) from None
+    except estimators.VersionMismatch as exc:
+        raise LabInputError("model_id", str(exc)) from None

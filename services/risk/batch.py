@@ -22,7 +22,8 @@ Scheduling: :func:`start_scheduler` starts a detached zero-CPU Ray actor that ru
 for each NYSE session at 16:30 America/New_York (and once on start-up when today's run is
 due and missing), so ``sigma serve`` only has to call it once. It is the platform's one
 scheduler: every minute it also runs the :data:`PERIODIC_TASKS` (report schedules: their own
-cron times, run log and catch-up, ``services.reports.schedules``) as zero-CPU Ray tasks.
+cron times, run log and catch-up, ``services.reports.schedules``; AI workflows; live signal
+subscriptions scored at each bar close, ``services.lab.subscriptions``) as zero-CPU Ray tasks.
 """
 
 from __future__ import annotations
@@ -479,7 +480,8 @@ def daily_batch_task(settings_json: str, as_of: str, trigger: str) -> dict:
 
 #: "module:function(settings)" run by the scheduler every :data:`TICK_S` seconds, each in a
 #: zero-CPU Ray task (its own catalog rows make it idempotent: see services.reports.schedules).
-PERIODIC_TASKS = ("services.reports.schedules:scheduled_tick", "services.ai.workflows:scheduled_tick")
+PERIODIC_TASKS = ("services.reports.schedules:scheduled_tick", "services.ai.workflows:scheduled_tick",
+                  "services.lab.subscriptions:scheduled_tick")
 TICK_S = 60.0
 
 
