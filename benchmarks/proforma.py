@@ -53,22 +53,23 @@ def api_path(rounds: int) -> None:
         emit("session_put_impact_p50", statistics.median(samples), "ms", rounds, path="sigma serve --demo over HTTP",
              book="demo_hedgefundstyle (30 positions)", mc_paths=20000)
         emit("session_put_impact_p99", percentile(samples, 99), "ms", rounds, path="sigma serve --demo over HTTP")
-        t = time.perf_counter()
-        job = http.post("/proforma/hedge", headers=h, json={
-            "risk_to_hedge": "sector_technology", "budget": 100000,
-            "constraints": {"max_positions": 3, "allowed_instruments": ["options", "etfs"]}}).json()["job_id"]
-        while True:
-            state = http.get(f"/jobs/{job}", headers=h).json()["data"]
-            if state["status"] in ("completed", "failed", "cancelled"):
-                break
-            time.sleep(0.1)
-        wall = time.perf_counter() - t
-        assert state["status"] == "completed", state
-        result = http.get(f"/jobs/{job}/result", headers=h).json()["data"]["result"]
-        emit("hedge_search_wall", wall, "s", 1, path="POST /proforma/hedge to completed, over HTTP",
-             candidates=result["candidates"], search_seconds=result["search_seconds"],
-             candidates_per_second=result["candidates_per_second"], milp_tasks=result["milp_tasks"],
-             hedges_evaluated=result["hedges_evaluated"], timings=result["timings"])
+        for run in ("first", "second"):  # the first pays the hedge workers' start; later ones do not
+            t = time.perf_counter()
+            job = http.post("/proforma/hedge", headers=h, json={
+                "risk_to_hedge": "sector_technology", "budget": 100000,
+                "constraints": {"max_positions": 3, "allowed_instruments": ["options", "etfs"]}}).json()["job_id"]
+            while True:
+                state = http.get(f"/jobs/{job}", headers=h).json()["data"]
+                if state["status"] in ("completed", "failed", "cancelled"):
+                    break
+                time.sleep(0.1)
+            wall = time.perf_counter() - t
+            assert state["status"] == "completed", state
+            result = http.get(f"/jobs/{job}/result", headers=h).json()["data"]["result"]
+            emit("hedge_search_wall", wall, "s", 1, path="POST /proforma/hedge to completed, over HTTP", run=run,
+                 candidates=result["candidates"], search_seconds=result["search_seconds"],
+                 candidates_per_second=result["candidates_per_second"], milp_tasks=result["milp_tasks"],
+                 hedges_evaluated=result["hedges_evaluated"], timings=result["timings"])
 
 
 def in_process(cpus: list[int], n_positions: int) -> None:
@@ -137,7 +138,9 @@ if __name__ == "__main__":
     ap.add_argument("--cpus", type=int, nargs="*", default=[1, 2])
     ap.add_argument("--positions", type=int, default=1000)
     ap.add_argument("--skip-api", action="store_true")
+    ap.add_argument("--skip-in-process", action="store_true")
     args = ap.parse_args()
     if not args.skip_api:
         api_path(args.rounds)
-    in_process(args.cpus, args.positions)
+    if not args.skip_in_process:
+        in_process(args.cpus, args.positions)

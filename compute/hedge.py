@@ -106,3 +106,13 @@ def brute_force_hedge(r0: float, effect, cost, budget: float, max_positions: int
                 best_q = np.zeros(a.size)
                 best_q[list(subset)] = sizes[i]
     return best_q, best
+
+
+def solve_subset(r0: float, effect, cost, budget: float, max_positions: int, can_short, idx):
+    """``solve_hedge`` on one subset of the candidates, answered in the candidates' own indices
+    ``idx``: (picked indices, their quantities, residual, cost, status). The unit of work the
+    hedge search fans out as Ray tasks; it lives here, beside the solver, so a fresh worker
+    imports numpy and HiGHS only."""
+    sol = solve_hedge(r0, effect, cost, budget, max_positions, can_short)
+    picked = np.flatnonzero(sol.quantities)
+    return [int(idx[j]) for j in picked], [float(q) for q in sol.quantities[picked]], sol.residual, sol.cost, sol.status

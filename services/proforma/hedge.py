@@ -41,7 +41,7 @@ import pandas as pd
 from cluster.errors import InputError
 from compute.book import price_positions
 from compute.factors import ALL_FACTORS
-from compute.hedge import solve_hedge
+from compute.hedge import solve_subset
 from compute.instruments import next_monthly_expiry
 from compute.marketdata import MarketDataError
 from compute.marketdata.reference import SECTOR_SPDRS
@@ -166,12 +166,6 @@ def risk_columns(frame: pd.DataFrame, betas: pd.DataFrame) -> pd.DataFrame:
 
 # -- Ray tasks -------------------------------------------------------------------------------
 
-def _solve(r0, effect, cost, budget, k, can_short, idx):
-    sol = solve_hedge(r0, effect, cost, budget, k, can_short)
-    return [int(idx[j]) for j in np.flatnonzero(sol.quantities)], [float(q) for q in sol.quantities[sol.quantities != 0]], \
-        sol.residual, sol.cost, sol.status
-
-
 def _evaluate(rows, provider, portfolio_id, cash, include_stress=True):
     from services.proforma import impact
 
@@ -221,7 +215,7 @@ def search(catalog, provider, user_id: int, params: dict, *, settings=None, prog
     mark = time.perf_counter()
     if progress:
         progress(0.2, f"{len(cand)} candidates priced; solving", force=True)
-    solve = _remote(_solve)
+    solve = _remote(solve_subset)
     groups = {}
     for j, u in enumerate(cand_frame["underlying"].astype(str)):
         if ok[j]:
