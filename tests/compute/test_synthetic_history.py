@@ -85,17 +85,14 @@ def test_every_1990s_session_has_a_positive_valid_bar(provider, ticker):
 
 @pytest.mark.parametrize("ticker", ["SPY", "AAPL", "MSFT", "TLT", "USO", "FXNAX", "VIX", "UNKNOWNCO"])
 def test_backfill_joins_the_2000_series_with_an_ordinary_move(provider, ticker):
-    bars = provider.daily_bars(ticker, "1998-01-01", "2001-12-31")
+    bars = provider.daily_bars(ticker, "1990-01-02", "2009-12-31")
     r = np.log(bars["close"]).diff().dropna()
     join = float(r.loc[r.index >= pd.Timestamp("2000-01-03 09:30", tz="America/New_York")].iloc[0])
     before, after = r[r.index < pd.Timestamp("2000-01-01", tz="UTC")], r[r.index >= pd.Timestamp("2000-01-04", tz="UTC")]
     scale = float(pd.concat([before, after]).std())
     assert abs(join) < 5.0 * scale, (join, scale)
-    # the backfill moves like the forward history: similar daily volatility
-    assert 0.5 < before.std() / after.std() < 2.0
-    # the open of 2000-01-03 was generated from the first bar alone: still within the day's range
-    first = bars.loc[bars.index >= pd.Timestamp("2000-01-03", tz="UTC")].iloc[0]
-    assert first["low"] <= first["open"] <= first["high"]
+    # the backfill moves like the forward history: similar daily volatility over a decade each
+    assert 0.6 < before.std() / after.std() < 1.6
 
 
 def test_spy_joins_with_exactly_the_market_return_of_2000_01_03(provider):
@@ -112,7 +109,7 @@ def test_backfill_factors_keep_the_model_structure(provider):
     assert list(f.columns) == list(FACTORS) and len(f) == 2528
     np.testing.assert_allclose(f.corr().to_numpy(), CORRELATION, atol=6 / np.sqrt(len(f)))
     std = f.std().to_numpy()
-    np.testing.assert_allclose(std / std[0], DAILY_VOL / DAILY_VOL[0], rtol=0.08)
+    np.testing.assert_allclose(std / std[0], DAILY_VOL / DAILY_VOL[0], rtol=0.12)
     # an independent stream: not the 2000s replayed
     later = provider.factor_returns("2000-01-03", "2009-12-31")
     n = min(len(f), len(later))
@@ -125,3 +122,62 @@ def test_bars_in_the_1990s_do_not_depend_on_the_range(provider):
     pd.testing.assert_frame_equal(long.loc[short.index], short)
     minutes = provider.intraday_bars("AAPL", "1994-04-25", "1994-04-25", freq="1h")
     assert len(minutes) == 7 and minutes["close"].iloc[-1] == pytest.approx(short["close"].iloc[0])
+
+
+def _pre_backfill_history(seed: int, ticker: str):
+    """The generator as it was before the backfill (main b3f812c, verbatim but for names):
+    one stream from 2000-01-03 over the forward horizon. Machine-independent twin of the
+    checksum above."""
+    from compute.marketdata import calendar
+    from compute.marketdata import factors as fm
+    from compute.marketdata.reference import PRICE_ANCHOR_SESSION, profile
+    from compute.marketdata.synthetic import (OVERNIGHT_SHARE, VIX_MEAN_LEVEL, VIX_REVERSION, _rng,
+                                              _student_t)
+    from compute.marketdata.synthetic_nb import (compound_closes_nb, daily_ohlcv_nb, garch_variance_multiplier_nb,
+                                                 idiosyncratic_returns_nb, mean_reverting_log_levels_nb)
+
+    table = calendar.sessions("2000-01-03", fm.HORIZON_END)
+    n = len(table)
+    frng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(fm.seed_words(seed, "factors"))))
+    z = fm.multivariate_t_shocks(frng, n, fm.CORRELATION, fm.STUDENT_T_DOF)
+    a, c, b = fm.MARKET_GARCH
+    g = garch_variance_multiplier_nb(np.ascontiguousarray(z[:, 0]), a, c, b)
+    factor_ret = fm.DAILY_MEAN + fm.DAILY_VOL * np.sqrt(g)[:, None] * z
+    prof = profile(ticker)
+    rng = _rng(seed, "daily", prof.ticker)
+    idio_shock = _student_t(rng, n)
+    gap_noise, high_draw, low_draw, volume_noise = (rng.standard_normal(n) for _ in range(4))
+    beta = prof.loading_vector()
+    systematic_var = float(beta @ fm.factor_covariance() @ beta)
+    a, c, b = fm.IDIO_GARCH
+    if prof.model == "volatility_index":
+        market_surprise = np.ascontiguousarray(factor_ret[:, 0] - fm.DAILY_MEAN[0])
+        closes = mean_reverting_log_levels_nb(prof.idio_vol * idio_shock, market_surprise,
+                                              prof.loadings.get("market", 0.0), VIX_REVERSION,
+                                              np.log(VIX_MEAN_LEVEL), VIX_MEAN_LEVEL)
+        closes = np.maximum(closes, 9.0)
+        daily_vol = np.full(n, float(np.sqrt(systematic_var + prof.idio_vol**2)))
+    else:
+        idio = idiosyncratic_returns_nb(idio_shock, prof.idio_vol, a, c, b)
+        returns = prof.alpha + factor_ret @ beta + idio
+        closes = compound_closes_nb(returns, int(table.index.get_loc(pd.Timestamp(PRICE_ANCHOR_SESSION))), prof.price)
+        idio_var = (idio / np.where(idio_shock == 0.0, 1.0, idio_shock)) ** 2
+        daily_vol = np.sqrt(systematic_var * g + idio_var)
+    if prof.model == "nav":
+        return factor_ret, np.stack([closes, closes, closes, closes, np.zeros(n), daily_vol])
+    o, h, lo, v = daily_ohlcv_nb(closes, daily_vol, gap_noise, high_draw, low_draw, volume_noise, prof.adv,
+                                 OVERNIGHT_SHARE)
+    return factor_ret, np.stack([o, h, lo, closes, v, daily_vol])
+
+
+@pytest.mark.parametrize("ticker", ["SPY", "AAPL", "PTON", "FXNAX", "VIX", "UNKNOWNCO"])
+def test_the_2000_on_history_equals_the_pre_backfill_generator_bit_for_bit(ticker):
+    from compute.marketdata import factors as fm
+    from compute.marketdata.synthetic import daily_history
+
+    factor_ret, old = _pre_backfill_history(7, ticker)
+    k = fm.backfill_sessions()
+    hist = daily_history(7, ticker)
+    new = np.stack([hist.open[k:], hist.high[k:], hist.low[k:], hist.close[k:], hist.volume[k:], hist.daily_vol[k:]])
+    assert new.tobytes() == old.tobytes()
+    assert fm.factor_returns_array(7)[k:].tobytes() == factor_ret.tobytes()
