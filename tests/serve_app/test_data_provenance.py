@@ -149,7 +149,7 @@ def test_daily_and_intraday_bars_say_where_they_come_from(app):
                           headers=h))
     data = body["data"]
     assert data["symbol"] == "SPY" and data["freq"] == "1d" and data["source"] == "synthetic"
-    assert data["count"] == len(data["bars"]) == 21   # every 1990 January session: back to 1990 (item 2)
+    assert data["count"] == len(data["bars"]) == 22   # every 1990 January session: back to 1990 (item 2)
     assert data["bars"][0]["timestamp"] == "1990-01-02T14:30:00Z"
     assert _instant(data["as_of"]) <= dt.datetime.now(dt.timezone.utc)
     for bar in data["bars"]:
