@@ -217,6 +217,7 @@ def run_backtest(
     train_scores: Optional[np.ndarray] = None,
     segments: Optional[np.ndarray] = None,
     segment_cutoffs: Optional[np.ndarray] = None,
+    max_hold: int = 0,
 ) -> BacktestResult:
     """Backtest one configuration on one instrument's bars.
 
@@ -225,7 +226,8 @@ def run_backtest(
     ``hours`` (default from a DatetimeIndex) against ``config.allowed_hours``.
     Cut-offs: ``segment_cutoffs`` (n_segments, 4) with per-bar ``segments`` (walk-forward
     folds, see ``compute.walkforward``), else one set from ``signal_cutoffs(config,
-    train_scores)``.
+    train_scores)``. ``max_hold``: holding limit in bars (0 = none; the rule is in
+    ``compute.backtest_nb``).
     """
     if index is None:
         for candidate in (score, close, open_):
@@ -244,7 +246,8 @@ def run_backtest(
     metrics = np.empty(N_METRICS)
     trace = backtest_nb.new_trace(n)
     cfg = backtest_nb.sim_config(config.fees_bps, config.slippage_bps, config.initial_capital,
-                                 config.periods_per_year, config.es_level, config.borrow_bps)
+                                 config.periods_per_year, config.es_level, config.borrow_bps,
+                                 _max_hold(max_hold))
     n_fills, _, borrow_open = backtest_nb.simulate_nb(open_a, close_a, score_a, segments_a, session, cuts,
                                                       allowed, cfg, np.empty(2 * n), 0.0, metrics, True, trace)
     equity, position = trace.equity, trace.position
@@ -262,6 +265,12 @@ def run_backtest(
         config=config,
         open_trade=_open_trade(index, position, f, close_a, config, borrow_open),
     )
+
+
+def _max_hold(value) -> int:
+    if isinstance(value, bool) or int(value) != value or value < 0:
+        raise ValueError(f"max_hold must be a whole number of bars >= 0, got {value!r}")
+    return int(value)
 
 
 def _open_trade(index, position, fills, close, config, borrow_fees) -> Optional[dict]:

@@ -21,6 +21,12 @@ Trading rules (docs/spec/design.md "Backtests"):
 - Shorts pay a borrow fee: ``borrow_rate`` (a yearly fraction of the short's notional) /
   periods_per_year at every close the short is held through, on that close's notional;
   it is part of the trade's P&L.
+- Holding limit (``max_hold`` H > 0 bars; 0 = none): a position entered at bar e's open is
+  closed at bar e + H's open at the latest (decided at bar e + H - 1's close, after it was
+  held through H closes), whatever the score. After such an exit the same side is entered
+  again only on a *fresh* entry signal: its entry condition must have been false at some
+  decision since (at the exit decision itself or later); the other side may be entered at
+  once. A reversal due at the limit happens as usual.
 - A position still open after the last bar is not sold: it is marked at the last close
   with no exit fee or slippage (the open trade, with its unrealised P&L), and it is not in
   the closed-trade count or the win rate.
@@ -108,6 +114,26 @@ def target_position_nb(score, position, long_entry, short_entry, long_exit, shor
     keep = np.int64(keep_long) - np.int64(keep_short)
     no_entry = 1 - np.int64(go_long) - np.int64(go_short)
     return entry + no_entry * keep
+
+
+@njit(cache=True, nogil=True, inline="always")
+def hold_limit_nb(score, position, desired, held, max_hold, blocked, long_entry, short_entry):
+    """(desired position, blocked side) under a holding limit (see the module docstring).
+
+    ``held``: closes the current position has been held through (this bar's included);
+    ``blocked``: the side (+1/-1) closed by the limit and not re-armed yet, else 0.
+    """
+    go_long = (score >= long_entry) & (score > short_entry)
+    go_short = (score <= short_entry) & (score < long_entry)
+    if (blocked == 1 and not go_long) or (blocked == -1 and not go_short):
+        blocked = 0  # the entry signal lapsed: the next one is fresh
+    if position != 0 and desired == position and held >= max_hold:
+        desired = 0
+        still = go_long if position == 1 else go_short
+        blocked = position if still else 0
+    if desired != 0 and desired == blocked:
+        desired = 0
+    return desired, blocked
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -211,13 +237,15 @@ class SimConfig(NamedTuple):
     periods_per_year: float
     es_level: float          # expected shortfall level, e.g. 0.95
     borrow_rate: float = 0.0  # yearly borrow fee of a short, a fraction of its notional (bps / 1e4)
+    max_hold: float = 0.0     # holding limit in bars (a whole number; 0 = none)
 
 
 def sim_config(fees_bps: float, slippage_bps: float, initial_capital: float,
-               periods_per_year: float, es_level: float, borrow_bps: float = 0.0) -> SimConfig:
+               periods_per_year: float, es_level: float, borrow_bps: float = 0.0,
+               max_hold: int = 0) -> SimConfig:
     """A ``SimConfig`` from basis points, with every field a float."""
     return SimConfig(float(fees_bps) * 1e-4, float(slippage_bps) * 1e-4, float(initial_capital),
-                     float(periods_per_year), float(es_level), float(borrow_bps) * 1e-4)
+                     float(periods_per_year), float(es_level), float(borrow_bps) * 1e-4, float(max_hold))
 
 
 #: One fill of a recorded run.
@@ -272,7 +300,7 @@ def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, ta
     fills, the tail cut-off found, the borrow fees paid by the position still open at the
     end) -- the cut-off is the hint for the next, similar configuration.
     """
-    fee_rate, slip_rate, initial_capital, periods_per_year, es_level, borrow_rate = cfg
+    fee_rate, slip_rate, initial_capital, periods_per_year, es_level, borrow_rate, max_hold = cfg
     borrow_per_bar = borrow_rate / periods_per_year
     equity_out, position_out, fills = trace
     n = close.shape[0]
@@ -289,6 +317,8 @@ def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, ta
         entry_fee = 0.0
         borrow_paid = 0.0
         desired = 0
+        entry_bar = 0
+        blocked = 0
         prev_equity = initial_capital
         peak = initial_capital
         worst_dd = 0.0
@@ -333,6 +363,7 @@ def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, ta
                     if desired > 0:
                         cash = 0.0 if cash < 0.0 else cash  # rounding never leaves -1e-12
                     position = desired
+                    entry_bar = t
                     entry_price = fill
                     entry_fee = fee
                     borrow_paid = 0.0
@@ -381,6 +412,9 @@ def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, ta
                 cutoffs[seg, CUT_LONG_EXIT],
                 cutoffs[seg, CUT_SHORT_EXIT],
             )
+            if max_hold > 0.0:  # loop-invariant: predicted, free without a limit
+                desired, blocked = hold_limit_nb(score[t], position, desired, t - entry_bar + 1, max_hold,
+                                                 blocked, cutoffs[seg, CUT_LONG_ENTRY], cutoffs[seg, CUT_SHORT_ENTRY])
 
         # the k smallest returns: below the hint, or every negative and then zeros, or
         # (a return series with under k non-positive bars) from every return

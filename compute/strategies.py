@@ -20,6 +20,12 @@ parameters (windows) only; its thresholds become cut-offs, which is what lets a 
 the features once per window and run every threshold combination on them
 (``strategy_sweep``).
 
+Every strategy also takes ``max_hold``: a holding limit in bars (0 or absent = none). A
+position is closed at the open of the bar ``max_hold`` bars after its entry bar at the
+latest, and the same side is re-entered only on a fresh entry signal (the rule is in
+``compute.backtest_nb``). It is an engine setting, not a feature: a sweep over it reuses each
+window's score.
+
 User signals (``signal_scores``): a score series in [0, 1] traded with the usual thresholds,
 or entry/exit booleans (long-only: enter on an entry, leave on an exit; with ``short_entry``/
 ``short_exit`` too, shorts), both keyed by date and aligned to the bars exactly.
@@ -50,6 +56,21 @@ STRATEGIES: dict[str, dict] = {
 }
 
 
+#: The holding limit every strategy takes (bars; 0 = none), and its largest value.
+HOLD_PARAM = "max_hold"
+MAX_HOLD_BARS = 100_000
+
+
+def strategy_keys(name: str) -> set:
+    """The parameters strategy ``name`` takes (its own and the holding limit)."""
+    return set(STRATEGIES[name]["defaults"]) | {HOLD_PARAM}
+
+
+def max_hold_of(strategy: "Strategy") -> int:
+    """The strategy's holding limit in bars (0 = none)."""
+    return int(strategy.params.get(HOLD_PARAM, 0))
+
+
 class StrategyError(ValueError):
     """Bad strategy input: ``field`` names the parameter, ``reason`` the rule."""
 
@@ -77,8 +98,8 @@ def make_strategy(name: str, params: Optional[Mapping] = None) -> Strategy:
     spec = STRATEGIES[name]
     params = dict(params or {})
     for key in params:
-        if key not in spec["defaults"]:
-            raise StrategyError(f"strategy.params.{key}", f"unknown parameter; {name} takes {sorted(spec['defaults'])}")
+        if key not in strategy_keys(name):
+            raise StrategyError(f"strategy.params.{key}", f"unknown parameter; {name} takes {sorted(strategy_keys(name))}")
     full = {**spec["defaults"], **params}
     for key, value in full.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
@@ -88,6 +109,12 @@ def make_strategy(name: str, params: Optional[Mapping] = None) -> Strategy:
         if int(value) != value or not 2 <= value <= 2_000:
             raise StrategyError(f"strategy.params.{key}", "must be a whole number of bars in 2..2000")
         full[key] = int(value)
+    if HOLD_PARAM in full:
+        value = full[HOLD_PARAM]
+        if int(value) != value or not 0 <= value <= MAX_HOLD_BARS:
+            raise StrategyError(f"strategy.params.{HOLD_PARAM}",
+                                f"must be a whole number of bars in 0..{MAX_HOLD_BARS} (0 = no holding limit)")
+        full[HOLD_PARAM] = int(value)
     _check_thresholds(name, full)
     return Strategy(name, full)
 
@@ -226,12 +253,12 @@ def strategy_grid(name: str, grid: Mapping[str, list], long_only: bool = False) 
         raise StrategyError("strategy.name", f"unknown strategy {name!r}; expected one of {sorted(STRATEGIES)}")
     spec = STRATEGIES[name]
     for key, values in grid.items():
-        if key not in spec["defaults"]:
-            raise StrategyError(f"grid.{key}", f"unknown parameter; {name} takes {sorted(spec['defaults'])}")
+        if key not in strategy_keys(name):
+            raise StrategyError(f"grid.{key}", f"unknown parameter; {name} takes {sorted(strategy_keys(name))}")
         if not isinstance(values, (list, tuple)) or not values:
             raise StrategyError(f"grid.{key}", "must be a non-empty list")
-    keys = list(spec["features"]) + list(spec["thresholds"])
-    axes = [list(grid.get(k, [spec["defaults"][k]])) for k in keys]
+    keys = list(spec["features"]) + list(spec["thresholds"]) + ([HOLD_PARAM] if HOLD_PARAM in grid else [])
+    axes = [list(grid[k]) if k in grid else [spec["defaults"][k]] for k in keys]
     out = []
     import itertools
 
@@ -239,7 +266,7 @@ def strategy_grid(name: str, grid: Mapping[str, list], long_only: bool = False) 
         try:
             out.append(make_strategy(name, dict(zip(keys, combo))))
         except StrategyError as exc:
-            if exc.field.split(".")[-1] in spec["features"] and "whole number" in exc.reason:
+            if exc.field.split(".")[-1] in (*spec["features"], HOLD_PARAM) and "whole number" in exc.reason:
                 raise StrategyError(f"grid.{exc.field.split('.')[-1]}", exc.reason) from None
             if "must be a number" in exc.reason:
                 raise StrategyError(f"grid.{exc.field.split('.')[-1]}", exc.reason) from None
@@ -255,7 +282,8 @@ def strategy_sweep(open_, close, strategies: list[Strategy], config, *, high=Non
     once and every threshold combination on it runs in one parallel numba call
     (``compute.sweep_nb.sweep_nb``, the engine of ``compute.backtest_nb``). ``config`` (a
     ``BacktestConfig``) gives costs, capital, long_only, borrow and periods per year; all
-    bars are tradable. The result equals ``run_backtest`` of each strategy alone."""
+    bars are tradable. Holding limits (``max_hold``) are per configuration in the same call:
+    they share the window's score. The result equals ``run_backtest`` of each strategy alone."""
     import numba
 
     from compute.backtest_nb import METRIC_NAMES, N_METRICS
@@ -282,7 +310,8 @@ def strategy_sweep(open_, close, strategies: list[Strategy], config, *, high=Non
         out[members] = sweep_nb(o, c, score, seg, session, np.ascontiguousarray(cuts), np.zeros(k, dtype=np.int64),
                                 masks, np.full(k, config.fees_bps * 1e-4), np.full(k, config.slippage_bps * 1e-4),
                                 float(config.initial_capital), float(config.periods_per_year),
-                                float(config.es_level), threads, float(config.borrow_bps) * 1e-4)
+                                float(config.es_level), threads, float(config.borrow_bps) * 1e-4,
+                                np.array([float(max_hold_of(strategies[i])) for i in members]))
     params = pd.DataFrame([dict(s.params) for s in strategies])
     metrics = pd.DataFrame(out, columns=list(METRIC_NAMES))
     return pd.concat([params, metrics], axis=1)
@@ -296,7 +325,7 @@ def run_strategy(open_, close, strategy: Strategy, config, *, high=None, low=Non
     score, cuts = strategy_inputs(strategy, close, high, low, config.long_only)
     n = len(score)
     return run_backtest(open_, close, score, config, index=index, tradable=np.ones(n, dtype=bool),
-                        segment_cutoffs=cuts[None, :])
+                        segment_cutoffs=cuts[None, :], max_hold=max_hold_of(strategy))
 
 
 @dataclass

@@ -343,7 +343,7 @@ def run_sweep(
         open_a, close_a, score_a, seg, session, cuts, mask_id, masks,
         grid.fees_bps * 1e-4, grid.slippage_bps * 1e-4, float(base.initial_capital),
         float(base.periods_per_year), float(base.es_level), numba.get_num_threads(),
-        float(base.borrow_bps) * 1e-4,
+        float(base.borrow_bps) * 1e-4, np.zeros(cuts.shape[0]),
     )
     return SweepResult(grid=grid, metrics={name: out[:, i] for i, name in enumerate(METRIC_NAMES)})
 

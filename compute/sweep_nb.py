@@ -38,7 +38,8 @@ def sweep_nb(
     periods_per_year,
     es_level,
     n_threads,
-    borrow_rate=0.0,
+    borrow_rate,
+    max_hold,
 ):
     """Metrics of every configuration: float64 (n_configs, N_METRICS).
 
@@ -57,7 +58,8 @@ def sweep_nb(
         tail = np.empty(2 * n)
         hint = 0.0
         for c in range(b * n_configs // n_blocks, (b + 1) * n_configs // n_blocks):
-            cfg = SimConfig(fee_rate[c], slip_rate[c], initial_capital, periods_per_year, es_level, borrow_rate)
+            cfg = SimConfig(fee_rate[c], slip_rate[c], initial_capital, periods_per_year, es_level, borrow_rate,
+                            max_hold[c])
             _, cutoff, _ = simulate_nb(open_, close, score, segment, session, cutoffs[c], masks[mask_id[c]],
                                     cfg, tail, hint, out[c], False, no_trace)
             hint = HINT_MARGIN * cutoff if cutoff < 0.0 else 0.0

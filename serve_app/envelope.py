@@ -39,11 +39,14 @@ def envelope(
     }
     if meta:
         body_meta.update(meta)
-    from services.portfolio.service import BOOK_WARNINGS
+    from services.portfolio.service import BOOK_PRICING, BOOK_WARNINGS
 
     warnings = BOOK_WARNINGS.get()
     if warnings:  # market data the book could not get (degraded, not failed)
         body_meta["warnings"] = list(warnings)
+    pricing = BOOK_PRICING.get()
+    if pricing and not body_meta.get("market_data"):  # where the figures were priced from, and when
+        body_meta["market_data"] = dict(pricing)
     return SigmaJSONResponse({"success": True, "data": data, "meta": body_meta, "errors": errors or []}, status_code=status_code)
 
 

@@ -127,3 +127,46 @@ def fetch_option_chain(state: AppState, symbol: str, expiries, strikes: int | No
         }
 
     return _provider_call(state, call)
+
+
+#: Most bars one GET /market/bars answers (30+ years of daily bars; ~2 months of minutes).
+MAX_BARS = 20_000
+BARS_PER_SESSION = {"1d": 1, "1h": 7, "15min": 26, "5min": 78, "1min": 390}
+
+
+def fetch_bars(state: AppState, symbol: str, start: dt.date, end: dt.date | None, freq: str) -> tuple[dict, str | None]:
+    """Daily or intraday bars of ``symbol`` for the sessions ``start``..``end`` (default: today
+    in New York) with where they come from (``source``) and when they were read (``as_of``);
+    400 naming ``start``/``end`` for a span outside the calendar or over ``MAX_BARS`` bars."""
+    from compute.marketdata import calendar
+    from serve_app.errors import invalid
+
+    first, last = calendar.all_sessions().index[[0, -1]]
+    if end is None:
+        end = min(calendar.to_session_date(get_provider(state).now()).date(), last.date())
+    for field, day in (("start", start), ("end", end)):
+        if not first.date() <= day <= last.date():
+            raise invalid(field, f"{day} is outside the calendar range {first.date()}..{last.date()}")
+    if start > end:
+        raise invalid("start", f"{start} is after end {end}")
+    expected = len(calendar.sessions(start, end)) * BARS_PER_SESSION[freq]
+    if expected > MAX_BARS:
+        raise invalid("start", f"{start}..{end} at {freq} is up to {expected} bars; at most {MAX_BARS} per request "
+                               "(narrow the span or use a coarser freq)")
+
+    def call(provider):
+        as_of = provider.now()
+        if freq == "1d":
+            bars = provider.daily_bars(symbol, start, end)
+        else:
+            bars = provider.intraday_bars(symbol, start, end, freq=freq)
+        stamps = bars.index.strftime("%Y-%m-%dT%H:%M:%SZ")
+        rows = [{"timestamp": t, "open": float(o), "high": float(h), "low": float(lo), "close": float(c),
+                 "volume": float(v)}
+                for t, o, h, lo, c, v in zip(stamps, bars["open"], bars["high"], bars["low"], bars["close"],
+                                             bars["volume"])]
+        return {"symbol": symbol, "freq": freq, "start": str(start), "end": str(end), "count": len(rows),
+                "bars": rows, "source": getattr(provider, "source", "unknown"),
+                "as_of": as_of.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+    return _provider_call(state, call)

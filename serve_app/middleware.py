@@ -14,7 +14,7 @@ from cluster import metrics
 from cluster.config import ANONYMOUS_TIER
 from serve_app.errors import error_body
 from serve_app.security import TokenError, decode_token
-from services.portfolio.service import BOOK_WARNINGS
+from services.portfolio.service import BOOK_PRICING, BOOK_WARNINGS
 
 _RID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 #: Load balancers poll health; the docs are static. Neither spends a caller's budget.
@@ -88,6 +88,7 @@ class SigmaMiddleware:
         request_state = scope.setdefault("state", {})
         request_state.update(request_id=request_id, started=started, claims=claims)
         BOOK_WARNINGS.set([])  # this request's (and its worker threads') market data warnings
+        BOOK_PRICING.set({})  # and where its figures were priced from (meta.market_data)
 
         extra: list[tuple[str, str]] = []
         if state.sets_request_id_header:

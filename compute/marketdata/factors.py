@@ -1,6 +1,6 @@
 """The synthetic factor model.
 
-Model (simple daily returns, one row per NYSE session from ``EPOCH``)::
+Model (simple daily returns, one row per NYSE session from ``EPOCH``, 1990-01-02)::
 
     F_t      = mu + sigma * sqrt(g_t) * z_t              factor returns, 9 columns (FACTORS)
     z_t      = L n_t * sqrt((nu - 2) / chi2_nu,t)         multivariate Student-t, corr = L L'
@@ -21,6 +21,14 @@ on [SPY, ETF_k - SPY for the six styles] recovers the ticker's loadings (the reg
 the factors up to the tracking error).  ``rates`` is the daily change of the 10-year yield
 (decimal; TLT = -17 x rates) and ``oil`` the USO return, so stress scenarios quoted as
 "rates +25 bp" or "oil +5 %" multiply the loadings directly.
+
+History before 2000 (``EPOCH`` .. the session before ``FORWARD_EPOCH``): the model first
+started on 2000-01-03, and every draw from that day on is kept exactly as it was (the same
+streams, the same number of draws, the GARCH started there), so no price on or after
+2000-01-03 changed when the history was extended back to 1990. The earlier sessions are an
+independent *backfill*: their own streams (keyed ``backfill``), the same model run forward in
+time over 1990-1999, and prices compounded *backwards* from the first forward bar (see
+``compute.marketdata.synthetic``), so the two segments join with an ordinary daily move.
 """
 
 from __future__ import annotations
@@ -35,12 +43,19 @@ import pandas as pd
 from compute.marketdata import calendar
 from compute.marketdata.synthetic_nb import garch_variance_multiplier_nb
 
-MODEL_VERSION = "sigma-synthetic-v2"
+#: v3 added the 1990-1999 backfill (every bar from 2000-01-03 on is as in v2).
+MODEL_VERSION = "sigma-synthetic-v3"
 #: Random streams are keyed by this, not by MODEL_VERSION: v2 changed only how minutes are
-#: drawn between the daily bars (a Brownian bridge), so every daily bar stays as it was.
+#: drawn between the daily bars (a Brownian bridge), v3 only added bars before 2000, so every
+#: daily bar from 2000-01-03 on stays as it was.
 SEED_NAMESPACE = "sigma-synthetic-v1"
-EPOCH = pd.Timestamp("2000-01-03")
+#: First session of the synthetic history: the calendar's first (1990-01-02).
+EPOCH = calendar.CALENDAR_START
+#: Where the original generation starts; sessions before it are the backfill.
+FORWARD_EPOCH = pd.Timestamp("2000-01-03")
 HORIZON_END = calendar.CALENDAR_END
+#: Stream key of the pre-2000 draws (independent of every forward stream).
+BACKFILL = "backfill"
 
 FACTORS = ("market", "momentum", "value", "growth", "quality", "size", "low_volatility",
            "rates", "oil")
@@ -101,15 +116,25 @@ def multivariate_t_shocks(rng: np.random.Generator, n: int, corr: np.ndarray,
     return normals * scale[:, None]
 
 
-@lru_cache(maxsize=8)
-def _factor_model(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(factor returns [n_sessions x 9], common variance multiplier g [n_sessions])."""
-    n = len(model_sessions())
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed_words(seed, "factors"))))
+def _factor_segment(seed: int, n: int, *key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Factor returns and g over ``n`` sessions from the stream (seed, "factors", *key)."""
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed_words(seed, "factors", *key))))
     z = multivariate_t_shocks(rng, n, CORRELATION, STUDENT_T_DOF)
     a, c, b = MARKET_GARCH
     g = garch_variance_multiplier_nb(np.ascontiguousarray(z[:, 0]), a, c, b)
     returns = DAILY_MEAN + DAILY_VOL * np.sqrt(g)[:, None] * z
+    return returns, g
+
+
+@lru_cache(maxsize=8)
+def _factor_model(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(factor returns [n_sessions x 9], common variance multiplier g [n_sessions]): the
+    backfill segment (its own stream) followed by the forward one (the original stream)."""
+    n_back = backfill_sessions()
+    forward, g_forward = _factor_segment(seed, len(model_sessions()) - n_back)
+    back, g_back = _factor_segment(seed, n_back, BACKFILL)
+    returns = np.concatenate([back, forward])
+    g = np.concatenate([g_back, g_forward])
     returns.setflags(write=False)
     g.setflags(write=False)
     return returns, g
@@ -119,6 +144,12 @@ def _factor_model(seed: int) -> tuple[np.ndarray, np.ndarray]:
 def model_sessions() -> pd.DataFrame:
     """Every session the synthetic model covers (EPOCH .. HORIZON_END)."""
     return calendar.sessions(EPOCH, HORIZON_END)
+
+
+@lru_cache(maxsize=1)
+def backfill_sessions() -> int:
+    """How many model sessions precede FORWARD_EPOCH (rows 0 .. n - 1 are the backfill)."""
+    return int(model_sessions().index.searchsorted(FORWARD_EPOCH, side="left"))
 
 
 def factor_returns_array(seed: int) -> np.ndarray:

@@ -1,9 +1,11 @@
 """The ``synthetic`` provider: offline, deterministic bars from a multi-factor model.
 
-Each ticker's whole daily history (every NYSE session from ``factors.EPOCH`` to
+Each ticker's whole daily history (every NYSE session from ``factors.EPOCH``, 1990-01-02, to
 ``factors.HORIZON_END``) is generated once per process from PCG64 streams seeded by SHA-256 of
 (model version, seed, ticker), then sliced, so a bar never depends on the requested range and
-two processes or machines produce identical numbers.  Daily returns follow the factor model of
+two processes or machines produce identical numbers.  The history was first generated from
+2000-01-03 (``factors.FORWARD_EPOCH``); the 1990-1999 sessions are a backfill on independent
+streams, compounded backwards from the first 2000 bar, so no bar from 2000 on changed.  Daily returns follow the factor model of
 :mod:`compute.marketdata.factors` with the ticker's loadings from
 :mod:`compute.marketdata.reference`; prices are scaled so the close on 2024-01-02 equals the
 ticker's reference price level.  Mutual funds publish one NAV a day (open = high = low = close,
@@ -39,6 +41,7 @@ from compute.marketdata.options import build_option_chain
 from compute.instruments import normalize_ticker
 from compute.marketdata.reference import PRICE_ANCHOR_SESSION, profile
 from compute.marketdata.synthetic_nb import (
+    backward_closes_nb,
     compound_closes_nb,
     daily_ohlcv_nb,
     idiosyncratic_returns_nb,
@@ -50,6 +53,7 @@ VOLATILITY_RISK_PREMIUM = 1.1     # implied vol runs ~10 % above realised
 OVERNIGHT_SHARE = 0.25            # fraction of the close-to-close move made overnight
 VIX_MEAN_LEVEL = 18.0
 VIX_REVERSION = 0.03              # per session: half-life about 23 sessions
+VIX_FLOOR = 9.0
 MINUTE_CACHE_SESSIONS = 64
 
 
@@ -75,50 +79,107 @@ class DailyHistory:
             arr.setflags(write=False)
 
 
-# ~0.4 MB per ticker: 128 covers a large portfolio plus the factor ETFs.
+# ~0.5 MB per ticker: 128 covers a large portfolio plus the factor ETFs.
 @lru_cache(maxsize=128)
 def daily_history(seed: int, ticker: str) -> DailyHistory:
-    """Generate (and memoise) the full daily history of ``ticker`` for ``seed``."""
+    """Generate (and memoise) the full daily history of ``ticker`` for ``seed``: the 1990-1999
+    backfill followed by the forward history from ``factors.FORWARD_EPOCH`` (2000-01-03)."""
     prof = profile(ticker)
-    table = fm.model_sessions()
-    n = len(table)
+    n_back = fm.backfill_sessions()
     factor_ret = fm.factor_returns_array(seed)
     g = fm.variance_multiplier(seed)
+    # a fresh copy: the forward segment's arithmetic sees the same array layout as when it was
+    # the whole history (BLAS results can depend on alignment)
+    forward = _forward_segment(seed, prof, factor_ret[n_back:].copy(), g[n_back:].copy())
+    back = _backfill_segment(seed, prof, factor_ret[:n_back], g[:n_back], forward)
+    parts = [np.concatenate([b, f]) for b, f in zip(back[:6], forward[:6])]
+    return DailyHistory(*parts, forward[6])
+
+
+def _draws(rng: np.random.Generator, n: int):
+    """(idiosyncratic shock, gap, high, low, volume noise): the fixed draw order of a segment."""
+    return (_student_t(rng, n), rng.standard_normal(n), rng.standard_normal(n),
+            rng.standard_normal(n), rng.standard_normal(n))
+
+
+def _ohlcv(prof, closes, daily_vol, draws):
+    n = closes.shape[0]
+    if prof.model == "nav":
+        return closes.copy(), closes.copy(), closes.copy(), np.zeros(n)
+    _, gap_noise, high_draw, low_draw, volume_noise = draws
+    return daily_ohlcv_nb(closes, daily_vol, gap_noise, high_draw, low_draw, volume_noise, prof.adv,
+                          OVERNIGHT_SHARE)
+
+
+def _forward_segment(seed: int, prof, factor_ret: np.ndarray, g: np.ndarray):
+    """The history from FORWARD_EPOCH on, exactly as first generated: (open, high, low, close,
+    volume, daily_vol, typical daily vol, returns)."""
+    n = factor_ret.shape[0]
     rng = _rng(seed, "daily", prof.ticker)
     # Fixed draw order over the fixed horizon: the stream, hence every bar, is range-independent.
-    idio_shock = _student_t(rng, n)
-    gap_noise = rng.standard_normal(n)
-    high_draw = rng.standard_normal(n)
-    low_draw = rng.standard_normal(n)
-    volume_noise = rng.standard_normal(n)
-
+    draws = _draws(rng, n)
+    idio_shock = draws[0]
     beta = prof.loading_vector()
     systematic_var = float(beta @ fm.factor_covariance() @ beta)
+    typical = float(np.sqrt(systematic_var + prof.idio_vol**2))
     a, c, b = fm.IDIO_GARCH
+    returns = None
     if prof.model == "volatility_index":
         market_surprise = np.ascontiguousarray(factor_ret[:, 0] - fm.DAILY_MEAN[0])
         closes = mean_reverting_log_levels_nb(prof.idio_vol * idio_shock, market_surprise,
                                               prof.loadings.get("market", 0.0), VIX_REVERSION,
                                               np.log(VIX_MEAN_LEVEL), VIX_MEAN_LEVEL)
-        closes = np.maximum(closes, 9.0)
-        typical = float(np.sqrt(systematic_var + prof.idio_vol**2))
+        closes = np.maximum(closes, VIX_FLOOR)
         daily_vol = np.full(n, typical)
     else:
         idio = idiosyncratic_returns_nb(idio_shock, prof.idio_vol, a, c, b)
         returns = prof.alpha + factor_ret @ beta + idio
-        anchor = int(table.index.get_loc(pd.Timestamp(PRICE_ANCHOR_SESSION)))
+        table = fm.model_sessions()
+        anchor = int(table.index.get_loc(pd.Timestamp(PRICE_ANCHOR_SESSION))) - fm.backfill_sessions()
         closes = compound_closes_nb(returns, anchor, prof.price)
-        typical = float(np.sqrt(systematic_var + prof.idio_vol**2))
         idio_var = (idio / np.where(idio_shock == 0.0, 1.0, idio_shock)) ** 2
         daily_vol = np.sqrt(systematic_var * g + idio_var)
-    if prof.model == "nav":
-        opens, highs, lows = closes.copy(), closes.copy(), closes.copy()
-        volumes = np.zeros(n)
+    opens, highs, lows, volumes = _ohlcv(prof, closes, daily_vol, draws)
+    return opens, highs, lows, closes, volumes, daily_vol, typical, returns
+
+
+def _backfill_segment(seed: int, prof, factor_ret: np.ndarray, g: np.ndarray, forward):
+    """The 1990-1999 sessions: the same model on independent streams (returns drawn forward in
+    time), prices compounded backwards from the forward segment's first bar so the series
+    joins with an ordinary daily move: the close before 2000-01-03 is the one the forward
+    segment's first return started from (its compounding base; 18 for a VIX-like index)."""
+    n = factor_ret.shape[0]
+    rng = _rng(seed, "daily", prof.ticker, fm.BACKFILL)
+    draws = _draws(rng, n)
+    idio_shock = draws[0]
+    beta = prof.loading_vector()
+    systematic_var = float(beta @ fm.factor_covariance() @ beta)
+    typical = forward[6]
+    a, c, b = fm.IDIO_GARCH
+    if n == 0:
+        empty = np.empty(0)
+        return empty, empty, empty, empty, empty, empty
+    if prof.model == "volatility_index":
+        # Reverse-time mean reversion from the level the forward path started at: the
+        # log level steps back towards its mean with this segment's shocks, the market term
+        # sign-flipped so that, read forwards, the index still falls when the market rises.
+        shocks = prof.idio_vol * idio_shock
+        market_surprise = factor_ret[:, 0] - fm.DAILY_MEAN[0]
+        back_steps = mean_reverting_log_levels_nb(
+            np.ascontiguousarray(shocks[n - 1:0:-1]), np.ascontiguousarray(-market_surprise[n - 1:0:-1]),
+            prof.loadings.get("market", 0.0), VIX_REVERSION, np.log(VIX_MEAN_LEVEL), VIX_MEAN_LEVEL)
+        closes = np.maximum(np.concatenate([back_steps[::-1], [VIX_MEAN_LEVEL]]), VIX_FLOOR)
+        daily_vol = np.full(n, typical)
     else:
-        opens, highs, lows, volumes = daily_ohlcv_nb(closes, daily_vol, gap_noise, high_draw,
-                                                     low_draw, volume_noise, prof.adv,
-                                                     OVERNIGHT_SHARE)
-    return DailyHistory(opens, highs, lows, closes, volumes, daily_vol, typical)
+        idio = idiosyncratic_returns_nb(idio_shock, prof.idio_vol, a, c, b)
+        returns = prof.alpha + factor_ret @ beta + idio
+        # the close before the forward segment's first bar: its compounding base
+        first_return = max(float(forward[7][0]), -0.95)
+        closes = backward_closes_nb(returns, float(forward[3][0]) / (1.0 + first_return))
+        idio_var = (idio / np.where(idio_shock == 0.0, 1.0, idio_shock)) ** 2
+        daily_vol = np.sqrt(systematic_var * g + idio_var)
+    opens, highs, lows, volumes = _ohlcv(prof, closes, daily_vol, draws)
+    return opens, highs, lows, closes, volumes, daily_vol
 
 
 class SyntheticProvider(MarketDataProvider):

@@ -54,6 +54,25 @@ def compound_closes_nb(returns, anchor_index, anchor_price):
 
 
 @njit(cache=True)
+def backward_closes_nb(returns, last_close):
+    """Closes ending at ``last_close`` whose simple returns are ``returns`` (returns[0], the
+    move into the first close, is not used): compounded backwards, close[t - 1] =
+    close[t] / (1 + returns[t]), with returns floored at -95 % as in compound_closes_nb, so
+    every close stays positive."""
+    n = returns.shape[0]
+    closes = np.empty(n)
+    if n == 0:
+        return closes
+    closes[n - 1] = last_close
+    for t in range(n - 1, 0, -1):
+        r = returns[t]
+        if r < -0.95:
+            r = -0.95
+        closes[t - 1] = closes[t] / (1.0 + r)
+    return closes
+
+
+@njit(cache=True)
 def mean_reverting_log_levels_nb(shocks, market, market_loading, kappa, log_mean, start_level):
     """Levels of a mean-reverting index (VIX-like): d log V = kappa (m - log V) + b M + shock."""
     n = shocks.shape[0]

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request
 from serve_app.deps import CallerDep, StateDep
 from serve_app.envelope import envelope
 from serve_app.errors import invalid
-from serve_app.market import fetch_option_chain, fetch_quotes
-from serve_app.schemas.common import Envelope, error_responses
-from serve_app.schemas.market import OptionChain, Quotes
+from serve_app.market import fetch_bars, fetch_option_chain, fetch_quotes
+from serve_app.schemas.common import Envelope, IsoDate, error_responses
+from serve_app.schemas.market import Bars, OptionChain, Quotes
 from compute.instruments import InvalidTicker, normalize_ticker
 
 router = APIRouter(prefix="/market", tags=["market data"])
@@ -62,4 +62,20 @@ def options(
         except ValueError:
             raise invalid("expiry", "use 'nearest', 'all' or a date in YYYY-MM-DD format") from None
     data, cache_status = fetch_option_chain(state, underlying, expiries, strikes)
+    return envelope(request, data, cache_status=cache_status)
+
+
+@router.get("/bars", summary="Daily or intraday bars of one symbol, with their source and as_of",
+            response_model=Envelope[Bars], responses=error_responses(400, 401, 404, 429, 503))
+def bars(
+    request: Request,
+    _: CallerDep,
+    state: StateDep,
+    symbol: str = Query(..., description="ticker"),
+    start: IsoDate = Query(..., description="first session, YYYY-MM-DD (the calendar starts 1990-01-02)"),
+    end: IsoDate | None = Query(None, description="last session, YYYY-MM-DD (default: today)"),
+    freq: str = Query("1d", pattern="^(1d|1h|15min|5min|1min)$", description="1d, 1h, 15min, 5min or 1min"),
+):
+    ticker = parse_symbol(symbol, "symbol")
+    data, cache_status = fetch_bars(state, ticker, start, end, freq)
     return envelope(request, data, cache_status=cache_status)

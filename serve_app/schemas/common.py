@@ -39,6 +39,14 @@ Number = float | None
 """A figure; null when its inputs are missing or it is undefined (never NaN)."""
 
 
+class MarketDataStamp(BaseModel):
+    """Where a priced figure's market data comes from and when it was priced."""
+
+    source: str = Field(description="the market-data provider: synthetic, files or polygon")
+    as_of: Timestamp | None = Field(None, description="the pricing instant (UTC, ISO 8601): the quotes' "
+                                    "instant for a live book, the session's close for a book priced at a date")
+
+
 class Meta(BaseModel):
     """``meta`` of every enveloped answer; some routes add fields (their own ``meta`` models)."""
 
@@ -48,6 +56,10 @@ class Meta(BaseModel):
     cache_status: Literal["hit", "miss", "partial"] | None = Field(None, description="whether cached figures were served")
     warnings: list[str] | None = Field(None, description="market data the answer had to do without: the ticker and "
                                        "why (e.g. the file that could not be read); absent when there is none")
+    market_data: MarketDataStamp | None = Field(
+        None, description="on every answer with priced figures (portfolio views, positions, risk): the source "
+                          "(synthetic, files, polygon) and the pricing instant; a figure served from the daily "
+                          "batch carries the batch's. Absent on answers that price nothing")
 
 
 class PageMeta(Meta):

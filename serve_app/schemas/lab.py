@@ -196,7 +196,8 @@ class BacktestRequest(BaseModel):
     config: dict[str, Any] | None = None
     strategy: dict[str, Any] | None = Field(
         None, description="a built-in indicator strategy instead of the model's scores: {name: zscore | ma_cross "
-                          "| rsi | bollinger | donchian, params: {...}} (docs/research-data.md)",
+                          "| rsi | bollinger | donchian, params: {...}}; every strategy also takes params.max_hold, a holding "
+                          "limit in bars (0 = none) (docs/lab.md)",
         json_schema_extra={"example": {"name": "zscore", "params": {"window": 20, "entry": 2.0, "exit": 0.5}}})
     signal: dict[str, Any] | None = Field(
         None, description="your own signal on the model's ticker instead of its scores: {dates, scores} (scores "

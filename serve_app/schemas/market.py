@@ -51,3 +51,24 @@ class OptionChain(BaseModel):
     as_of: str | None = Field(None, description="the instant the chain is priced at (UTC, ISO 8601)")
     pricing: str | None = Field(None, description="model: Black-Scholes on a volatility smile (synthetic, files: "
                                 "no option quotes there); market: the source's option quotes (polygon)")
+
+
+class Bar(BaseModel):
+    timestamp: str = Field(description="the bar's start (UTC, ISO 8601): the session open for daily bars")
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class Bars(BaseModel):
+    symbol: str
+    freq: str = Field(description="1d, 1h, 15min, 5min or 1min")
+    start: str = Field(description="first session asked for (YYYY-MM-DD)")
+    end: str = Field(description="last session asked for (YYYY-MM-DD)")
+    count: int
+    bars: list[Bar] = Field(description="every bar of the span that had ended at as_of, oldest first")
+    source: str = Field(description="where the bars come from: synthetic, files or polygon")
+    as_of: str = Field(description="the instant the bars were read (UTC, ISO 8601): a bar still forming then "
+                                   "(a session not yet closed, an hour not yet over) is not included")

@@ -15,7 +15,9 @@ class SweepRequest(BaseModel):
 
     model_id: str = Field(..., min_length=1, max_length=80)
     risk_profile: str | None = None
-    sweep: dict[str, Any] | None = Field(None, description="grid; omitted or {}: the model's pack's default grid")
+    sweep: dict[str, Any] | None = Field(None, description="grid; omitted or {}: the model's pack's default grid; "
+                                         "{strategy: {name, grid: {parameter: [values]}}, long_only}: a built-in "
+                                         "strategy's windows, thresholds and holding limits (max_hold)")
     tag: str | None = Field(None, min_length=1, max_length=80)
     matrix_sha: str | None = Field(None, min_length=8, max_length=64)
     start_date: IsoDate | None = None

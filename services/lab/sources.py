@@ -237,8 +237,10 @@ def run_source_backtest(frame: pd.DataFrame, cfg: Mapping[str, Any], pack, fees_
                             fees_bps=fees_bps, slippage_bps=slippage_bps, periods_per_year=periods_per_year,
                             borrow_bps=float(cfg.get("borrow_bps") or 0.0))
     index = pd.DatetimeIndex(bars["timestamp"])
+    max_hold = int((cfg.get("strategy") or {}).get("params", {}).get("max_hold", 0))
     result = run_backtest(bars["open"].to_numpy(np.float64), bars["close"].to_numpy(np.float64), score, config,
-                          index=index, hours=bars["hour"].to_numpy(np.int64), segment_cutoffs=cuts[None, :])
+                          index=index, hours=bars["hour"].to_numpy(np.int64), segment_cutoffs=cuts[None, :],
+                          max_hold=max_hold)
     return result, bars
 
 

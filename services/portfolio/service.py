@@ -572,6 +572,38 @@ def _note_warnings(book: PricedBook) -> PricedBook:
     return book
 
 
+#: Where the figures of the current request were priced from (set to a fresh dict per request by
+#: the HTTP middleware; ``serve_app.envelope`` puts it in ``meta.market_data``): ``source``
+#: (synthetic, files, polygon) and ``as_of`` (the pricing instant, UTC ISO 8601; the latest one
+#: when a request prices several books, e.g. a day and the day before). A dict, so what a
+#: worker thread of the request notes reaches the response.
+BOOK_PRICING: ContextVar[dict | None] = ContextVar("sigma_book_pricing", default=None)
+
+
+def iso_instant(value) -> str | None:
+    """An instant as UTC ISO 8601 to the second (``2026-12-03T18:00:00Z``); naive = UTC."""
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pricing_stamp(provider, as_of) -> dict:
+    """``{"source", "as_of"}`` of figures priced by ``provider`` at the instant ``as_of``."""
+    return {"source": str(getattr(provider, "source", "unknown")), "as_of": iso_instant(as_of)}
+
+
+def note_pricing(provider, as_of) -> None:
+    """Record, for the current request, that figures were priced by ``provider`` at ``as_of``."""
+    sink = BOOK_PRICING.get()
+    if sink is None:
+        return
+    stamp = pricing_stamp(provider, as_of)
+    if not sink or (stamp["as_of"] or "") >= (sink.get("as_of") or ""):
+        sink.update(stamp)
+
+
 _book_cache: dict[tuple, tuple[float, PricedBook]] = {}
 _book_lock = threading.Lock()
 
@@ -606,6 +638,7 @@ def priced_book(catalog: Catalog, provider, user_id: int, portfolio_id: str | No
         hit = _book_cache.get(key)
         if hit is not None and hit[0] > now:
             book = hit[1]
+            note_pricing(provider, book.as_of)
             return _note_warnings(PricedBook(book.portfolio, book.positions, book.cash, book.equity, book.as_of, "hit",
                                              book.extras))
     frame = load_positions(catalog, pf.id)
@@ -617,6 +650,7 @@ def priced_book(catalog: Catalog, provider, user_id: int, portfolio_id: str | No
         for stale in [k for k, (exp, _) in _book_cache.items() if k[0] == pf.id or exp <= now]:
             _book_cache.pop(stale, None)
         _book_cache[key] = (now + ttl_s, book)
+    note_pricing(provider, book.as_of)
     return _note_warnings(book)
 
 
@@ -636,7 +670,9 @@ def price_position_specs(provider, specs: list[PositionSpec], as_of=None) -> pd.
         "option_right": [p.option_right for p in specs], "multiplier": [p.multiplier for p in specs],
         "strategy": [None] * len(specs), "tags": [[] for _ in specs],
     }, columns=list(INPUT_COLUMNS))
-    return price_positions(frame, provider, as_of=as_of)
+    priced = price_positions(frame, provider, as_of=as_of)
+    note_pricing(provider, priced.attrs.get("as_of") or provider.now())
+    return priced
 
 
 

@@ -253,6 +253,11 @@ def process_portfolio(settings: Settings, run_id: str, portfolio_id: str, as_of:
             break
         elapsed = (time.perf_counter() - clock) * 1000.0
         result = {"fingerprint": fingerprint, "as_of": str(as_of), "data": data} if status == "completed" else None
+        if result is not None and runner.book is not None:
+            from services.portfolio.service import pricing_stamp
+
+            # where the step's figures were priced from, and when (the routes' meta.market_data)
+            result["market_data"] = pricing_stamp(provider, runner.book.as_of)
         _record_step(catalog, run_id, portfolio_id, step, status, attempts=attempts, result=result, error=error,
                      started=started, duration_ms=elapsed)
         outcome[step] = "not_applicable" if status == "skipped" else status

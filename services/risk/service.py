@@ -302,11 +302,15 @@ def holdings_fingerprint(catalog: Catalog, portfolio_id: str) -> str:
 
 
 def stored_result(
-    catalog: Catalog, portfolio_id: str, step: str, *, max_age_s: float = STORED_MAX_AGE_S, now: dt.datetime | None = None
+    catalog: Catalog, portfolio_id: str, step: str, *, max_age_s: float = STORED_MAX_AGE_S, now: dt.datetime | None = None,
+    provider=None,
 ) -> tuple[dict, dict] | None:
     """The latest completed batch result of ``step`` if still valid: (result data, source meta).
 
-    Valid means: same holdings fingerprint as now and younger than ``max_age_s``.
+    Valid means: same holdings fingerprint as now and younger than ``max_age_s``. The meta's
+    ``market_data`` is where the batch priced the book from and when (stored with the result;
+    for a result stored before that was recorded: ``provider``'s source at the close of the
+    batch's session, which is where the batch prices).
     """
     with catalog.session() as s:
         row = s.scalars(
@@ -328,11 +332,25 @@ def stored_result(
         "age_seconds": round(max(age, 0.0), 1),
         "batch_run_id": row.run_id,
     }
+    stamp = row.result.get("market_data")
+    if not stamp and provider is not None and row.result.get("as_of"):
+        from services.portfolio.service import pricing_stamp
+
+        stamp = pricing_stamp(provider, calendar.session_close(calendar.session_on_or_before(row.result["as_of"])))
+    if stamp:
+        meta["market_data"] = dict(stamp)
     return row.result.get("data") or {}, meta
 
 
-def live_meta(as_of: dt.date) -> dict:
-    return {"source": "live", "as_of": str(as_of), "computed_at": utcnow().isoformat(), "age_seconds": 0.0}
+def live_meta(as_of: dt.date, book=None, provider=None) -> dict:
+    """Meta of a figure computed now: ``source: live``, the book's session, and (with the book
+    and its provider) ``market_data``: the provider's source and the book's pricing instant."""
+    meta = {"source": "live", "as_of": str(as_of), "computed_at": utcnow().isoformat(), "age_seconds": 0.0}
+    if book is not None and provider is not None:
+        from services.portfolio.service import pricing_stamp
+
+        meta["market_data"] = pricing_stamp(provider, getattr(book, "as_of", None))
+    return meta
 
 
 def default_portfolio_id(catalog: Catalog, user_id: int, portfolio_id: str | None = None) -> str:
@@ -626,12 +644,12 @@ def portfolio_factors(catalog, provider, user_id, portfolio_id=None, *, view="po
     _validate_window(window)
     pid = default_portfolio_id(catalog, user_id, portfolio_id)
     if use_stored and window == DEFAULT_WINDOW:
-        hit = stored_result(catalog, pid, "factors")
+        hit = stored_result(catalog, pid, "factors", provider=provider)
         if hit is not None and view in hit[0]:
             return hit[0][view], hit[1]
     book = get_priced_book(catalog, provider, user_id, pid)
     inputs = risk_inputs(book, provider, window=window)
-    return factor_report(inputs, view), live_meta(inputs.as_of)
+    return factor_report(inputs, view), live_meta(inputs.as_of, inputs.book, provider)
 
 
 def portfolio_overview(catalog, provider, user_id, portfolio_id=None, *, view="portfolio", period="daily",
@@ -640,13 +658,13 @@ def portfolio_overview(catalog, provider, user_id, portfolio_id=None, *, view="p
     _validate_period(period)
     pid = default_portfolio_id(catalog, user_id, portfolio_id)
     if use_stored:
-        hit = stored_result(catalog, pid, "risk")
+        hit = stored_result(catalog, pid, "risk", provider=provider)
         key = f"{view}:{period}"
         if hit is not None and key in hit[0].get("overview", {}):
             return hit[0]["overview"][key], hit[1]
     book = get_priced_book(catalog, provider, user_id, pid)
     inputs = risk_inputs(book, provider, sessions=OVERVIEW_LOOKBACK_SESSIONS[period])
-    return overview_report(inputs, view, period), live_meta(inputs.as_of)
+    return overview_report(inputs, view, period), live_meta(inputs.as_of, inputs.book, provider)
 
 
 def portfolio_var(catalog, provider, user_id, portfolio_id=None, *, view="portfolio", paths=MONTE_CARLO_PATHS,
@@ -656,12 +674,12 @@ def portfolio_var(catalog, provider, user_id, portfolio_id=None, *, view="portfo
         raise RiskInputError("paths", "expected 1000..1000000")
     pid = default_portfolio_id(catalog, user_id, portfolio_id)
     if use_stored and int(paths) == MONTE_CARLO_PATHS and int(seed) == 0:
-        hit = stored_result(catalog, pid, "risk")
+        hit = stored_result(catalog, pid, "risk", provider=provider)
         if hit is not None and view in hit[0].get("var", {}):
             return hit[0]["var"][view], hit[1]
     book = get_priced_book(catalog, provider, user_id, pid)
     inputs = risk_inputs(book, provider, sessions=252)
-    return var_report(inputs, view, paths=paths, seed=seed), live_meta(inputs.as_of)
+    return var_report(inputs, view, paths=paths, seed=seed), live_meta(inputs.as_of, inputs.book, provider)
 
 
 def portfolio_var_returns(catalog, provider, user_id, portfolio_id=None, *, view="portfolio") -> pd.Series:
@@ -679,7 +697,7 @@ def portfolio_scenarios(catalog, provider, user_id, portfolio_id=None, *, scenar
     resolve_scenarios(list(scenario_ids or []), custom)  # validate before any work
     pid = default_portfolio_id(catalog, user_id, portfolio_id)
     if use_stored and custom is None:
-        hit = stored_result(catalog, pid, "scenarios")
+        hit = stored_result(catalog, pid, "scenarios", provider=provider)
         if hit is not None and view in hit[0]:
             stored = hit[0][view]
             by_id = {s["id"]: s for s in stored["scenarios"]}
@@ -688,7 +706,7 @@ def portfolio_scenarios(catalog, provider, user_id, portfolio_id=None, *, scenar
                 return data, hit[1]
     book = get_priced_book(catalog, provider, user_id, pid)
     inputs = risk_inputs(book, provider)
-    return scenario_report(inputs, scenario_ids, custom, view), live_meta(inputs.as_of)
+    return scenario_report(inputs, scenario_ids, custom, view), live_meta(inputs.as_of, inputs.book, provider)
 
 
 def position_factors(catalog, provider, user_id, portfolio_id=None, *, position_ids=None, factors=None,

@@ -241,3 +241,21 @@ def test_polygon_bars_are_cached(server, tmp_path):
     now[0] += 86401
     p.daily_bars("MSFT", "2024-07-01", "2024-07-03")
     assert p.last_cache_status == "miss" and len(server.requests) == 2
+
+
+def test_daily_bars_before_2000_are_asked_for_not_refused(server):
+    # the provider sends any span of the calendar (1990-01-02 on) to the API; only a date
+    # before the calendar is refused, naming the range
+    path = "/v2/aggs/ticker/IBM/range/1/day/1990-01-02/1990-01-05"
+    server.add(path, (200, {}, {"status": "OK", "results": [
+        agg(ms("1990-01-02"), 23.6, 24.1, 23.5, 24.0, 1000),
+        agg(ms("1990-01-03"), 24.0, 24.3, 23.9, 24.2, 1100),
+        agg(ms("1990-01-04"), 24.2, 24.6, 24.1, 24.5, 900),
+        agg(ms("1990-01-05"), 24.5, 24.5, 24.0, 24.1, 1200)]}))
+    p = provider(server, FakeTime())
+    bars = p.daily_bars("IBM", "1990-01-02", "1990-01-05")
+    assert list(bars["close"]) == [24.0, 24.2, 24.5, 24.1]
+    assert bars.index[0] == pd.Timestamp("1990-01-02 14:30", tz="UTC")  # 09:30 EST
+    assert [r[0] for r in server.requests] == [path]
+    with pytest.raises(MarketDataError, match="outside the calendar range 1990-01-02"):
+        p.daily_bars("IBM", "1989-12-29", "1990-01-05")

@@ -34,26 +34,43 @@ def test_strategy_and_signal_backtests_through_the_api(api):
     row = next(r for r in board["items"] if r["backtest_id"] == bt["backtest_id"])
     assert row["config"]["strategy"]["name"] == "zscore" and row["metrics"]["trades"] == metrics["trades"]
 
-    # a sweep of the strategy's parameters (chunked, on Ray Tune): each row equals the single
-    # backtest of its parameters
-    grid = {"window": [10, 20], "entry": [1.0, 2.0], "exit": [0.0, 0.5]}
+    # a sweep of the strategy's parameters (chunked, on Ray Tune), holding limits included:
+    # each row equals the single backtest of its parameters
+    grid = {"window": [10, 20], "entry": [1.0, 2.0], "exit": [0.0, 0.5], "max_hold": [0, 3]}
     resp = api.http.post(f"{V1}/backtest_sweep", json={"model_id": mid, "matrix_sha": sha, "tag": "zs_research",
-                                                       "chunk_size": 3,  # 3 chunks: Ray Tune trials
+                                                       "chunk_size": 6,  # 3 chunks: Ray Tune trials
                                                        "sweep": {"long_only": True,
                                                                  "strategy": {"name": "zscore", "grid": grid}}}, headers=h)
     assert resp.status_code == 202, resp.text
-    assert resp.json()["total_configs"] == 8
+    assert resp.json()["total_configs"] == 16
     done = _wait_sweep(api, user, resp.json()["sweep_id"])
-    assert done["status"] == "completed" and done["done_configs"] == 8, done
+    assert done["status"] == "completed" and done["done_configs"] == 16, done
     api.wait_job(done["job_id"], user)
     job = api.http.get(f"{V1}/jobs/{done['job_id']}/result", headers=h).json()["data"]["result"]
-    assert job["done_configs"] == 8 and job["chunks"] == job["chunks_run"] == 3
+    assert job["done_configs"] == 16 and job["chunks"] == job["chunks_run"] == 3
     items = api.http.get(f"{V1}/leaderboard", params={"tag": "zs_research"}, headers=h).json()["items"]
-    assert len(items) == 8 and {tuple(i["config"]["strategy"]["params"].values()) for i in items} == {
-        (w, e, x) for w in grid["window"] for e in grid["entry"] for x in grid["exit"]}
-    same = next(i for i in items if i["config"]["strategy"]["params"] == {"window": 10, "entry": 1.0, "exit": 0.0})
+    assert len(items) == 16 and {tuple(i["config"]["strategy"]["params"].values()) for i in items} == {
+        (w, e, x, m) for w in grid["window"] for e in grid["entry"] for x in grid["exit"] for m in grid["max_hold"]}
+    same = next(i for i in items if i["config"]["strategy"]["params"] == {"window": 10, "entry": 1.0, "exit": 0.0,
+                                                                           "max_hold": 0})
     for key in ("sharpe", "cum_ret", "max_drawdown", "trades", "win_rate", "turnover", "final_equity"):
         assert same["metrics"][key] == pytest.approx(metrics[key], rel=1e-9, abs=1e-12), key
+    # a single backtest with a holding limit equals its sweep row
+    limited = _backtest(api, user, {"model_id": mid, "matrix_sha": sha, "config": {"long_only": True},
+                                    "strategy": {"name": "zscore", "params": {"window": 10, "entry": 1.0, "exit": 0.0,
+                                                                              "max_hold": 3}}})
+    assert limited["config"]["strategy"]["params"]["max_hold"] == 3
+    row = next(i for i in items if i["config"]["strategy"]["params"] == {"window": 10, "entry": 1.0, "exit": 0.0,
+                                                                          "max_hold": 3})
+    assert limited["metrics"]["final_equity"] != metrics["final_equity"]  # the limit binds
+    for key in ("sharpe", "cum_ret", "max_drawdown", "trades", "win_rate", "turnover", "final_equity"):
+        assert row["metrics"][key] == pytest.approx(limited["metrics"][key], rel=1e-9, abs=1e-12), key
+    assert_error(api.http.post(f"{V1}/backtest", json={"model_id": mid, "matrix_sha": sha, "strategy": {
+        "name": "zscore", "params": {"max_hold": -1}}}, headers=h), 400, "INVALID_PARAMETER",
+        field="strategy.params.max_hold")
+    assert_error(api.http.post(f"{V1}/backtest_sweep", json={"model_id": mid, "sweep": {
+        "strategy": {"name": "zscore", "grid": {"max_hold": [2.5]}}}}, headers=h), 400, "INVALID_PARAMETER",
+        field="sweep.strategy.grid.max_hold")
     assert_error(api.http.post(f"{V1}/backtest_sweep", json={"model_id": mid, "sweep": {
         "strategy": {"name": "zscore", "grid": {"window": [0]}}}}, headers=h), 400, "INVALID_PARAMETER",
         field="sweep.strategy.grid.window")
