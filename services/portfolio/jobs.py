@@ -14,6 +14,7 @@ def greeks_job(ctx: JobContext, params: dict) -> dict:
     with job_failures():
         specs = service.parse_hypothetical(params.get("positions"))
     ctx.progress(0.1, f"pricing {len(specs)} position(s)", force=True)
-    frame = service.price_position_specs(market_provider(ctx.settings), specs)
+    with service.recording_pricing() as pricing:  # the sync route's meta.market_data, in the result
+        frame = service.price_position_specs(market_provider(ctx.settings), specs)
     ctx.check_cancelled()
-    return views.hypothetical_greeks(frame)
+    return {**views.hypothetical_greeks(frame), "market_data": dict(pricing) or None}

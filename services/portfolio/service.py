@@ -13,6 +13,7 @@ and latest ``updated_at``): any change through this module bumps the portfolio's
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import threading
@@ -592,6 +593,19 @@ def iso_instant(value) -> str | None:
 def pricing_stamp(provider, as_of) -> dict:
     """``{"source", "as_of"}`` of figures priced by ``provider`` at the instant ``as_of``."""
     return {"source": str(getattr(provider, "source", "unknown")), "as_of": iso_instant(as_of)}
+
+
+@contextlib.contextmanager
+def recording_pricing():
+    """Collect, outside a request (a job body), where the figures computed in the block were
+    priced from: yields the dict ``{"source", "as_of"}`` that ``note_pricing`` fills (empty when
+    nothing was priced)."""
+    sink: dict = {}
+    token = BOOK_PRICING.set(sink)
+    try:
+        yield sink
+    finally:
+        BOOK_PRICING.reset(token)
 
 
 def note_pricing(provider, as_of) -> None:

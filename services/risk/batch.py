@@ -431,14 +431,16 @@ def scenarios_job(ctx: JobContext, params: dict) -> dict:
 
 def timeline_job(ctx: JobContext, params: dict) -> dict:
     """``portfolio.timeline``: GET /portfolio/timeline?mode=async."""
+    from services.portfolio.service import recording_pricing
     from services.risk.service import timeline
 
     try:
-        data = timeline(ctx.catalog, _job_provider(ctx), ctx.user_id, params.get("portfolio_id"),
-                        start=params.get("start"), end=params.get("end"), progress=lambda f, m: ctx.progress(f, m))
+        with recording_pricing() as pricing:  # none when every point came from stored snapshots
+            data = timeline(ctx.catalog, _job_provider(ctx), ctx.user_id, params.get("portfolio_id"),
+                            start=params.get("start"), end=params.get("end"), progress=lambda f, m: ctx.progress(f, m))
     except (ValueError, LookupError) as exc:
         raise JobFailed(str(exc), code="INVALID_PARAMETER") from exc
-    return json_safe(data)
+    return json_safe({**data, "market_data": dict(pricing) or None})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -181,6 +181,9 @@ def test_hypothetical_greeks_sync_and_async(api):
     assert done["status"] == "completed", done
     result = api.http.get(f"{V1}/jobs/{job['job_id']}/result", headers=h).json()["data"]["result"]
     assert [p["vol_source"] for p in result["positions"]] == ["chain_iv", "realised", None]
+    # where the figures come from, as the sync answer's meta says (issue 16 item 7)
+    assert result["market_data"]["source"] == sync.json()["meta"]["market_data"]["source"] == "synthetic"
+    assert result["market_data"]["as_of"].endswith("Z")
     assert result["positions"][0]["greeks"]["delta"] == pytest.approx(call["greeks"]["delta"], abs=0.05)
 
     bad = {"positions": [{"ticker": "AAPL", "type": "LC", "quantity": 1, "expiration": expiry.isoformat()}]}
