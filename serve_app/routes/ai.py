@@ -96,7 +96,7 @@ async def _start_lab(state, caller: Caller, intent: str, params: dict) -> dict:
     (same checks, quotas and job), their fields named as the agent sent them."""
     from pydantic import ValidationError
 
-    from serve_app.routes import lab_pipeline, lab_sweeps
+    from serve_app.lab_jobs import submit_backtest, submit_sweep
     from serve_app.schemas import lab as lab_schemas, sweeps as sweep_schemas
 
     aliases = {"sweep.strategy.grid": "parameters.grid", "sweep.strategy": "parameters.strategy",
@@ -113,10 +113,10 @@ async def _start_lab(state, caller: Caller, intent: str, params: dict) -> dict:
         raise ApiError(400, "INVALID_PARAMETER", f"{field}: {first['msg']}", field=field) from None
     with service_errors(aliases=aliases):
         if sweep:
-            accepted = await lab_sweeps.submit_sweep(state, caller, request)
+            accepted = await submit_sweep(state, caller, request)
             url = f"/api/v1/backtest_sweep/{accepted['sweep_id']}"
         else:
-            accepted = await lab_pipeline.submit_backtest(state, caller, request)
+            accepted = await submit_backtest(state, caller, request)
             url = f"/api/v1/backtest/{accepted['backtest_id']}"
     return {**async_accepted(accepted["job_id"], accepted["status"], execute.JOB_INTENTS[intent][1]), **accepted,
             "result_url": url}

@@ -8,7 +8,7 @@ import datetime as dt
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from cluster.catalog import Backtest, Training
+from cluster.catalog import Training
 from services.lab import backtests, matrices
 from services.lab.training import create_training, estimate_train_seconds, train_quota, trainings_last_day
 from services.lab.export import backtest_csv
@@ -16,6 +16,7 @@ from serve_app.deps import Caller, CallerDep, StateDep
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import ApiError, invalid, not_found
 from serve_app.jobrunner import start_job
+from serve_app.lab_jobs import submit_backtest
 from serve_app.market import get_provider
 from serve_app.schemas import lab as schemas
 from serve_app.schemas.common import csv_responses, error_responses
@@ -63,26 +64,6 @@ async def train(body: schemas.TrainRequest, caller: CallerDep, state: StateDep):
              response_model=schemas.BacktestAccepted, responses=error_responses(400, 401, 404, 429, 503))
 async def backtest(body: schemas.BacktestRequest, caller: CallerDep, state: StateDep):
     return SigmaJSONResponse(await submit_backtest(state, caller, body), status_code=202)
-
-
-async def submit_backtest(state: AppState, caller: Caller, body: schemas.BacktestRequest) -> dict:
-    """Record a backtest and start its ``lab.backtest`` job (also ``/ai/execute``'s run_backtest)."""
-    try:
-        bt, model = backtests.create_backtest(state.catalog, caller.id, body.model_id, body.config, body.matrix_sha,
-                                            body.start_date, body.end_date, body.risk_profile,
-                                            strategy=body.strategy, signal=body.signal, store=state.store)
-    except LookupError:
-        raise not_found("model", body.model_id) from None
-    limit = state.settings.tier_limits().get(caller.tier, {}).get("concurrent_backtests", 1)
-    estimated_ms = 3000 if model.pack_id != "zerosigma" else 6000
-    job, position = await start_job(state, caller, "lab.backtest", {"backtest_id": bt.id, "model_id": model.model_id},
-                                    estimated_duration_ms=estimated_ms, queue_group="lab.backtest", queue_limit=limit)
-    with state.catalog.session() as s:
-        s.get(Backtest, bt.id).job_id = job.id
-    eta = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(milliseconds=estimated_ms * (1 + position))).isoformat()
-    return {"backtest_id": bt.id, "model_id": model.model_id, "job_id": job.id,
-            "status": "running" if position == 0 else "queued", "queue_position": position,
-            "metrics": None, "estimated_completion": eta}
 
 
 def _own_backtest(state: AppState, caller: Caller, backtest_id: str):

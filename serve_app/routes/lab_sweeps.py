@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 from serve_app.deps import Caller, CallerDep, OffsetQuery, StateDep
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import ApiError, not_found
-from serve_app.jobrunner import start_job
+from serve_app.lab_jobs import submit_sweep, submit_sweep_job
 from serve_app.schemas import sweeps as schemas
 from serve_app.schemas.common import error_responses
 from serve_app.state import AppState
@@ -22,44 +22,10 @@ from services.lab import sweeps
 router = APIRouter(tags=["lab sweeps"])
 
 
-def _estimate_ms(total: int) -> int:
-    # Tune start-up with the walk-forward inputs alongside (~2.5 s), then storing one leaderboard
-    # row per configuration (~0.2 ms each) outweighs the kernel (~300 M bar-configs/s)
-    return 2500 + total // 5
-
-
-async def _submit(state: AppState, caller: Caller, sweep_id: str, total: int) -> tuple[str, int]:
-    _, at_once = sweeps.sweep_quota(caller.tier)
-    job, position = await start_job(state, caller, "lab.sweep", {"sweep_id": sweep_id},
-                                    estimated_duration_ms=_estimate_ms(total), queue_group="lab.sweep",
-                                    queue_limit=at_once)
-    sweeps.attach_job(state.catalog, sweep_id, job.id)
-    return job.id, position
-
-
 @router.post("/backtest_sweep", status_code=202, summary="Run a sweep of backtest configurations (Ray Tune, chunked)",
              response_model=schemas.SweepAccepted, responses=error_responses(400, 401, 404, 429, 503))
 async def create_sweep(body: schemas.SweepRequest, caller: CallerDep, state: StateDep):
     return SigmaJSONResponse(await submit_sweep(state, caller, body), status_code=202)
-
-
-async def submit_sweep(state: AppState, caller: Caller, body: schemas.SweepRequest) -> dict:
-    """Record a sweep and start its ``lab.sweep`` job (also ``/ai/execute``'s run_sweep)."""
-    try:
-        row, warnings = sweeps.create_sweep(
-            state.catalog, caller.id, caller.tier, model_id=body.model_id, sweep=body.sweep,
-            risk_profile=body.risk_profile, tag=body.tag, matrix_sha=body.matrix_sha, start_date=body.start_date,
-            end_date=body.end_date, chunk_size=body.chunk_size)
-    except LookupError:
-        raise not_found("model", body.model_id) from None
-    except sweeps.SweepQuotaExceeded as exc:
-        raise ApiError(429, "RATE_LIMITED", str(exc), field="model_id") from None
-    job_id, position = await _submit(state, caller, row.id, row.total_configs)
-    return {
-        "sweep_id": row.id, "total_configs": row.total_configs, "status": "running" if position == 0 else "queued",
-        "progress": 0, "tag": row.tag, "model_id": body.model_id, "risk_profile": row.risk_profile,
-        "job_id": job_id, "queue_position": position, "warnings": warnings,
-    }
 
 
 def _own(state: AppState, caller: Caller, sweep_id: str):
@@ -104,6 +70,6 @@ async def resume_sweep(sweep_id: str, caller: CallerDep, state: StateDep):
         sweep = sweeps.prepare_resume(state.catalog, caller.id, sweep_id)
     except ValueError as exc:
         raise ApiError(409, "CONFLICT", str(exc), field="sweep_id") from None
-    job_id, position = await _submit(state, caller, sweep.id, sweep.total_configs - sweep.done_configs)
+    job_id, position = await submit_sweep_job(state, caller, sweep.id, sweep.total_configs - sweep.done_configs)
     sweep, model_id = _own(state, caller, sweep_id)
     return SigmaJSONResponse(sweeps.sweep_view(sweep, model_id, queue_position=position), status_code=202)

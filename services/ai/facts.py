@@ -13,8 +13,6 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from compute.marketdata import calendar
-
 
 def _today(book) -> dt.date:
     ts = pd.Timestamp(book.as_of)

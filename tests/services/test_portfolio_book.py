@@ -125,12 +125,13 @@ def test_exposures_hand_worked(book):
 
 
 def test_missing_volatility_gives_nan_not_numbers():
-    # Days after the synthetic epoch: too little history for a realised vol, and an off-grid strike.
+    # A realised-vol window longer than the history the provider has (it starts in 1990; OCC
+    # symbols start in 2000), and an off-grid strike: no volatility, so no numbers.
     provider = make_provider("synthetic", seed=3)
     as_of = dt.date(2000, 1, 7)
     expiry = next_monthly_expiry(as_of, 1)
     row = _row("x", format_occ("MSFT", expiry, "C", 123.37), "MSFT", "LC", 1, 1.0, 123.37, expiry, "C")
-    out = price_positions(pd.DataFrame([row]), provider, as_of=as_of).iloc[0]
+    out = price_positions(pd.DataFrame([row]), provider, as_of=as_of, realised_window=8000).iloc[0]
     assert out["vol_source"] is None
     assert math.isnan(out["price"]) and math.isnan(out["delta"]) and math.isnan(out["market_value"])
 
