@@ -38,7 +38,7 @@ sysdeps: ingress
 	@{ command -v chromium >/dev/null 2>&1 && test -x /usr/bin/chromedriver; } || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-dejavu-core; }
 
 test: $(STAMP) sysdeps
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=30 tests
 
 bench: $(STAMP) sysdeps
 	$(BIN)/pip install -c constraints.txt -e '.[test,bench]'

@@ -198,6 +198,7 @@ def test_confirmation_rules_and_positions_change_only_when_confirmed(api):
                  400, "INVALID_PARAMETER", field="parameters.risk")
 
 
+@pytest.mark.postgresql_only  # the Lab's own routes run it; their catalog paths are tested on both back ends
 def test_lab_intents_run_the_labs_own_backtest_and_sweep(api):
     """"Backtest a z-score strategy on MSFT": interpret finds the ticker and the strategy; execute
     resolves the caller's model on MSFT and starts the Lab's own backtest job, whose figures

@@ -12,6 +12,7 @@ from tests.serve_app.test_api_platform import V1, assert_error
 from tests.serve_app.test_api_sweeps import _wait_sweep
 
 
+@pytest.mark.postgresql_only  # the engine and its strategies are the subject, not the catalog back end
 def test_strategy_and_signal_backtests_through_the_api(api):
     user = "lab_research"
     h = api.headers(user)
