@@ -7,7 +7,8 @@ Starts Sigma as ``make run`` does (``sigma serve --demo``, fresh ``SIGMA_HOME``;
 - ``backtest_tearsheet_pdf``: the same for a tearsheet of a swing backtest over 10 years of
   daily bars (2014-2023; the backtest itself is not timed) (target < 1.5 s);
 - ``chart_png``: GET /backtest/{id}/chart/equity.png over HTTP (target < 200 ms), the other
-  backtest charts, and every GET /portfolio/chart/{name}.png of the hedge-fund book;
+  backtest charts, and every GET /portfolio/chart/{name}.png of the hedge-fund book: the first
+  view (which draws) apart from the repeat views (the drawing kept per series / priced book);
 - ``noop_get``: GET /auth/me in the same run (the request path alone, the floor of every line).
 Prints one JSON object per line, each with the CPU model and the load.
 """
@@ -55,8 +56,12 @@ def report_ms(http, h, body: dict) -> tuple[float, int]:
     return (time.perf_counter() - t) * 1000, len(file.content)
 
 
-def timed_get(http, h, path: str, n: int) -> tuple[list[float], int]:
+def timed_get(http, h, path: str, n: int) -> tuple[list[float], int, float]:
+    """``n`` timed GETs after a first one (timed apart: the first view draws, later views of the
+    same figures come from the drawing kept with them); (samples ms, bytes, first ms)."""
+    t = time.perf_counter()
     http.get(path, headers=h)
+    first_ms = (time.perf_counter() - t) * 1000
     samples, size = [], 0
     for _ in range(n):
         t = time.perf_counter()
@@ -64,18 +69,19 @@ def timed_get(http, h, path: str, n: int) -> tuple[list[float], int]:
         samples.append((time.perf_counter() - t) * 1000)
         assert r.status_code == 200, r.text
         size = len(r.content)
-    return samples, size
+    return samples, size, first_ms
 
 
 def main(repeats: int = 5) -> None:
     with LiveSigma(demo_user="demo_hedgefundstyle") as sigma:
         http, h = sigma.http, sigma.headers
-        noop, _ = timed_get(http, h, "/auth/me", 20)
+        noop, _, _ = timed_get(http, h, "/auth/me", 20)
         emit("noop_get", statistics.median(noop), "ms", len(noop), best=round(min(noop), 1), route="/auth/me")
         for name in ("exposure", "sector", "tag", "greeks", "factors", "scenarios", "var"):
-            samples, size = timed_get(http, h, f"/portfolio/chart/{name}.png", repeats * 2)
+            samples, size, first = timed_get(http, h, f"/portfolio/chart/{name}.png", repeats * 2)
             emit(f"portfolio_chart_png_{name}", statistics.median(samples), "ms", len(samples), best=round(min(samples), 1),
-                 target_ms=200, bytes=size, vs_noop=round(statistics.median(samples) / statistics.median(noop), 1))
+                 first_view_ms=round(first, 1), target_ms=200, bytes=size,
+                 vs_noop=round(statistics.median(samples) / statistics.median(noop), 1))
         body = {"type": "risk_summary", "format": "pdf"}
         first, size = report_ms(http, h, body)
         emit("risk_summary_pdf_first", first, "ms", 1, bytes=size, note="first report: workers load matplotlib/reportlab")
@@ -93,14 +99,15 @@ def main(repeats: int = 5) -> None:
         bid = bt["backtest_id"]
         n_bars = http.get(f"/backtest/{bid}/series", headers=h).json()["n_bars"]
         tb = {"type": "backtest_tearsheet", "format": "pdf", "backtest_id": bid}
-        report_ms(http, h, tb)
+        first_tb, _ = report_ms(http, h, tb)  # the first draws the backtest's charts
+        emit("backtest_tearsheet_pdf_first", first_tb, "ms", 1, target_ms=1500, matrix_rows=matrix["rows"], oos_bars=n_bars)
         times = [report_ms(http, h, tb)[0] for _ in range(repeats)]
         emit("backtest_tearsheet_pdf", statistics.median(times), "ms", repeats, best=round(min(times), 1), target_ms=1500,
-             matrix_rows=matrix["rows"], oos_bars=n_bars)
+             matrix_rows=matrix["rows"], oos_bars=n_bars, note="repeat tearsheets: the charts drawn once per series")
         for name in ("equity", "monthly", "rolling", "distribution"):
-            samples, size = timed_get(http, h, f"/backtest/{bid}/chart/{name}.png", repeats * 2)
+            samples, size, first = timed_get(http, h, f"/backtest/{bid}/chart/{name}.png", repeats * 2)
             emit(f"chart_png_{name}", statistics.median(samples), "ms", len(samples), best=round(min(samples), 1),
-                 target_ms=200, oos_bars=n_bars, bytes=size)
+                 first_view_ms=round(first, 1), target_ms=200, oos_bars=n_bars, bytes=size)
 
 
 if __name__ == "__main__":
