@@ -21,19 +21,19 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# HAProxy (Debian's haproxy) is Ray Serve's fast HTTP ingress (SIGMA_INGRESS=auto picks it when
-# installed; without it Serve's Python proxy serves, slower under load). Installed when we are root.
+# HAProxy for Ray Serve's faster HTTP ingress, opt-in (SIGMA_INGRESS=haproxy; docs/deploy.md):
+# Ray's own wheel ships a binary; this installs Debian's when missing and we are root.
 ingress:
 	@command -v haproxy >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy; } || echo "haproxy not installed: Ray Serve's Python proxy will serve HTTP (apt-get install haproxy for the faster ingress)"
 
-run: $(STAMP) ingress
+run: $(STAMP)
 	$(BIN)/sigma serve --demo
 
 # The suite reads rendered reports back with poppler (pdftotext, pdftoppm, pdfimages): a Debian
 # package, installed here when missing (the CI runs as root).
 # The dashboard's browser tests (tests/serve_app/test_dashboard_browser.py) drive Debian's
 # chromium through its chromedriver with Selenium: no browser download step.
-sysdeps: ingress
+sysdeps:
 	@command -v pdftoppm >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils; }
 	@{ command -v chromium >/dev/null 2>&1 && test -x /usr/bin/chromedriver; } || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-dejavu-core; }
 

