@@ -331,28 +331,12 @@ def train_estimator(X, y, config: Mapping[str, Any], allowed: Sequence[str],
     """Fit a normalised estimator config on time-ordered rows (rows with a NaN label dropped):
     the first ``1 - holdout_fraction`` of rows fit it, the rest give the held-out metrics
     (``raw`` and ``calibrated``, the same figures: an estimator is not recalibrated here)."""
-    from compute.train import held_out_metrics
+    from compute.train import held_out_metrics, prepare_xy
 
     cfg = normalise_config(config, allowed)
     cls = resolve_estimator(cfg["estimator"], allowed)
-    if isinstance(X, pd.DataFrame):
-        feature_names = list(X.columns) if feature_names is None else list(feature_names)
-        X = X.loc[:, feature_names].to_numpy(dtype=np.float64)
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if X.ndim != 2 or len(X) != len(y):
-        raise ValueError("X must be 2-D with one row per label")
-    if feature_names is None:
-        feature_names = [f"x{i}" for i in range(X.shape[1])]
-    keep = ~np.isnan(y)
-    X, y = X[keep], y[keep]
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X holds NaN or infinite values")
-    classes = tuple(int(c) for c in np.unique(y))
-    if not 2 <= len(classes) <= 3:
-        raise ValueError(f"labels must have two or three classes, got {classes}")
-    y_index = np.searchsorted(np.asarray(classes, dtype=np.float64), y).astype(np.int64)
-    n = len(y)
+    X, y_index, classes, feature_names = prepare_xy(X, y, feature_names)
+    n = len(y_index)
     n_fit = n - int(math.ceil(n * cfg["holdout_fraction"]))
     if n_fit < 10 or n - n_fit < 5:
         raise ValueError(f"too few labelled rows to train ({n})")

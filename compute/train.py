@@ -388,16 +388,11 @@ def held_out_metrics(classes: Sequence[int], y_index: np.ndarray, proba: np.ndar
     return _metrics(classes, y_index, proba)
 
 
-def train_model(X, y, config: TrainConfig | Mapping[str, Any] | None = None,
-                feature_names: Sequence[str] | None = None) -> TrainedModel:
-    """Fit a model on time-ordered rows (see module docstring); rows with NaN label dropped.
-
-    ``X`` is n x d (array or DataFrame, whose columns name the features); ``y`` holds integer
-    label values (e.g. -1/0/1). Returns a calibrated ``TrainedModel`` whose ``metrics`` hold
-    ``raw`` and ``calibrated`` held-out figures (n, log_loss, accuracy, brier, auc),
-    the row counts and the training loss per epoch.
-    """
-    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+def prepare_xy(X, y, feature_names: Sequence[str] | None = None):
+    """The training rows every trainer starts from: ``X`` as a float matrix (a DataFrame's
+    columns name the features, or ``feature_names`` picks them), rows with a NaN label dropped,
+    the label classes (two or three integer values, sorted) and each row's class index.
+    Returns ``(X, y_index, classes, feature_names)``."""
     if isinstance(X, pd.DataFrame):
         feature_names = list(X.columns) if feature_names is None else list(feature_names)
         X = X.loc[:, feature_names].to_numpy(dtype=np.float64)
@@ -412,12 +407,24 @@ def train_model(X, y, config: TrainConfig | Mapping[str, Any] | None = None,
     if not np.all(np.isfinite(X)):
         raise ValueError("X holds NaN or infinite values")
     classes = tuple(int(c) for c in np.unique(y))
-    if len(classes) < 2:
-        raise ValueError("labels must contain at least two classes")
-    if len(classes) > 3:
-        raise ValueError(f"at most three label classes are supported, got {classes}")
+    if not 2 <= len(classes) <= 3:
+        raise ValueError(f"labels must hold at least two classes and at most three, got {classes}")
     y_index = np.searchsorted(np.asarray(classes, dtype=np.float64), y).astype(np.int64)
-    n = len(y)
+    return X, y_index, classes, list(feature_names)
+
+
+def train_model(X, y, config: TrainConfig | Mapping[str, Any] | None = None,
+                feature_names: Sequence[str] | None = None) -> TrainedModel:
+    """Fit a model on time-ordered rows (see module docstring); rows with NaN label dropped.
+
+    ``X`` is n x d (array or DataFrame, whose columns name the features); ``y`` holds integer
+    label values (e.g. -1/0/1). Returns a calibrated ``TrainedModel`` whose ``metrics`` hold
+    ``raw`` and ``calibrated`` held-out figures (n, log_loss, accuracy, brier, auc),
+    the row counts and the training loss per epoch.
+    """
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    X, y_index, classes, feature_names = prepare_xy(X, y, feature_names)
+    n = len(y_index)
     n_hold = int(math.ceil(n * cfg.holdout_fraction))
     n_fit = n - n_hold
     n_cal = n_hold // 2 if cfg.calibration != "none" else 0
