@@ -7,7 +7,6 @@ the target position of bar t + 1 as its signal at bar t + 1 with ``price=open`` 
 the close), ``size=inf`` (all the cash, fees included: vectorbt sizes a buy as cash /
 (fill x (1 + fees))) and ``upon_opposite_entry="reverse"``."""
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -15,6 +14,7 @@ import pytest
 import scipy.stats
 
 from compute.backtest import BacktestConfig, run_backtest
+from tests.compute.vbt_oracle import vectorbt_portfolio
 
 vbt = pytest.importorskip("vectorbt")  # in the test extra; importorskip only guards odd envs
 
@@ -32,18 +32,7 @@ def _bars(seed):
 
 def _vectorbt(open_, close, score, idx, v, long_only, fees, slippage, capital):
     desired = np.where(score >= v, 1, np.where(score <= 1 - v, 0 if long_only else -1, 0))
-    target = np.concatenate(([0], desired[:-1]))  # decided at t's close, filled at t + 1's open
-    prev = np.concatenate(([0], target[:-1]))
-    s = lambda a: pd.Series(a, idx)  # noqa: E731
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return vbt.Portfolio.from_signals(
-            s(close), price=s(open_),
-            entries=s((target == 1) & (prev != 1)), exits=s((target == 0) & (prev == 1)),
-            short_entries=s((target == -1) & (prev != -1)), short_exits=s((target == 0) & (prev == -1)),
-            fees=fees, slippage=slippage, init_cash=capital, size=np.inf,
-            upon_opposite_entry="reverse", freq="1D",
-        )
+    return vectorbt_portfolio(open_, close, desired, idx, fees, slippage, capital)
 
 
 CASES = [

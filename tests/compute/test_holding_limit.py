@@ -5,7 +5,6 @@ vectorbt's ``Portfolio.from_signals`` (equity path, trades and every metric to 1
 convention of tests/compute/test_backtest_vectorbt.py), and in sweeps: every holding limit of
 a chunk shares its window's score (computed once) and equals the single backtest."""
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -15,6 +14,7 @@ import scipy.stats
 from compute import strategies as strat
 from compute.backtest import BacktestConfig, run_backtest
 from compute.strategies import StrategyError, make_strategy, run_strategy, strategy_grid, strategy_sweep
+from tests.compute.vbt_oracle import vectorbt_portfolio
 
 vbt = pytest.importorskip("vectorbt")
 
@@ -117,28 +117,13 @@ def _zscore_rules(close, window, entry, exit_, long_only):
     return rules
 
 
-def _vectorbt(open_, close, decided, idx, fees, slippage, capital):
-    target = np.concatenate(([0], decided[:-1]))  # decided at t's close, filled at t + 1's open
-    prev = np.concatenate(([0], target[:-1]))
-    s = lambda a: pd.Series(a, idx)  # noqa: E731
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return vbt.Portfolio.from_signals(
-            s(close), price=s(open_),
-            entries=s((target == 1) & (prev != 1)), exits=s((target == 0) & (prev == 1)),
-            short_entries=s((target == -1) & (prev != -1)), short_exits=s((target == 0) & (prev == -1)),
-            fees=fees, slippage=slippage, init_cash=capital, size=np.inf,
-            upon_opposite_entry="reverse", freq="1D",
-        )
-
-
 @pytest.mark.parametrize("max_hold, long_only, fees_bps, slippage_bps", [
     (1, True, 10, 5),
     (3, True, 5, 2),
     (5, False, 10, 5),
     (12, False, 1, 0),
 ])
-def test_holding_limit_equals_the_rule_through_vectorbt(bars, max_hold, long_only, fees_bps, slippage_bps):
+def test_holding_limit_equals_the_rule_throughvectorbt_portfolio(bars, max_hold, long_only, fees_bps, slippage_bps):
     open_, close = bars
     idx = pd.date_range("2020-01-01", periods=N, freq="D")
     strategy = make_strategy("zscore", {"window": 15, "entry": 1.0, "exit": 0.0, "max_hold": max_hold})
@@ -150,7 +135,7 @@ def test_holding_limit_equals_the_rule_through_vectorbt(bars, max_hold, long_onl
     assert (decided != unlimited).sum() > 20  # the limit really binds
     # the engine holds what the rule decided, one bar later (next-bar fills)
     np.testing.assert_array_equal(res.position.to_numpy()[1:], decided[:-1])
-    pf = _vectorbt(open_, close, decided, idx, fees_bps * 1e-4, slippage_bps * 1e-4, 10_000)
+    pf = vectorbt_portfolio(open_, close, decided, idx, fees_bps * 1e-4, slippage_bps * 1e-4, 10_000)
 
     np.testing.assert_allclose(res.equity.values, pf.value().values, rtol=1e-9, atol=0)
     np.testing.assert_allclose(res.returns.values, pf.returns().values, rtol=0, atol=1e-12)
