@@ -43,9 +43,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import threading
-import weakref
-from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -55,6 +52,7 @@ from compute.instruments import OPTION_MULTIPLIER, expiry_year_fraction
 from compute.marketdata import calendar
 from compute.marketdata.base import MarketDataError
 from compute.marketdata.reference import profile
+from compute.memo import ProviderMemo
 
 INPUT_COLUMNS = ("position_id", "symbol", "underlying", "type", "quantity", "entry_price", "strike",
                  "expiry", "option_right", "multiplier", "strategy", "tags")
@@ -181,29 +179,15 @@ def dividend_yield(provider, ticker: str, ref: dict | None = None) -> float:
 
 #: Chain marks per provider: a chain at a given session close or minute does not change, so a
 #: book priced again in the same minute (a modeling session's every edit) reuses them.
-_MARKS: "weakref.WeakKeyDictionary[object, OrderedDict]" = weakref.WeakKeyDictionary()
-_MARKS_LOCK = threading.Lock()
-_MARKS_PER_PROVIDER = 512
+_MARKS = ProviderMemo(512)
 
 
 def _chain_marks(provider, underlying: str, expiry: dt.date, instant: pd.Timestamp, session) -> dict[str, tuple[float, float]]:
     """OCC symbol -> (mid, iv) of one expiry of the chain; empty when the chain has none
     (kept per provider, underlying, expiry, instant and the provider's data version)."""
     key = (underlying, expiry, session.date() if session is not None else instant, getattr(provider, "data_version", ""))
-    try:
-        with _MARKS_LOCK:
-            memo = _MARKS.setdefault(provider, OrderedDict())
-            if key in memo:
-                memo.move_to_end(key)
-                return memo[key]
-    except TypeError:  # a provider that cannot be weakly referenced: no memo
-        return _chain_marks_uncached(provider, underlying, expiry, instant, session)
-    marks = _chain_marks_uncached(provider, underlying, expiry, instant, session)
-    with _MARKS_LOCK:
-        memo[key] = marks
-        while len(memo) > _MARKS_PER_PROVIDER:
-            memo.popitem(last=False)
-    return marks
+    return _MARKS.get_or_build(provider, key,
+                               lambda: _chain_marks_uncached(provider, underlying, expiry, instant, session))
 
 
 def _chain_marks_uncached(provider, underlying: str, expiry: dt.date, instant: pd.Timestamp, session):

@@ -102,9 +102,8 @@ def portfolio_chart_bytes(catalog, provider, user_id: int, name: str, ext: str, 
     from services.reports import charts
     from services.risk import service as risk
 
+    from services.portfolio.views import memoized
+
     book = risk.get_priced_book(catalog, provider, user_id, risk.default_portfolio_id(catalog, user_id, portfolio_id))
-    memo = book.extras.setdefault("charts", {})
-    key = (name, ext, round(float(level), 6))
-    if key not in memo:
-        memo[key] = charts.render(portfolio_chart(catalog, provider, user_id, name, portfolio_id, level=level), ext)
-    return memo[key]
+    return memoized(book, ("chart", name, ext, round(float(level), 6)),
+                    lambda: charts.render(portfolio_chart(catalog, provider, user_id, name, portfolio_id, level=level), ext))

@@ -27,10 +27,6 @@ import datetime as dt
 import hashlib
 import json
 import math
-import threading
-import time
-import weakref
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +39,7 @@ from cluster.catalog import BatchResult, Catalog, Portfolio, Position, PositionT
 from cluster.catalog.models import utcnow
 from compute import stats
 from compute.attribution import GROUP_BY, daily_snapshot, pnl_attribution
+from compute.memo import ProviderMemo
 from compute.factors import (
     ALL_FACTORS,
     DEFAULT_WINDOW,
@@ -111,17 +108,11 @@ def daily_closes(provider, tickers, start, end) -> tuple[pd.DataFrame, dict[str,
     # a session's close is final once it has happened: the key says whether ``end``'s has
     end_closed = calendar.session_close(calendar.session_on_or_before(pd.Timestamp(end))) <= provider.now()
     scope = (getattr(provider, "data_version", ""), str(start), str(end), end_closed)
-    with _closes_lock:
-        cache = _closes_cache.get(provider)
-        if cache is None:
-            cache = _closes_cache[provider] = OrderedDict()
     for ticker in dict.fromkeys(tickers):
         key = (*scope, ticker)
-        now = time.monotonic()
-        with _closes_lock:
-            hit = cache.get(key)
-        if hit is not None and hit[0] > now:
-            columns[ticker] = hit[1]
+        hit = _closes.get(provider, key)
+        if hit is not None:
+            columns[ticker] = hit
             continue
         try:
             bars = provider.daily_bars(ticker, start, end)
@@ -131,11 +122,7 @@ def daily_closes(provider, tickers, start, end) -> tuple[pd.DataFrame, dict[str,
             continue
         stamps = pd.DatetimeIndex(bars.index).tz_convert(calendar.NEW_YORK).tz_localize(None).normalize()
         columns[ticker] = pd.Series(bars["close"].to_numpy(np.float64), index=stamps).reindex(index)
-        with _closes_lock:
-            cache[key] = (now + CLOSES_TTL_S, columns[ticker])
-            cache.move_to_end(key)
-            while len(cache) > CLOSES_CACHE_SIZE:
-                cache.popitem(last=False)
+        _closes.put(provider, key, columns[ticker])
     return pd.DataFrame(columns, index=index), failed
 
 
@@ -146,8 +133,7 @@ def daily_closes(provider, tickers, start, end) -> tuple[pd.DataFrame, dict[str,
 #: replaced) and ``CLOSES_CACHE_SIZE`` series per provider.
 CLOSES_TTL_S = 300.0
 CLOSES_CACHE_SIZE = 4096
-_closes_cache: "weakref.WeakKeyDictionary[object, OrderedDict[tuple, tuple[float, pd.Series]]]" = weakref.WeakKeyDictionary()
-_closes_lock = threading.Lock()
+_closes = ProviderMemo(CLOSES_CACHE_SIZE, CLOSES_TTL_S)
 
 
 def factor_returns_frame(etf_returns: pd.DataFrame) -> pd.DataFrame:
