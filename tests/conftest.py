@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -21,10 +20,7 @@ PG_BASE = os.environ.get("SIGMA_TEST_PG", "postgresql+psycopg://postgres@127.0.0
 TEST_PASSWORD = "correct-horse-battery"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from cluster.runtime import free_port  # noqa: E402,F401 - one home; tests import it from here
 
 
 def _pg_available() -> bool:
