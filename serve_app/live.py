@@ -95,6 +95,21 @@ class LiveSigma:
     def kill(self) -> None:
         """SIGKILL the service and every process of its Ray (no clean shutdown of anything)."""
         if self.proc is not None and self.proc.poll() is None:
+            import psutil
+
+            # every process the service started, at once: Ray's workers sit in process groups
+            # of their own and rename themselves (``ray::...``), so neither the group kill nor
+            # the temp-dir match below reaches them, and a worker outliving its raylet for a
+            # second or two finishes its task and writes its result: no power cut at all
+            try:
+                victims = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
+            except psutil.NoSuchProcess:
+                victims = []
+            for victim in victims:
+                try:
+                    victim.kill()
+                except psutil.NoSuchProcess:
+                    pass
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
