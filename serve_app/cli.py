@@ -47,9 +47,12 @@ def cmd_serve(args) -> int:
     from cluster.config import require_shared_storage
 
     settings = _settings(args)
-    # The catalog's migrations, the demo logins (bcrypt: about a second) and the demo books run
-    # on a thread while Ray and Serve start (seconds each on 2 cores), not before them.
+    # The catalog's migrations and the demo logins before Ray starts (a bad database URL fails
+    # at once); the demo books and Lab models on a thread while Ray and Serve start. Measured:
+    # moving the logins (bcrypt, about a second) onto that thread too made no start faster on
+    # two cores, whose Ray start-up is CPU-bound anyway.
     startup = _start_preparing(settings, demo=args.demo)
+    creds = startup.creds.result()
     ray_info = None
     try:
         print(f"Starting Ray ({'joining ' + args.address if args.address else 'local, ' + str(settings.num_cpus) + ' CPUs'}) ...", flush=True)
@@ -58,13 +61,11 @@ def cmd_serve(args) -> int:
         serve.start(http_options={"host": settings.host, "port": settings.port})
         from serve_app.app import build_app
 
-        startup.catalog.result()  # the replicas read a migrated catalog
         serve.run(build_app(settings), name="sigma", route_prefix="/", blocking=False)
         try:
             wait_healthy(settings.api_url, timeout=120)
         except RuntimeError as exc:
             raise SystemExit(str(exc)) from None
-        creds = startup.creds.result()
         if startup.seeded is not None:
             startup.seeded.result()
     except BaseException as exc:
