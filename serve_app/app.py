@@ -98,7 +98,6 @@ class SigmaIngress:
 
         settings = Settings.model_validate_json(settings_json).model_copy(update=secrets)
         logging.basicConfig(level=settings.log_level)
-        lower_priority(settings.ingress_nice)
         state = AppState(
             settings=settings,
             limiter=ActorLimiter(get_rate_limiter(settings.tier_limits()), settings.tier_limits()),
@@ -109,6 +108,8 @@ class SigmaIngress:
         from serve_app import warmup
 
         warmup.start()  # in the background: no request waits for it
+        # after the replica is built: its start-up is not slowed below the other processes starting
+        lower_priority(settings.ingress_nice)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return self._sigma_app
