@@ -85,23 +85,27 @@ def sweep_grid(sweep_id: str, caller: CallerDep, state: StateDep,
     if format == "parquet":
         return Response(frames.to_parquet(grid), media_type=frames.FORMATS["parquet"],
                         headers={"Content-Disposition": f'attachment; filename="{sweep_id}_grid.parquet"'})
-    return SigmaJSONResponse({"sweep_id": sweep_id, "n_configs": len(grid), "axes": list(sweeps.GRID_AXES),
+    return SigmaJSONResponse({"sweep_id": sweep_id, "n_configs": len(grid), "axes": sweeps.grid_axes(grid),
                               "metrics": list(sweeps.GRID_METRICS), "columns": frames.to_columns(grid)})
 
 
 @router.get("/backtest_sweep/{sweep_id}/chart/{chart}", summary="A sweep's metric heatmap over two grid axes",
             response_class=Response, responses=IMAGE)
 def sweep_chart(sweep_id: str, chart: str, caller: CallerDep, state: StateDep,
-                x: str = Query("value", max_length=32, description="a grid axis"),
-                y: str = Query("fees_bps", max_length=32, description="another grid axis"),
+                x: str | None = Query(None, max_length=32, description="a grid axis (GET .../grid lists them; a "
+                                      "strategy sweep's parameters are axes too); default: an axis whose values vary"),
+                y: str | None = Query(None, max_length=32, description="another grid axis; default: another that varies"),
                 metric: str = Query("sharpe", max_length=32, description="a metric column of the grid")):
     _, ext = _chart_name(chart, ("heatmap",))
-    _format(x, sweeps.GRID_AXES, "x")
-    _format(y, sweeps.GRID_AXES, "y")
-    if x == y:
-        raise invalid("y", "must differ from x")
     _format(metric, [m for m in sweeps.GRID_METRICS if m != "gate_pass"], "metric")
     grid = _sweep_grid(state, caller, sweep_id)
+    axes = sweeps.grid_axes(grid)
+    for field, axis in (("x", x), ("y", y)):
+        if axis is not None:
+            _format(axis, axes, field)
+    if x is not None and x == y:
+        raise invalid("y", "must differ from x")
+    x, y = sweeps.heatmap_axes(grid, x, y)
     return _image(charts.render(charts.grid_heatmap(grid, x, y, metric), ext), ext)
 
 

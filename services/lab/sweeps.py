@@ -667,9 +667,13 @@ GRID_METRICS = ("sharpe", "deflated_sharpe", "sortino", "cum_ret", "annual_retur
 
 def sweep_grid(catalog: Catalog, user_id: int, sweep_id: str) -> pd.DataFrame:
     """A sweep's stored configurations as a table, one row per configuration (by
-    ``config_index``): the grid axes (``allowed_hours`` as text, e.g. ``"10,11"``) then the
-    metrics, for heatmaps over any two axes. ``LookupError`` for another user's sweep."""
+    ``config_index``): the grid axes (``allowed_hours`` as text, e.g. ``"10,11"``), then a
+    strategy sweep's own parameters (``window``, ``entry``, ...; a name taken by a column
+    already gets a ``param_`` prefix), then the metrics, for heatmaps over any two axes
+    (``grid_axes``). ``LookupError`` for another user's sweep."""
     get_sweep(catalog, user_id, sweep_id)
+    reserved = {"config_index", *GRID_AXES, *GRID_METRICS}
+    params: dict[str, str] = {}  # a strategy parameter -> its column, in first-seen order
     with catalog.session() as s:
         rows = s.execute(select(LeaderboardEntry).where(LeaderboardEntry.sweep_id == sweep_id)
                          .order_by(LeaderboardEntry.config_index)).scalars().all()
@@ -680,12 +684,48 @@ def sweep_grid(catalog: Catalog, user_id: int, sweep_id: str) -> pd.DataFrame:
             for axis in GRID_AXES:
                 value = cfg.get(axis)
                 rec[axis] = ",".join(str(h) for h in value) if axis == "allowed_hours" and value is not None else value
+            strategy = cfg.get("strategy") if isinstance(cfg.get("strategy"), dict) else {}
+            for name, value in (strategy.get("params") or {}).items():
+                column = params.setdefault(name, f"param_{name}" if name in reserved else name)
+                rec[column] = value
             for name in GRID_METRICS:
                 rec[name] = {"score": row.score, "gate_pass": row.gate_pass,
                              "deflated_sharpe": row.deflated_sharpe}.get(name, metrics.get(name))
             records.append(rec)
-    frame = pd.DataFrame.from_records(records, columns=["config_index", *GRID_AXES, *GRID_METRICS])
+    frame = pd.DataFrame.from_records(records, columns=["config_index", *GRID_AXES, *params.values(), *GRID_METRICS])
     for name in ("value", "exit_value", "top_pct", "fees_bps", "slippage_bps", *GRID_METRICS):
         if name not in ("gate_pass", "trades"):
             frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+    for column in params.values():  # numbers stay numbers (a heatmap orders its ticks by them)
+        numeric = pd.to_numeric(frame[column], errors="coerce")
+        if numeric.notna().sum() == frame[column].notna().sum():
+            frame[column] = numeric
     return frame
+
+
+def grid_axes(grid: pd.DataFrame) -> list[str]:
+    """The axes of a ``sweep_grid`` table: the configuration columns (not the index, not metrics)."""
+    return [c for c in grid.columns if c != "config_index" and c not in GRID_METRICS]
+
+
+#: The heatmap's default axes, in order of preference, after a strategy sweep's own parameters.
+HEATMAP_DEFAULT_AXES = ("value", "top_pct", "fees_bps", "exit_value", "slippage_bps", "allowed_hours", "kind",
+                        "long_only")
+
+
+def heatmap_axes(grid: pd.DataFrame, x: Optional[str] = None, y: Optional[str] = None) -> tuple[str, str]:
+    """The two axes of a sweep's heatmap: those given, the rest chosen among the axes whose
+    values vary (a strategy's own parameters first, then ``HEATMAP_DEFAULT_AXES``); ``value``
+    and ``fees_bps`` when fewer vary."""
+    axes = grid_axes(grid)
+    params = [a for a in axes if a not in GRID_AXES]
+    preferred = [*params, *HEATMAP_DEFAULT_AXES]
+    varying = [a for a in preferred if a in axes and grid[a].nunique(dropna=True) > 1]
+    for fallback in ("value", "fees_bps", *axes):
+        if fallback not in varying:
+            varying.append(fallback)
+    if x is None:
+        x = next(a for a in varying if a != y)
+    if y is None:
+        y = next(a for a in varying if a != x)
+    return x, y

@@ -9,7 +9,6 @@ prints is the API's number for the same as-of time. The file goes to the artifac
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -391,15 +390,10 @@ def _sweep_summary(ctx: Context) -> list:
 
 
 def _axes(grid: pd.DataFrame) -> tuple[str, str] | None:
-    from services.lab.sweeps import GRID_AXES
+    """The heatmap's two axes (``services.lab.sweeps.heatmap_axes``); None for one configuration."""
+    from services.lab.sweeps import heatmap_axes
 
-    varying = [a for a in GRID_AXES if grid[a].astype(str).nunique() > 1]
-    if len(varying) >= 2:
-        return varying[0], varying[1]
-    if len(varying) == 1:
-        other = next(a for a in GRID_AXES if a != varying[0])
-        return varying[0], other
-    return None
+    return heatmap_axes(grid) if len(grid) > 1 else None
 
 
 def _heatmap(ctx: Context) -> list:

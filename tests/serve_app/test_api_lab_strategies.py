@@ -54,6 +54,20 @@ def test_strategy_and_signal_backtests_through_the_api(api):
         (w, e, x, m) for w in grid["window"] for e in grid["entry"] for x in grid["exit"] for m in grid["max_hold"]}
     same = next(i for i in items if i["config"]["strategy"]["params"] == {"window": 10, "entry": 1.0, "exit": 0.0,
                                                                            "max_hold": 0})
+    # the grid table and the heatmap have the strategy's parameters as axes
+    sid = resp.json()["sweep_id"]
+    table = api.http.get(f"{V1}/backtest_sweep/{sid}/grid", headers=h).json()
+    assert {"window", "entry", "exit", "max_hold"} <= set(table["axes"]) and len(table["columns"]["window"]) == 16
+    by_index = {i["config_index"]: i["config"]["strategy"]["params"] for i in items}
+    for k, index in enumerate(table["columns"]["config_index"]):
+        assert {p: table["columns"][p][k] for p in grid} == by_index[index]
+    for params in ({}, {"x": "window", "y": "max_hold"}):  # by default two parameters that vary
+        png = api.http.get(f"{V1}/backtest_sweep/{sid}/chart/heatmap.png", params=params, headers=h)
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png", png.text
+    svg = api.http.get(f"{V1}/backtest_sweep/{sid}/chart/heatmap.svg", headers=h).text
+    assert "by window and entry" in svg  # the title names the axes chosen: the first two parameters
+    assert_error(api.http.get(f"{V1}/backtest_sweep/{sid}/chart/heatmap.png", params={"x": "lookback"}, headers=h),
+                 400, "INVALID_PARAMETER", field="x")
     for key in ("sharpe", "cum_ret", "max_drawdown", "trades", "win_rate", "turnover", "final_equity"):
         assert same["metrics"][key] == pytest.approx(metrics[key], rel=1e-9, abs=1e-12), key
     # a single backtest with a holding limit equals its sweep row
