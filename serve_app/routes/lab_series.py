@@ -65,7 +65,7 @@ def backtest_chart_route(backtest_id: str, chart: str, caller: CallerDep, state:
     name, ext = _chart_name(chart, BACKTEST_CHARTS)
     bt, model_id = _completed_backtest(state, caller, backtest_id)
     data = backtest_chart_bytes(bt.series_sha, name, lambda: backtests.load_series(state.store, bt), ext,
-                                title=model_id, window=window, level=level)
+                                title=model_id, window=window, level=level, store=state.store)
     return _image(data, ext)
 
 

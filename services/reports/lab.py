@@ -1,12 +1,16 @@
 """Lab pictures: a backtest's charts from its stored series frame.
 
 A completed backtest's series never changes (it is stored by its SHA-256), so its rendered charts
-are kept per process (``backtest_chart_bytes``, an LRU of ``CHART_CACHE_SIZE`` images): a chart
-viewed again, or a tearsheet generated again, is not drawn again.
+are kept per process (``backtest_chart_bytes``, an LRU of ``CHART_CACHE_SIZE`` images) and in the
+artifact store under the series' SHA (``chart_artifact_path``): a chart viewed again, in any
+replica, or a tearsheet generated again, is not drawn again. A backtest's job draws its charts
+ahead on a thread when it completes (``prerender_in_background``), so their first view is a read.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections import OrderedDict
 from typing import Callable
@@ -52,21 +56,74 @@ _chart_cache: "OrderedDict[tuple, bytes]" = OrderedDict()
 _chart_lock = threading.Lock()
 
 
+def chart_artifact_path(series_sha: str, name: str, fmt: str, *, title: str = "", window: int = 63,
+                        level: float = 0.95, opaque: bool = False) -> str:
+    """Where a drawn backtest chart is kept in the artifact store: under its series' SHA-256,
+    named by what it draws (chart, title, window, level, format)."""
+    what = json.dumps([name, title, int(window), round(float(level), 6), fmt, bool(opaque)])
+    return f"charts/{series_sha}/{name}-{hashlib.sha256(what.encode()).hexdigest()[:16]}.{fmt}"
+
+
 def backtest_chart_bytes(series_sha: str, name: str, load_bars: Callable[[], pd.DataFrame], fmt: str, *,
-                         title: str = "", window: int = 63, level: float = 0.95, opaque: bool = False) -> bytes:
+                         title: str = "", window: int = 63, level: float = 0.95, opaque: bool = False,
+                         store=None) -> bytes:
     """``backtest_chart`` rendered (``fmt`` png or svg; ``opaque``: the RGB PNG the reports
-    embed), from the cache when this series' chart was drawn before; ``load_bars`` is called
-    only on a miss."""
+    embed): from this process's cache, else from ``store`` (an ``ArtifactStore``: drawn once
+    for every replica and worker, e.g. by ``prerender_backtest_charts`` when the backtest
+    completed), else drawn now and kept in both; ``load_bars`` is called only to draw."""
+    from cluster.artifacts import ArtifactConflict, ArtifactError
+
     key = (series_sha, name, title, int(window), float(level), fmt, opaque)
     with _chart_lock:
         hit = _chart_cache.get(key)
         if hit is not None:
             _chart_cache.move_to_end(key)
             return hit
-    fig = backtest_chart(name, load_bars(), title=title, window=window, level=level)
-    data = charts.render_rgb_png(fig) if opaque else charts.render(fig, fmt)
+    path = chart_artifact_path(series_sha, name, fmt, title=title, window=window, level=level, opaque=opaque)
+    data = None
+    if store is not None:
+        try:
+            data = store.get(path)
+        except ArtifactError:  # not drawn yet (or unreadable: drawn again below)
+            data = None
+    if data is None:
+        fig = backtest_chart(name, load_bars(), title=title, window=window, level=level)
+        data = charts.render_rgb_png(fig) if opaque else charts.render(fig, fmt)
+        if store is not None:
+            try:
+                store.put(data, path=path)
+            except ArtifactConflict:  # drawn meanwhile by another process: the same chart
+                pass
     with _chart_lock:
         _chart_cache[key] = data
         while len(_chart_cache) > CHART_CACHE_SIZE:
             _chart_cache.popitem(last=False)
     return data
+
+
+def prerender_backtest_charts(store, series_sha: str, load_bars: Callable[[], pd.DataFrame], title: str) -> None:
+    """Draw a completed backtest's charts (PNG, default window and level) into ``store``, so
+    the first view of each is a read; the series is loaded once."""
+    bars: list = []
+
+    def once() -> pd.DataFrame:
+        if not bars:
+            bars.append(load_bars())
+        return bars[0]
+
+    for name in BACKTEST_CHARTS:
+        backtest_chart_bytes(series_sha, name, once, "png", title=title, store=store)
+
+
+def prerender_in_background(store, series_sha: str, load_bars: Callable[[], pd.DataFrame], title: str) -> None:
+    """``prerender_backtest_charts`` on a daemon thread: the backtest's job does not wait for
+    its pictures, and a failure only logs (a chart is then drawn at its first view)."""
+    import logging
+
+    def run() -> None:
+        try:
+            prerender_backtest_charts(store, series_sha, load_bars, title)
+        except Exception:  # noqa: BLE001 - drawing ahead only saves time
+            logging.getLogger("sigma.reports").exception("drawing the charts of series %s ahead failed", series_sha)
+
+    threading.Thread(target=run, name=f"sigma-charts-{series_sha[:8]}", daemon=True).start()

@@ -132,6 +132,35 @@ def test_backtest_charts_png_and_svg(api, backtest):
     assert_error(api.http.get(f"{V1}/backtest/{bid}/chart/equity.png", headers=api.headers("chart_eve")), 404, "NOT_FOUND")
 
 
+def test_a_completed_backtests_charts_are_drawn_ahead_into_the_store(api, backtest):
+    """The backtest's job draws its charts into the artifact store when it completes; a first
+    view in any replica is then a read of those bytes, and they are the series' charts."""
+    import time
+
+    from cluster.artifacts import ArtifactStore
+    from cluster.catalog import Backtest
+    from services.lab import backtests
+    from services.reports import charts
+    from services.reports.lab import BACKTEST_CHARTS, backtest_chart, chart_artifact_path
+
+    h = api.headers(USER)
+    store = ArtifactStore(api.settings.resolved_storage_url)
+    with api.catalog.session() as s:
+        bt = s.get(Backtest, backtest["backtest_id"])
+        s.expunge(bt)
+    paths = {name: chart_artifact_path(bt.series_sha, name, "png", title=backtest["model_id"]) for name in BACKTEST_CHARTS}
+    deadline = time.monotonic() + 60
+    while not all(store.exists(p) for p in paths.values()):
+        assert time.monotonic() < deadline, {n: store.exists(p) for n, p in paths.items()}
+        time.sleep(0.2)
+    bars = backtests.load_series(store, bt)
+    for name, path in paths.items():
+        served = api.http.get(f"{V1}/backtest/{backtest['backtest_id']}/chart/{name}.png", headers=h)
+        assert served.status_code == 200 and served.content == store.get(path), name
+        # what was drawn ahead is this series' chart, with the model's title (Agg draws the same bytes)
+        assert served.content == charts.render(backtest_chart(name, bars, title=backtest["model_id"]), "png"), name
+
+
 def test_sweep_grid_table_and_heatmap(api, backtest, tmp_path):
     import time
 
