@@ -57,10 +57,10 @@ _chart_lock = threading.Lock()
 
 
 def chart_artifact_path(series_sha: str, name: str, fmt: str, *, title: str = "", window: int = 63,
-                        level: float = 0.95, opaque: bool = False) -> str:
+                        level: float = 0.95) -> str:
     """Where a drawn backtest chart is kept in the artifact store: under its series' SHA-256,
     named by what it draws (chart, title, window, level, format)."""
-    what = json.dumps([name, title, int(window), round(float(level), 6), fmt, bool(opaque)])
+    what = json.dumps([name, title, int(window), round(float(level), 6), fmt])
     return f"charts/{series_sha}/{name}-{hashlib.sha256(what.encode()).hexdigest()[:16]}.{fmt}"
 
 
@@ -71,33 +71,39 @@ def backtest_chart_bytes(series_sha: str, name: str, load_bars: Callable[[], pd.
     embed): from this process's cache, else from ``store`` (an ``ArtifactStore``: drawn once
     for every replica and worker, e.g. by ``prerender_backtest_charts`` when the backtest
     completed), else drawn now and kept in both; ``load_bars`` is called only to draw."""
-    from cluster.artifacts import ArtifactConflict, ArtifactError
-
     key = (series_sha, name, title, int(window), float(level), fmt, opaque)
     with _chart_lock:
         hit = _chart_cache.get(key)
         if hit is not None:
             _chart_cache.move_to_end(key)
             return hit
-    path = chart_artifact_path(series_sha, name, fmt, title=title, window=window, level=level, opaque=opaque)
-    data = None
-    if store is not None:
-        try:
-            data = store.get(path)
-        except ArtifactError:  # not drawn yet (or unreadable: drawn again below)
-            data = None
-    if data is None:
-        fig = backtest_chart(name, load_bars(), title=title, window=window, level=level)
-        data = charts.render_rgb_png(fig) if opaque else charts.render(fig, fmt)
-        if store is not None:
-            try:
-                store.put(data, path=path)
-            except ArtifactConflict:  # drawn meanwhile by another process: the same chart
-                pass
+    if opaque:  # the PDF's opaque PNG: the API's PNG (drawn ahead, or drawn now and kept) made opaque
+        data = charts.opaque_png(backtest_chart_bytes(series_sha, name, load_bars, "png", title=title, window=window,
+                                                      level=level, store=store))
+    else:
+        data = _stored_or_drawn(series_sha, name, load_bars, fmt, title, window, level, store)
     with _chart_lock:
         _chart_cache[key] = data
         while len(_chart_cache) > CHART_CACHE_SIZE:
             _chart_cache.popitem(last=False)
+    return data
+
+
+def _stored_or_drawn(series_sha, name, load_bars, fmt, title, window, level, store) -> bytes:
+    from cluster.artifacts import ArtifactConflict, ArtifactError
+
+    path = chart_artifact_path(series_sha, name, fmt, title=title, window=window, level=level)
+    if store is not None:
+        try:
+            return store.get(path)
+        except ArtifactError:  # not drawn yet (or unreadable: drawn again below)
+            pass
+    data = charts.render(backtest_chart(name, load_bars(), title=title, window=window, level=level), fmt)
+    if store is not None:
+        try:
+            store.put(data, path=path)
+        except ArtifactConflict:  # drawn meanwhile by another process: the same chart
+            pass
     return data
 
 

@@ -343,7 +343,8 @@ def _bt_chart(name: str, caption: str) -> Callable[[Context], list]:
         from services.reports.lab import backtest_chart_bytes
 
         bt, model_id, _ = _backtest(ctx)
-        png = backtest_chart_bytes(bt.series_sha, name, lambda: _backtest(ctx)[2], "png", title=model_id, opaque=True)
+        png = backtest_chart_bytes(bt.series_sha, name, lambda: _backtest(ctx)[2], "png", title=model_id, opaque=True,
+                                   store=ctx.store)
         return [d.Chart(None, caption, _png=png)]
     return build
 

@@ -39,3 +39,22 @@ def test_charts_drawn_ahead_are_read_back_without_the_series(tmp_path):
     other = lab.backtest_chart_bytes("a" * 64, "rolling", lambda: bars, "png", title="SPY_swing", window=21, store=store)
     assert store.exists(lab.chart_artifact_path("a" * 64, "rolling", "png", title="SPY_swing", window=21))
     assert other != store.get(lab.chart_artifact_path("a" * 64, "rolling", "png", title="SPY_swing"))
+
+
+def test_the_pdfs_opaque_png_is_the_api_png_without_alpha(tmp_path):
+    """A tearsheet embeds the chart drawn for the API made opaque: the same pixels as drawing the
+    figure straight to RGB (the figure's background is opaque), no alpha channel, 150 dpi."""
+    import io
+
+    from PIL import Image
+
+    store = ArtifactStore(f"file://{tmp_path}/store")
+    bars = _series()
+    for name in ("equity", "monthly"):
+        lab._chart_cache.clear()
+        opaque = lab.backtest_chart_bytes("b" * 64, name, lambda: bars, "png", title="T", opaque=True, store=store)
+        image = Image.open(io.BytesIO(opaque))
+        assert image.mode == "RGB" and round(image.info["dpi"][0]) == charts.DPI
+        direct = Image.open(io.BytesIO(charts.render_rgb_png(lab.backtest_chart(name, bars, title="T"))))
+        assert np.array_equal(np.asarray(image), np.asarray(direct))
+        assert store.exists(lab.chart_artifact_path("b" * 64, name, "png", title="T"))  # kept for the API too
