@@ -280,15 +280,17 @@ def _record_run(catalog: Catalog, store: ArtifactStore, *, backtest_id: str, use
     score = ranking_score(pack, engine_metrics)
     ref = store.put(fills_csv(fills).encode(), prefix="fills", ext="csv")
     series_ref = store.put(to_parquet(series), prefix="series", ext="parquet")
+    from services.reports.lab import prerender_quietly
+
+    # the charts before the backtest shows as completed: a first view reads them (the series as
+    # the chart route reads it back, so the bytes are the route's)
+    prerender_quietly(store, series_ref.sha, lambda: from_parquet(store.get(series_ref.path, sha=series_ref.sha)),
+                      model.model_id)
     record_backtest_result(
         catalog, user_id=user_id, model_pk=model.id, model_id=model.model_id, pack_id=model.pack_id,
         risk_profile=profile, config=config, metrics=metrics, gate=gate, score=score, folds=folds,
         matrix_sha=matrix_sha, backtest_id=backtest_id, fills_sha=ref.sha, fills_path=ref.path,
         series_sha=series_ref.sha, series_path=series_ref.path, update_model=update_model)
-    from services.reports.lab import prerender_in_background
-
-    prerender_in_background(store, series_ref.sha,
-                            lambda: from_parquet(store.get(series_ref.path, sha=series_ref.sha)), model.model_id)
     return {"backtest_id": backtest_id, "model_id": model.model_id, "status": "completed", "metrics": metrics,
             "gate": gate, "score": finite_or_none(score), "fills": int(len(fills))}
 

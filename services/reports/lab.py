@@ -4,7 +4,7 @@ A completed backtest's series never changes (it is stored by its SHA-256), so it
 are kept per process (``backtest_chart_bytes``, an LRU of ``CHART_CACHE_SIZE`` images) and in the
 artifact store under the series' SHA (``chart_artifact_path``): a chart viewed again, in any
 replica, or a tearsheet generated again, is not drawn again. A backtest's job draws its charts
-ahead on a thread when it completes (``prerender_in_background``), so their first view is a read.
+before it completes (``prerender_quietly``), so their first view is a read.
 """
 
 from __future__ import annotations
@@ -121,15 +121,15 @@ def prerender_backtest_charts(store, series_sha: str, load_bars: Callable[[], pd
         backtest_chart_bytes(series_sha, name, once, "png", title=title, store=store)
 
 
-def prerender_in_background(store, series_sha: str, load_bars: Callable[[], pd.DataFrame], title: str) -> None:
-    """``prerender_backtest_charts`` on a daemon thread: the backtest's job does not wait for
-    its pictures, and a failure only logs (a chart is then drawn at its first view)."""
+def prerender_quietly(store, series_sha: str, load_bars: Callable[[], pd.DataFrame], title: str) -> None:
+    """``prerender_backtest_charts``, a failure only logged (each chart is then drawn at its first
+    view). The backtest's job calls it before it completes: a chart or tearsheet asked for right
+    after completion (the dashboard shows the equity chart at once) reads what is drawn instead
+    of drawing it again beside a background draw (measured: a tearsheet right after a backtest
+    took 1.8 s with a background draw, 0.8-1.0 s with none)."""
     import logging
 
-    def run() -> None:
-        try:
-            prerender_backtest_charts(store, series_sha, load_bars, title)
-        except Exception:  # noqa: BLE001 - drawing ahead only saves time
-            logging.getLogger("sigma.reports").exception("drawing the charts of series %s ahead failed", series_sha)
-
-    threading.Thread(target=run, name=f"sigma-charts-{series_sha[:8]}", daemon=True).start()
+    try:
+        prerender_backtest_charts(store, series_sha, load_bars, title)
+    except Exception:  # noqa: BLE001 - drawing ahead only saves time
+        logging.getLogger("sigma.reports").exception("drawing the charts of series %s ahead failed", series_sha)
