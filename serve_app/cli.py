@@ -43,6 +43,7 @@ def cmd_serve(args) -> int:
     from ray import serve
 
     from cluster.runtime import alive_nodes, ensure_ray
+    from serve_app.users import seed_demo_users
 
     from cluster.config import require_shared_storage
 
@@ -51,8 +52,9 @@ def cmd_serve(args) -> int:
     # at once); the demo books and Lab models on a thread while Ray and Serve start. Measured:
     # moving the logins (bcrypt, about a second) onto that thread too made no start faster on
     # two cores, whose Ray start-up is CPU-bound anyway.
-    startup = _start_preparing(settings, demo=args.demo)
-    creds = startup.creds.result()
+    catalog = prepare_catalog(settings)
+    creds = seed_demo_users(catalog, settings) if args.demo else {}
+    seeding = _start_seeding(catalog, settings) if args.demo else None
     ray_info = None
     try:
         print(f"Starting Ray ({'joining ' + args.address if args.address else 'local, ' + str(settings.num_cpus) + ' CPUs'}) ...", flush=True)
@@ -66,8 +68,8 @@ def cmd_serve(args) -> int:
             wait_healthy(settings.api_url, timeout=120)
         except RuntimeError as exc:
             raise SystemExit(str(exc)) from None
-        if startup.seeded is not None:
-            startup.seeded.result()
+        if seeding is not None:
+            seeding.result()  # re-raises what the seeding raised
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             print("Stopping Sigma (interrupted while starting) ...", flush=True)
@@ -133,23 +135,17 @@ def cmd_serve(args) -> int:
     return 0
 
 
-def _start_preparing(settings, demo: bool):
-    """The catalog migrated, then (``demo``) the demo logins and the demo books and Lab models,
-    one after the other on a background thread while the caller starts Ray and Serve. Returns
-    futures: ``catalog`` (the ``Catalog``), ``creds`` (the demo logins, ``{}`` without demo)
-    and ``seeded`` (None without demo); ``.result()`` re-raises what a step raised."""
-    import types
+def _start_seeding(catalog, settings):
+    """Seed the demo books and Lab models on a thread while Ray and Serve start (seconds each
+    on 2 cores); a future whose ``result()`` re-raises what the seeding raised."""
     from concurrent.futures import ThreadPoolExecutor
 
     from serve_app.demo import seed_demo_data
-    from serve_app.users import seed_demo_users
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sigma-startup")
-    catalog = pool.submit(prepare_catalog, settings)
-    creds = pool.submit(lambda: seed_demo_users(catalog.result(), settings) if demo else {})
-    seeded = pool.submit(lambda: seed_demo_data(catalog.result(), settings)) if demo else None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sigma-demo-seed")
+    future = pool.submit(seed_demo_data, catalog, settings)
     pool.shutdown(wait=False)
-    return types.SimpleNamespace(catalog=catalog, creds=creds, seeded=seeded)
+    return future
 
 
 def _redact(url: str) -> str:
