@@ -57,33 +57,22 @@ def local_app(settings: Settings) -> FastAPI:
     return create_app(AppState(settings=settings, limiter=LocalLimiter(settings.tier_limits())))
 
 
-def lower_priority(niceness: int, every_s: float = 2.0) -> None:
-    """Run this process at ``niceness`` (never raising its priority): every thread, now and
-    every ``every_s`` seconds on a daemon thread. Linux keeps a niceness per thread, so the
-    thread that builds the replica cannot lower the others (Serve's event loop, request
-    threads) by calling ``os.nice``; threads made later inherit their creator's."""
+def lower_priority(niceness: int) -> None:
+    """Run this process at ``niceness`` (never raising its priority): every thread of it. Linux
+    keeps a niceness per thread, so the thread that builds the replica cannot lower the others
+    (Serve's event loop, Ray's own threads) by calling ``os.nice``; a thread made later
+    inherits its creator's, so one pass over the threads alive now covers the process."""
     import os
-    import threading
 
     target = min(int(niceness), 19)
     if target <= 0 or not os.path.isdir("/proc/self/task"):
         return
-
-    def renice_all() -> None:
-        for tid in os.listdir("/proc/self/task"):
-            try:
-                if os.getpriority(os.PRIO_PROCESS, int(tid)) < target:
-                    os.setpriority(os.PRIO_PROCESS, int(tid), target)
-            except OSError:  # the thread ended meanwhile
-                pass
-
-    def loop() -> None:
-        while True:
-            renice_all()
-            threading.Event().wait(every_s)
-
-    renice_all()
-    threading.Thread(target=loop, name="sigma-renice", daemon=True).start()
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            if os.getpriority(os.PRIO_PROCESS, int(tid)) < target:
+                os.setpriority(os.PRIO_PROCESS, int(tid), target)
+        except OSError:  # the thread ended meanwhile
+            pass
 
 
 @serve.deployment(name="SigmaIngress", max_ongoing_requests=64, health_check_period_s=10)
