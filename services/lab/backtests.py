@@ -279,13 +279,13 @@ def _record_run(catalog: Catalog, store: ArtifactStore, *, backtest_id: str, use
     gate = evaluate_gate(pack, profile, engine_metrics, config if gate_config is None else gate_config)
     score = ranking_score(pack, engine_metrics)
     ref = store.put(fills_csv(fills).encode(), prefix="fills", ext="csv")
-    series_ref = store.put(to_parquet(series), prefix="series", ext="parquet")
-    from services.reports.lab import prerender_quietly
+    series_parquet = to_parquet(series)
+    series_ref = store.put(series_parquet, prefix="series", ext="parquet")
+    from services.reports.lab import prerender_backtest_charts
 
-    # the charts before the backtest shows as completed: a first view reads them (the series as
-    # the chart route reads it back, so the bytes are the route's)
-    prerender_quietly(store, series_ref.sha, lambda: from_parquet(store.get(series_ref.path, sha=series_ref.sha)),
-                      model.model_id)
+    # the charts before the backtest shows as completed: a first view reads them (drawn from
+    # the stored Parquet bytes, as the chart route reads the series, so the bytes are the route's)
+    prerender_backtest_charts(store, series_ref.sha, lambda: from_parquet(series_parquet), model.model_id)
     record_backtest_result(
         catalog, user_id=user_id, model_pk=model.id, model_id=model.model_id, pack_id=model.pack_id,
         risk_profile=profile, config=config, metrics=metrics, gate=gate, score=score, folds=folds,
