@@ -67,7 +67,3 @@ class ProviderMemo:
             value = build()
             self.put(provider, key, value)
         return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._memos.clear()
