@@ -19,7 +19,9 @@ Starts Sigma exactly as ``make run`` does (``sigma serve --demo`` in its own pro
    trial per configuration over the same number of bars (what a sweep would cost without
    chunking), and the ratio of the warm sweep to it.
 
-Run: ``.venv/bin/python benchmarks/first_run.py`` (``--no-naive`` skips step 6). One JSON
+Run: ``.venv/bin/python benchmarks/first_run.py`` (``--no-naive`` skips step 6);
+``--starts N`` measures only start-up, N times: ``start_to_healthy`` on a fresh home,
+``restart_to_healthy`` on the same home, and ``bare_ray_init`` (the peer: Ray alone). One JSON
 object per line; each names the CPU model and the 1-minute load.
 """
 
@@ -181,5 +183,26 @@ def naive_tune(warm_p50: float) -> None:
          warm_sweep_ratio=round(warm_p50 / naive_s, 4), target_ratio=0.03)
 
 
+def starts(n: int) -> None:
+    """Start to healthy, ``n`` times each: a fresh home, then the same home again (a restart),
+    and the peer in the same run: a bare ``ray.init(num_cpus=2)`` in a fresh process (Ray's own
+    floor, before Serve or Sigma)."""
+    import subprocess
+
+    bare = ("import time; t = time.perf_counter(); import ray; ray.init(num_cpus=2, include_dashboard=True); "
+            "print(time.perf_counter() - t); ray.shutdown()")
+    for _ in range(n):
+        with LiveSigma(demo_user="demo_hnw") as first:
+            emit("start_to_healthy", first.healthy_s, "s", home="fresh")
+        with LiveSigma(home=first.home, password=first.password, demo_user="demo_hnw") as again:
+            emit("restart_to_healthy", again.healthy_s, "s", home="same", target_s=15)
+        out = subprocess.run([sys.executable, "-c", bare], capture_output=True, text=True, timeout=300,
+                             env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+        emit("bare_ray_init", float(out.stdout.strip().splitlines()[-1]), "s", path="ray.init(num_cpus=2), no Sigma")
+
+
 if __name__ == "__main__":
-    user_path(naive="--no-naive" not in sys.argv)
+    if "--starts" in sys.argv:  # only the start-up figures: --starts N
+        starts(int(sys.argv[sys.argv.index("--starts") + 1]))
+    else:
+        user_path(naive="--no-naive" not in sys.argv)
