@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     #: actor). A node joined with ``--address`` keeps the cluster's own setting.
     ingress: str = "auto"
     job_num_cpus: float = 0.5
+    #: Custom Ray resources every Tune trial of a sweep asks for, as a JSON object, e.g.
+    #: '{"sigma_trials": 1}': trials then run only on nodes started with that resource (``ray
+    #: start --resources``, a KubeRay worker group's ``rayStartParams``), never on a head that
+    #: holds the API and the job drivers. Empty (the default): any node with free CPU. A sweep
+    #: runs at most one trial per node that offers them; with none alive it fails at once
+    #: (``NO_TRIAL_NODES``), or with ``multi_node`` waits for the autoscaler to add one. A sweep
+    #: of a single chunk runs on the warm runner (no CPU, any node).
+    trial_resources: dict[str, float] = Field(default_factory=dict)
     #: A job whose worker dies, or that was running when the service stopped, starts again up
     #: to this many runs in all (sweeps from their stored chunks), after a backoff of
     #: ``job_retry_backoff_s * 2**(run - 1)`` seconds (at most 60); then it fails.
@@ -118,6 +126,17 @@ class Settings(BaseSettings):
     ai_confidence_threshold: float = 0.6
     #: How long a ``/ai/execute`` confirmation id stays valid (seconds).
     ai_confirmation_ttl_s: int = 900
+
+    @field_validator("trial_resources")
+    @classmethod
+    def _custom_resources_only(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, amount in value.items():
+            if name.upper() in ("CPU", "GPU", "MEMORY", "OBJECT_STORE_MEMORY") or not name.strip():
+                raise ValueError(f"SIGMA_TRIAL_RESOURCES: {name!r} is not a custom resource (a trial's CPU is "
+                                 "fixed; name a resource your worker nodes offer, e.g. sigma_trials)")
+            if not amount > 0:
+                raise ValueError(f"SIGMA_TRIAL_RESOURCES: {name!r} must be a positive amount, not {amount!r}")
+        return value
 
     @field_validator("home", mode="before")
     @classmethod

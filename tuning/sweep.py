@@ -20,6 +20,7 @@ every configuration of the sweep.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -200,9 +201,16 @@ def trial_concurrency(tier_limit: Optional[int], nodes: int) -> int:
     return n if tier_limit is None else max(1, min(n, int(tier_limit)))
 
 
+def trial_nodes(resources: dict[str, float]) -> int:
+    """Alive Ray nodes a trial asking for ``resources`` (``Settings.trial_resources``, custom
+    resources) can run on: every alive node when there are none."""
+    return sum(1 for node in ray.nodes() if node.get("Alive")
+               and all(node.get("Resources", {}).get(name, 0.0) >= amount for name, amount in resources.items()))
+
+
 def run_chunks_on_tune(inputs: "ray.ObjectRef", todo: list[int], bounds, meta: SweepMeta, *,
                        storage_path: str, should_stop=None, on_result=None, max_concurrent: Optional[int] = None,
-                       trial_fn=None) -> list[dict]:
+                       trial_fn=None, resources: Optional[dict[str, float]] = None) -> list[dict]:
     """Run one Tune trial per chunk index in ``todo``; returns the trials' reports.
 
     ``inputs``: the reference of ``{"arrays": SweepArrays, "grid": SweepGrid}`` (``sweep_inputs``'
@@ -210,7 +218,8 @@ def run_chunks_on_tune(inputs: "ray.ObjectRef", todo: list[int], bounds, meta: S
     it, so their actors' start-up overlaps the walk-forward inputs.
 
     ``should_stop()`` is polled (at most twice a second) to stop the whole experiment;
-    ``on_result(report)`` is called for each chunk report in the driver.
+    ``on_result(report)`` is called for each chunk report in the driver. ``resources``: custom
+    Ray resources each trial asks for besides its CPUs (``Settings.trial_resources``).
     """
     from ray import tune
 
@@ -227,14 +236,14 @@ def run_chunks_on_tune(inputs: "ray.ObjectRef", todo: list[int], bounds, meta: S
     CancelStopper, Collect = _tune_hooks()
 
     if max_concurrent is None:
-        max_concurrent = trial_concurrency(None, len([n for n in ray.nodes() if n.get("Alive")]))
+        max_concurrent = trial_concurrency(None, trial_nodes(resources or {}))
     # Results live in the catalog: of Tune's default loggers keep only the JSON one (the result
     # grid reads it); the CSV and TensorBoard writers (and tensorboardX's import) buy nothing.
     os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     from ray.tune.logger import JsonLoggerCallback
     # A list, so that the reference reaches the trials unresolved (they get it when they need it).
     trainable = tune.with_parameters(trial_fn or chunk_trial, inputs=[inputs], meta=meta, bounds=bounds)
-    trainable = tune.with_resources(trainable, {"cpu": TRIAL_CPUS})
+    trainable = tune.with_resources(trainable, {**(resources or {}), "cpu": TRIAL_CPUS})
     tuner = tune.Tuner(
         trainable,
         param_space={"chunk": tune.grid_search(list(todo))},
@@ -316,8 +325,8 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
 
         started = time.perf_counter()
         lap("prepare_s")
-        concurrency = trial_concurrency(ctx.settings.tier_limits().get(tier, {}).get("concurrent_backtests", 1),
-                                        len([n for n in ray.nodes() if n.get("Alive")]))
+        nodes = trial_nodes(ctx.settings.trial_resources)
+        concurrency = trial_concurrency(ctx.settings.tier_limits().get(tier, {}).get("concurrent_backtests", 1), nodes)
         def should_stop() -> bool:
             return ctx.cancelled() or inputs_failed()
 
@@ -334,8 +343,16 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
                                                 .where(SweepChunk.sweep_id == sweep_id)).all())
                 todo = [i for i in todo if i not in done_chunks]
         if not reports and todo and not should_stop():
+            if not nodes and ctx.settings.multi_node:  # a cluster's autoscaler adds nodes for the trials' demand
+                write_progress(catalog, ctx.job_id, done_at_start / total, "waiting for a node offering "
+                               f"{json.dumps(ctx.settings.trial_resources)} (SIGMA_TRIAL_RESOURCES)")
+            elif not nodes:  # the trials would wait for ever: say which setting asks for what
+                raise JobFailed(f"no alive Ray node offers the resources SIGMA_TRIAL_RESOURCES asks every sweep trial "
+                                f"for ({json.dumps(ctx.settings.trial_resources)}): start worker nodes with ray start "
+                                "--resources (or unset it)", code="NO_TRIAL_NODES")
             reports = run_chunks_on_tune(inputs_ref, todo, bounds, meta, storage_path=str(ctx.settings.home / "tune"),
-                                         should_stop=should_stop, on_result=on_result, max_concurrent=concurrency)
+                                         should_stop=should_stop, on_result=on_result, max_concurrent=concurrency,
+                                         resources=ctx.settings.trial_resources)
             lap("tune_s")
         cancelled = ctx.cancelled()
         # cancelled before the inputs were ready: no chunk can have been stored

@@ -8,6 +8,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from cluster.config import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -146,8 +148,16 @@ def test_head_commands_start_ray_and_sigma_with_the_env_file(tmp_path):
     sigma = [c for c in calls if c["prog"] == "sigma"]
     assert [c["argv"] for c in sigma] == [["migrate"], ["serve", "--address", "auto", "--host", "0.0.0.0", "--port", "8001"]]
     # the raylet (so every Ray worker process), the migration and the service all see the settings
-    for call in ray_start + sigma:
+    for call in ray_start + sigma[:1]:
         assert call["env"] == _expected_env(), call
+    # the service also asks every sweep trial for a resource only the worker type offers (the
+    # autoscaler starts workers with their type's resources and adds them for the trials' demand)
+    serve_env = dict(sigma[1]["env"])
+    asked = Settings(trial_resources=json.loads(serve_env.pop("SIGMA_TRIAL_RESOURCES"))).trial_resources
+    assert serve_env == _expected_env()
+    types = _config()["available_node_types"]
+    assert asked and all(types["cpu_worker"]["resources"].get(k, 0) >= v for k, v in asked.items())
+    assert not set(asked) & set(types["head"]["resources"])
 
 
 def test_worker_commands_join_the_head_with_the_same_settings(tmp_path):

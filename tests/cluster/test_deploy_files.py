@@ -4,12 +4,15 @@ Serve config, structure, image, resources, settings from the Secret) and the Doc
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
 
 import pytest
 import yaml
+
+from cluster.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERAY = ROOT / "deploy" / "kuberay"
@@ -84,6 +87,14 @@ def _check_cluster(cluster: dict) -> None:
     workers = cluster["workerGroupSpecs"][0]
     assert workers["minReplicas"] <= workers["replicas"] <= workers["maxReplicas"]
     assert cluster["headGroupSpec"]["rayStartParams"]["metrics-export-port"] == "8080"
+    # sweep trials ask for "sigma_trials" (SIGMA_TRIAL_RESOURCES), which only the workers offer;
+    # the value is ray start's --resources JSON inside the quotes KubeRay passes on
+    offered = json.loads(json.loads(workers["rayStartParams"]["resources"]))
+    assert "resources" not in cluster["headGroupSpec"]["rayStartParams"]
+    for _, pod in _pods(cluster):
+        asked = {e["name"]: e.get("value") for e in pod["containers"][0].get("env", [])}["SIGMA_TRIAL_RESOURCES"]
+        trial = Settings(trial_resources=json.loads(asked)).trial_resources
+        assert trial and all(offered.get(name, 0) >= amount for name, amount in trial.items())
     for _, pod in _pods(cluster):
         assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
         (container,) = pod["containers"]

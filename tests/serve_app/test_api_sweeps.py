@@ -303,6 +303,27 @@ def test_trial_concurrency_respects_the_tier():
     assert trial_concurrency(per_tier["pro"], 0) == 1
 
 
+def test_trial_resources_are_custom_resources_that_pick_the_nodes(ray_session, monkeypatch):
+    # SIGMA_TRIAL_RESOURCES: custom resources only, positive amounts; trials count the alive
+    # nodes that offer them (this session's one node offers none, so a sweep asking for one
+    # would fail at once with NO_TRIAL_NODES instead of waiting for ever)
+    import pydantic
+
+    from cluster.config import Settings
+    from tuning.sweep import trial_nodes
+
+    monkeypatch.setenv("SIGMA_TRIAL_RESOURCES", '{"sigma_trials": 1}')
+    assert Settings().trial_resources == {"sigma_trials": 1.0}
+    for bad, word in (('{"CPU": 1}', "not a custom resource"), ('{"sigma_trials": 0}', "positive"),
+                      ('["sigma_trials"]', "trial_resources")):
+        monkeypatch.setenv("SIGMA_TRIAL_RESOURCES", bad)
+        with pytest.raises(pydantic.ValidationError, match=word):
+            Settings()
+    assert trial_nodes({}) == 1
+    assert trial_nodes({"sigma_trials": 1}) == 0
+    assert trial_nodes({"CPU": 0.5}) == 1  # what the node has decides, not the name
+
+
 def test_single_chunk_on_the_warm_runner_equals_many_chunks_on_tune(api):
     """A one-chunk sweep runs on the warm ChunkRunner, a many-chunk one on Ray Tune: the same
     grid gives the same rows either way (every configuration evaluated exactly once)."""
