@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Mapping, Optional
 
 from sqlalchemy import func, select
 
@@ -23,10 +23,29 @@ def ranked(query):
 
 
 def entry_summary(row: LeaderboardEntry) -> dict:
-    metrics = dict(row.metrics or {})
-    metrics["deflated_sharpe"] = row.deflated_sharpe
-    return {"result_id": row.id, "config_index": row.config_index, "config": row.config, "metrics": metrics,
-            "gate": {"pass": row.gate_pass, "reasons": row.gate_reasons}, "score": row.score}
+    return entry_summary_of({c: getattr(row, c) for c in ("id", "config_index", "config", "metrics", "deflated_sharpe",
+                                                          "gate_pass", "gate_reasons", "score")})
+
+
+def rank_key(entry: Mapping) -> tuple:
+    """The leaderboard's order (``leaderboard.ranked``) as a sort key of a row dict or of a
+    stored summary (``entry_summary``): gates passed first, then score, then Sharpe (undefined
+    last), then id."""
+    if "result_id" in entry:  # a summary
+        passed, score = entry["gate"]["pass"], entry.get("score")
+        sharpe, ident = (entry.get("metrics") or {}).get("sharpe"), entry["result_id"]
+    else:
+        passed, score, sharpe, ident = entry["gate_pass"], entry.get("score"), entry.get("sharpe"), entry["id"]
+    return (not passed, score is None, -(score or 0.0), sharpe is None, -(sharpe or 0.0), ident)
+
+
+def entry_summary_of(row: Mapping) -> dict:
+    """The summary a sweep keeps as its best, of a row's columns (a dict)."""
+    metrics = dict(row.get("metrics") or {})
+    metrics["deflated_sharpe"] = row.get("deflated_sharpe")
+    return {"result_id": row["id"], "config_index": row.get("config_index"), "config": row.get("config"),
+            "metrics": metrics, "gate": {"pass": row["gate_pass"], "reasons": row.get("gate_reasons")},
+            "score": row.get("score")}
 
 
 def best_entry(s, sweep_id: str) -> Optional[dict]:

@@ -38,7 +38,7 @@ from services.lab.inputs import model_inputs
 from services.lab.backtests import metrics_view
 from services.lab.common import MAX_CONFIGS, LabInputError
 from compute.jsonsafe import finite_or_none, json_safe
-from services.lab.leaderboard import best_entry
+from services.lab.leaderboard import best_entry, entry_summary_of, rank_key
 from services.lab.options import matrix_volatility
 
 log = logging.getLogger("sigma.sweep")
@@ -336,6 +336,10 @@ def store_chunk(catalog: Catalog, meta: SweepMeta, chunk_index: int, rows: list[
     """One transaction: the chunk marker, its leaderboard rows, the sweep's progress and best.
 
     Returns False when the chunk was already stored (a retried trial): nothing is written twice.
+    The rows go in with PostgreSQL's ``COPY`` (a multi-row insert elsewhere), and the sweep's
+    best is the better of the stored best and this chunk's own (the leaderboard's order), so a
+    chunk costs the same at the end of a large sweep as at its start; the sweep's row is locked
+    only for that last update (``finalize_sweep`` ranks every row once more at the end).
     """
     from sqlalchemy.exc import IntegrityError
 
@@ -347,13 +351,47 @@ def store_chunk(catalog: Catalog, meta: SweepMeta, chunk_index: int, rows: list[
                              duration_ms=float(duration_ms)))
             s.flush()
             if rows:
-                s.execute(insert(LeaderboardEntry), rows)
-            s.execute(update(Sweep).where(Sweep.id == meta.sweep_id)
-                      .values(done_configs=Sweep.done_configs + len(rows)))
-            s.execute(update(Sweep).where(Sweep.id == meta.sweep_id).values(best=best_entry(s, meta.sweep_id)))
+                insert_entries(s, rows)
+            current = s.scalar(select(Sweep.best).where(Sweep.id == meta.sweep_id).with_for_update())
+            values: dict = {"done_configs": Sweep.done_configs + len(rows)}
+            candidate = min(rows, key=rank_key, default=None)
+            if candidate is not None and (current is None or rank_key(candidate) < rank_key(current)):
+                values["best"] = entry_summary_of(candidate)
+            s.execute(update(Sweep).where(Sweep.id == meta.sweep_id).values(**values))
     except IntegrityError:
         return False
     return True
+
+
+def insert_entries(s, rows: list[dict]) -> None:
+    """Insert leaderboard rows (dicts of its columns) in the session's transaction: ``COPY`` on
+    PostgreSQL (each value through the column type's own bind processing, so JSON and time
+    stamps are stored exactly as an ``INSERT`` stores them), a multi-row insert elsewhere."""
+    connection = s.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        s.execute(insert(LeaderboardEntry), rows)
+        return
+    from sqlalchemy.exc import IntegrityError
+
+    import json
+
+    from sqlalchemy import JSON
+
+    columns = [c for c in LeaderboardEntry.__table__.columns if c.name in rows[0]]
+    dumps = dialect._json_serializer or json.dumps  # JSON as the engine writes it (psycopg adapts it itself)
+    processors = [dumps if isinstance(c.type, JSON) else c.type.bind_processor(dialect) for c in columns]
+    driver = connection.connection.driver_connection
+    statement = f"COPY {LeaderboardEntry.__tablename__} ({', '.join(c.name for c in columns)}) FROM STDIN"
+    import psycopg
+
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([value if process is None else process(value)
+                                for process, value in zip(processors, (row[c.name] for c in columns))])
+    except psycopg.errors.IntegrityError as exc:  # the same exception an INSERT would raise
+        raise IntegrityError(statement, None, exc) from exc
 
 
 def sweeps_last_day(catalog: Catalog, user_id: int) -> int:
