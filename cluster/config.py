@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     ai_confidence_threshold: float = 0.6
     #: How long a ``/ai/execute`` confirmation id stays valid (seconds).
     ai_confirmation_ttl_s: int = 900
+    #: Not a setting to set: ``worker_json`` writes the service's ``cluster.version.code_version``
+    #: here, and a worker whose own code differs refuses the job or trial (``NodeRefused``).
+    service_code_version: str | None = None
 
     @field_validator("trial_resources")
     @classmethod
@@ -206,8 +209,12 @@ class Settings(BaseSettings):
         return path.read_text().strip()
 
     def worker_json(self) -> str:
-        """These settings for Ray actors and tasks, without signing keys or passwords."""
-        return self.model_dump_json(exclude={"jwt_secret", "demo_password", "admin_password"})
+        """These settings for Ray actors and tasks, without signing keys or passwords, stamped
+        with this process's code version (a worker on other code refuses them)."""
+        from cluster.version import code_version
+
+        stamped = self if self.service_code_version else self.model_copy(update={"service_code_version": code_version()})
+        return stamped.model_dump_json(exclude={"jwt_secret", "demo_password", "admin_password"})
 
     def env_for_workers(self) -> dict[str, str]:
         """The ``SIGMA_*`` variables a Ray worker needs to see the same catalog and store.
@@ -220,6 +227,14 @@ class Settings(BaseSettings):
         env = {k: v for k, v in os.environ.items() if k.startswith("SIGMA_") and k not in secret}
         env.setdefault("SIGMA_HOME", str(self.home))
         return env
+
+
+def redact_url(url: str) -> str:
+    """A URL without its user and password (for banners, messages and logs)."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url
 
 
 def default_numba_cache_dir() -> Path:

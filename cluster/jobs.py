@@ -32,6 +32,7 @@ from cluster import metrics
 from cluster.catalog import Catalog, Job, get_catalog
 from cluster.catalog.models import utcnow
 from cluster.config import Settings
+from cluster.version import NodeRefused, check_node
 
 log = logging.getLogger("sigma.jobs")
 
@@ -150,7 +151,11 @@ def _finish(catalog: Catalog, job_id: str, status: str, **values) -> bool:
 
 
 def execute_job(job_id: str, settings: Settings) -> str:
-    """Run one job in this process: the body of the Ray task. Returns the final status."""
+    """Run one job in this process: the body of the Ray task. Returns the final status.
+
+    Raises ``NodeRefused`` (before touching the job) when this node runs other code than the
+    service or cannot reach the catalog or the store; the job manager fails the job with it."""
+    check_node(settings)
     catalog = get_catalog(settings)
     with catalog.session() as s:
         job = s.get(Job, job_id)
@@ -212,8 +217,11 @@ WARM_WORKERS = 2
 @ray.remote(max_retries=0)
 def warm_worker_task(settings_json: str | None = None) -> list[str]:
     """Leaves a job worker with every area imported in Ray's idle pool, so the first real job
-    after a (re)start does not pay seconds of imports and numba cache loads."""
-    return warm_up_areas(Settings.model_validate_json(settings_json) if settings_json else None)
+    after a (re)start does not pay seconds of imports and numba cache loads. It runs only on CPU
+    nobody else wants (``run_when_idle``): a user's first requests and jobs go first."""
+    from cluster.runtime import run_when_idle
+
+    return run_when_idle(warm_up_areas, Settings.model_validate_json(settings_json) if settings_json else None)
 
 
 @ray.remote(max_retries=0)
@@ -316,6 +324,9 @@ class JobManager:
             await ref
         except ray.exceptions.TaskCancelledError:
             _finish(self.catalog, job_id, "cancelled", message="cancelled by user")
+        except NodeRefused as exc:  # the node said why it cannot run it: the job fails saying so
+            log.error("job %s: %s", job_id, exc)
+            _finish(self.catalog, job_id, "failed", error={"code": exc.code, "message": str(exc), "details": {}})
         except Exception as exc:  # noqa: BLE001 - a crashed worker must not leave the job running
             # execute_job records every failure of the job itself: an exception here means the
             # process running it died, so the job runs again from its inputs.

@@ -45,7 +45,7 @@ def cmd_serve(args) -> int:
     from cluster.runtime import alive_nodes, ensure_ray
     from serve_app.users import seed_demo_users
 
-    from cluster.config import require_shared_storage
+    from cluster.config import redact_url, require_shared_storage
 
     settings = _settings(args)
     # The catalog's migrations and the demo logins before Ray starts (a bad database URL fails
@@ -92,7 +92,7 @@ def cmd_serve(args) -> int:
     print(f"HTTP ingress:   {ray_info.get('ingress')} (SIGMA_INGRESS)")
     print(f"Metrics:        {ray_info.get('metrics_url') or 'see the Ray nodes (--metrics-export-port)'} "
           "(Prometheus; Grafana: docs/deploy.md#metrics)")
-    print(f"Catalog:        {_redact(settings.resolved_database_url)}")
+    print(f"Catalog:        {redact_url(settings.resolved_database_url)}")
     print(f"Artifacts:      {settings.resolved_storage_url}")
     print(f"Market data:    {settings.market_data}")
     import datetime as dt
@@ -146,13 +146,6 @@ def _start_seeding(catalog, settings):
     future = pool.submit(seed_demo_data, catalog, settings)
     pool.shutdown(wait=False)
     return future
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
 
 
 def wait_healthy(api_url: str, timeout: float = 120) -> None:
