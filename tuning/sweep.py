@@ -34,6 +34,7 @@ from cluster import metrics
 from cluster.catalog import LabModel, Sweep, SweepChunk, User
 from cluster.catalog.models import new_id, utcnow
 from cluster.config import Settings
+from cluster.version import NodeRefused, check_node
 from cluster.jobs import JobCancelled, JobContext, JobFailed, is_cancelled, manager_name, write_progress
 
 from compute.sweep import evaluate_chunk
@@ -78,7 +79,9 @@ def run_chunk(chunk_index: int, inputs, meta: SweepMeta, bounds) -> dict:
     warm ``ChunkRunner`` both run exactly this."""
     from cluster.catalog import get_catalog
 
-    catalog = get_catalog(Settings.model_validate_json(meta.settings_json))
+    settings = Settings.model_validate_json(meta.settings_json)
+    check_node(settings, store=False)  # the service's code and a reachable catalog, or NodeRefused
+    catalog = get_catalog(settings)
     started = time.perf_counter()
     if is_cancelled(catalog, meta.job_id):
         return {"chunk": chunk_index, "n_configs": 0, "stored": False, "cancelled": True}
@@ -120,7 +123,9 @@ class ChunkRunner:
     fails runs its missing chunks on Tune."""
 
     def __init__(self):
-        warm_up()
+        from cluster.runtime import run_when_idle
+
+        run_when_idle(warm_up)  # on CPU nobody else wants: the first requests after a start go first
 
     def run(self, chunk_index: int, inputs, meta: SweepMeta, bounds) -> dict:
         return run_chunk(chunk_index, inputs, meta, bounds)
@@ -260,6 +265,10 @@ def run_chunks_on_tune(inputs: "ray.ObjectRef", todo: list[int], bounds, meta: S
     finally:
         _DRIVER_HOOKS.pop(key, None)
     errors = [r.error for r in grid_result if r.error is not None]
+    for error in errors:  # a node that refused the work (other code, no catalog) says why
+        cause = error if isinstance(error, NodeRefused) else getattr(error, "cause", None)
+        if isinstance(cause, NodeRefused):
+            raise JobFailed(str(cause), code=cause.code)
     if errors and not (should_stop and should_stop()):
         raise RuntimeError(f"{len(errors)} sweep chunk(s) failed: {errors[0]}")
     return reports
