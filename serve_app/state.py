@@ -24,6 +24,10 @@ class LocalLimiter:
         return self.core.hit(key, tier)
 
 
+#: How long a request waits for the shared rate limiter before it is let through.
+LEASE_TIMEOUT_S = 3.0
+
+
 class ActorLimiter:
     """The shared limiter actor behind this replica's token leases."""
 
@@ -34,8 +38,12 @@ class ActorLimiter:
         self.leases = TokenLeases(self._lease, tier_limits)
 
     async def _lease(self, key: str, tier: str, want: int) -> dict:
+        import asyncio
+
         try:
-            return await self.handle.lease.remote(key, tier, want)
+            # a limiter on a node that was lost answers nothing until Ray has restarted it
+            # elsewhere (tens of seconds: its calls retry for ever): requests do not wait for it
+            return await asyncio.wait_for(self.handle.lease.remote(key, tier, want), timeout=LEASE_TIMEOUT_S)
         except Exception:  # noqa: BLE001 - the limiter actor restarting must not take the API down
             logging.getLogger("sigma.api").warning("rate limiter unavailable; letting the request through")
             from cluster.ratelimit import UNLIMITED
