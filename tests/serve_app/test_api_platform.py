@@ -225,6 +225,7 @@ def test_completed_job_cannot_be_cancelled(api):
     assert_error(api.http.post(f"{V1}/jobs/{job_id}/cancel", headers=headers), 409, "CONFLICT", field="job_id")
 
 
+@pytest.mark.postgresql_only  # the batch and the job manager are the subject, not the catalog's back end
 def test_restart_recovery_runs_interrupted_jobs_again_up_to_the_limit(api):
     """Kill the job manager mid-job (as a service restart does): a running job starts again by
     itself and completes; one that already had its runs fails naming the limit; queued ones run."""

@@ -114,6 +114,7 @@ def test_scenarios_async_job(api, demo):
     assert fed["name"] == "Fed" and not any("Interest Rate" in w for w in fed["warnings"])
 
 
+@pytest.mark.postgresql_only  # the batch and the job manager are the subject, not the catalog's back end
 def test_admin_batch_then_every_route_for_the_three_demo_books(api, demo):
     admin = api.headers("risk_admin", role="admin")
     resp = api.http.post(f"{V1}/admin/batch/run", json={}, headers=admin)
