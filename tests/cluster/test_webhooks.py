@@ -200,6 +200,7 @@ def _user_id(api, username):
         return s.scalar(select(User.id).where(User.username == username))
 
 
+@pytest.mark.postgresql_only  # deliveries, signatures and retries are the subject, not the catalog's back end
 def test_register_deliver_signed_retry_log_delete(api):
     user = "hook_hana"
     h = api.headers(user)

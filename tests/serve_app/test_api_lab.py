@@ -161,6 +161,7 @@ def test_swing_walkthrough_matrix_train_backtest_export(api):
     assert_error(api.http.get(f"{V1}/healthz", params={"model_id": mid}, headers=api.headers("lab_eve")), 404, "NOT_FOUND")
 
 
+@pytest.mark.postgresql_only  # options pricing along the path is the subject, not the catalog's back end
 def test_zero_dte_walkthrough_options_priced_along_the_path(api):
     user = "lab_dave"
     h = api.headers(user)
