@@ -5,7 +5,8 @@ process, as Tune trials on different nodes are.
 
     .venv/bin/python benchmarks/scale.py            # SIGMA_TEST_PG overrides the database URL
 
-JSON lines (benchmarks/_common.emit). The fixed cost per chunk (one transaction) and the cost per
+JSON lines (benchmarks/_common.emit). The peer in the same run: the same rows by a plain SQLAlchemy
+multi-row INSERT, one writer (``leaderboard_plain_insert_peer``). The fixed cost per chunk (one transaction) and the cost per
 row are fitted from two chunk sizes, for docs/scaling.md's model.
 """
 
@@ -100,6 +101,24 @@ def run(url: str, writers: int, chunks_per_writer: int, chunk_size: int) -> dict
     return {"rows": total, "seconds": wall, "rows_per_s": total / wall, "chunks_per_s": writers * chunks_per_writer / wall}
 
 
+def _insert_peer(url: str, rows_n: int, chunk_size: int) -> float:
+    """The peer in the same run: the same rows by a plain SQLAlchemy multi-row INSERT (what
+    ``store_chunk`` did before COPY), one transaction per chunk, no progress or best; rows/s."""
+    from sqlalchemy import insert
+
+    from cluster.catalog import LeaderboardEntry
+
+    catalog, meta = _setup(url, rows_n)
+    batches = [_rows(meta, c * chunk_size, chunk_size) for c in range(rows_n // chunk_size)]
+    t0 = time.perf_counter()
+    for rows in batches:
+        with catalog.session() as s:
+            s.execute(insert(LeaderboardEntry), rows)
+    seconds = time.perf_counter() - t0
+    catalog.dispose()
+    return rows_n / seconds
+
+
 def main() -> None:
     import psycopg
 
@@ -109,9 +128,14 @@ def main() -> None:
     url = f"{PG}?options=-csearch_path%3D{schema}"
     try:
         cpu = cpu_model()
-        for chunk_size in (1000, 100):
+        for chunk_size in (10_000, 1000):
+            peer = _insert_peer(url, 4 * chunk_size, chunk_size)
+            emit("scale", "leaderboard_plain_insert_peer", round(peer), "rows/s", 4 * chunk_size, writers=1,
+                 chunk_size=chunk_size, cpu=cpu, cores=os.cpu_count())
+        for chunk_size in (10_000, 1000, 100):
             for writers in (1, 2, 4, 8):
-                r = run(url, writers, chunks_per_writer=max(2, 16 // writers), chunk_size=chunk_size)
+                r = run(url, writers, chunks_per_writer=max(2, (4 if chunk_size >= 10_000 else 16) // writers),
+                        chunk_size=chunk_size)
                 emit("scale", "leaderboard_writes_postgresql", round(r["rows_per_s"]), "rows/s", r["rows"],
                      writers=writers, chunk_size=chunk_size, chunks_per_s=round(r["chunks_per_s"], 1),
                      seconds=round(r["seconds"], 3), cpu=cpu, cores=os.cpu_count())
