@@ -352,7 +352,10 @@ def store_chunk(catalog: Catalog, meta: SweepMeta, chunk_index: int, rows: list[
             s.flush()
             if rows:
                 insert_entries(s, rows)
-            current = s.scalar(select(Sweep.best).where(Sweep.id == meta.sweep_id).with_for_update())
+            # FOR NO KEY UPDATE: the rows just inserted hold KEY SHARE on the sweep (their foreign
+            # key), as a concurrent writer's do; FOR UPDATE would conflict with those (deadlock)
+            # (SQLAlchemy spells FOR NO KEY UPDATE ``key_share=True``)
+            current = s.scalar(select(Sweep.best).where(Sweep.id == meta.sweep_id).with_for_update(key_share=True))
             values: dict = {"done_configs": Sweep.done_configs + len(rows)}
             candidate = min(rows, key=rank_key, default=None)
             if candidate is not None and (current is None or rank_key(candidate) < rank_key(current)):
