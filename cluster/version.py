@@ -77,7 +77,9 @@ def check_code_version(expected: str | None) -> None:
     if expected is None or expected == code_version():
         return
     message = (f"node {node_name()} runs Sigma code {code_version()}, the service {expected}: refused (install the "
-               "service's commit on every node, e.g. `ray up` again or the same image tag)")
+               "service's commit on every node, e.g. `ray up` again or the same image tag; after upgrading Sigma on "
+               "a running cluster, restart the cluster: its job manager is a detached actor that keeps the code it "
+               "started with)")
     log.error(message)
     raise NodeRefused(message, "CODE_VERSION_MISMATCH")
 
