@@ -30,7 +30,8 @@ def run_when_idle(fn, *args, **kwargs):
     """``fn(*args, **kwargs)`` on a thread of its own under Linux's ``SCHED_IDLE`` policy: it
     gets a CPU only when no other thread of the machine wants one, so start-up warm-ups in Ray
     workers never slow a user's request or job (on two cores, three warm-up processes beside
-    the API replica made the first chart after a start take 2.5-3 s). The calling thread keeps
+    the API replica made the first chart after a start take 2.5-3 s). Only for work nobody
+    waits for: on a busy machine it may wait a long time. The calling thread keeps
     its own priority; the warm thread ends with the call. Returns what ``fn`` returns and
     raises what it raises; elsewhere than Linux it simply runs ``fn``."""
     import threading

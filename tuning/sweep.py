@@ -123,9 +123,9 @@ class ChunkRunner:
     fails runs its missing chunks on Tune."""
 
     def __init__(self):
-        from cluster.runtime import run_when_idle
-
-        run_when_idle(warm_up)  # on CPU nobody else wants: the first requests after a start go first
+        # at the normal priority, unlike the job workers' warm-ups: a single-chunk sweep waits for
+        # this actor, and under SCHED_IDLE a busy machine would keep it waiting
+        warm_up()
 
     def run(self, chunk_index: int, inputs, meta: SweepMeta, bounds) -> dict:
         return run_chunk(chunk_index, inputs, meta, bounds)
