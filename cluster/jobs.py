@@ -32,7 +32,7 @@ from cluster import metrics
 from cluster.catalog import Catalog, Job, get_catalog
 from cluster.catalog.models import utcnow
 from cluster.config import Settings
-from cluster.version import NodeRefused, check_node
+from cluster.nodecheck import NodeRefused, check_node
 
 log = logging.getLogger("sigma.jobs")
 

@@ -34,7 +34,7 @@ from cluster import metrics
 from cluster.catalog import LabModel, Sweep, SweepChunk, User
 from cluster.catalog.models import new_id, utcnow
 from cluster.config import Settings
-from cluster.version import NodeRefused, check_node
+from cluster.nodecheck import NodeRefused, check_node
 from cluster.jobs import JobCancelled, JobContext, JobFailed, is_cancelled, manager_name, write_progress
 
 from compute.sweep import evaluate_chunk

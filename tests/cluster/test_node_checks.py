@@ -9,7 +9,8 @@ import time
 import pytest
 
 from cluster.config import Settings
-from cluster.version import NodeRefused, check_node, code_version, source_digest
+from cluster.nodecheck import NodeRefused, check_node
+from cluster.version import code_version, source_digest
 from tests.conftest import free_port
 
 
