@@ -217,11 +217,10 @@ WARM_WORKERS = 2
 @ray.remote(max_retries=0)
 def warm_worker_task(settings_json: str | None = None) -> list[str]:
     """Leaves a job worker with every area imported in Ray's idle pool, so the first real job
-    after a (re)start does not pay seconds of imports and numba cache loads. It runs only on CPU
-    nobody else wants (``run_when_idle``): a user's first requests and jobs go first."""
-    from cluster.runtime import run_when_idle
-
-    return run_when_idle(warm_up_areas, Settings.model_validate_json(settings_json) if settings_json else None)
+    after a (re)start does not pay seconds of imports and numba cache loads. At the normal
+    priority: under ``SCHED_IDLE`` (tried) a busy machine kept these workers loading for
+    minutes, and the first jobs all started cold (a client walkthrough took 88 s instead of 15)."""
+    return warm_up_areas(Settings.model_validate_json(settings_json) if settings_json else None)
 
 
 @ray.remote(max_retries=0)

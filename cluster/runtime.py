@@ -26,38 +26,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_when_idle(fn, *args, **kwargs):
-    """``fn(*args, **kwargs)`` on a thread of its own under Linux's ``SCHED_IDLE`` policy: it
-    gets a CPU only when no other thread of the machine wants one, so start-up warm-ups in Ray
-    workers never slow a user's request or job (on two cores, three warm-up processes beside
-    the API replica made the first chart after a start take 2.5-3 s). Only for work nobody
-    waits for: on a busy machine it may wait a long time. The calling thread keeps
-    its own priority; the warm thread ends with the call. Returns what ``fn`` returns and
-    raises what it raises; elsewhere than Linux it simply runs ``fn``."""
-    import threading
-
-    if not hasattr(os, "SCHED_IDLE"):
-        return fn(*args, **kwargs)
-    outcome: dict = {}
-
-    def body():
-        try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread
-        except OSError:  # not allowed here: run at the priority we have
-            pass
-        try:
-            outcome["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=body, name="sigma-idle-warm-up", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
-
-
 def haproxy_env() -> dict:
     """The environment for Serve's HAProxy ingress: ``HAPROXY_ENV``, a short draining period
     and, unless the user set them, free ports for HAProxy's stats and metrics listeners. Ray's defaults are fixed ports:

@@ -123,8 +123,6 @@ class ChunkRunner:
     fails runs its missing chunks on Tune."""
 
     def __init__(self):
-        # at the normal priority, unlike the job workers' warm-ups: a single-chunk sweep waits for
-        # this actor, and under SCHED_IDLE a busy machine would keep it waiting
         warm_up()
 
     def run(self, chunk_index: int, inputs, meta: SweepMeta, bounds) -> dict:
