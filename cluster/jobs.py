@@ -241,10 +241,20 @@ class JobManager:
         self.pending: list[tuple[str, int, str, int | None]] = []
         self.kinds: dict[str, str] = {}  # job id -> kind, for the sigma_jobs gauge
         self.known_kinds: set[str] = set()
-        # Warm workers left in Ray's idle pool: later jobs skip seconds of imports and loads.
-        self.warm = [warm_worker_task.options(num_cpus=0, name="job:warm-up").remote(
-                         settings_json if i == 0 else None) for i in range(WARM_WORKERS)]
+        self.warm: list[ray.ObjectRef] = []  # started by warm_workers(), once the API serves
         self.recovered = self._recover()
+
+    def warm_workers(self) -> int:
+        """Leave warm job workers in Ray's idle pool (later jobs skip seconds of imports and
+        loads); once per manager, a no-op after; returns how many this call started. Called by
+        the API replica when it first serves, not at the manager's start: on two cores these
+        workers' imports took about 4 s of CPU from the replica being built, delaying the
+        healthy API by 2-3 s."""
+        if self.warm:
+            return 0
+        self.warm = [warm_worker_task.options(num_cpus=0, name="job:warm-up").remote(
+                         self.settings_json if i == 0 else None) for i in range(WARM_WORKERS)]
+        return len(self.warm)
 
     def _recover(self) -> dict:
         """Restart recovery: jobs left running died with the old processes; they start again

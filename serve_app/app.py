@@ -96,7 +96,8 @@ class SigmaIngress:
         self._sigma_app = create_app(state)
         from serve_app import warmup
 
-        warmup.start()  # in the background: no request waits for it
+        # in the background, from the replica's first request on: no request waits for it
+        warmup.start(state.serving, state.job_manager)
         # after the replica is built: its start-up is not slowed below the other processes starting
         lower_priority(settings.ingress_nice)
 

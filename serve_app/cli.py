@@ -60,6 +60,7 @@ def cmd_serve(args) -> int:
         print(f"Starting Ray ({'joining ' + args.address if args.address else 'local, ' + str(settings.num_cpus) + ' CPUs'}) ...", flush=True)
         ray_info = ensure_ray(settings, address=args.address, include_dashboard=not args.no_dashboard, ingress=ingress)
         require_shared_storage(settings, alive_nodes())
+        _start_service_actors(settings)
         serve.start(http_options={"host": settings.host, "port": settings.port})
         from serve_app.app import build_app
 
@@ -133,6 +134,17 @@ def cmd_serve(args) -> int:
     else:
         serve.delete("sigma")
     return 0
+
+
+def _start_service_actors(settings) -> None:
+    """The rate limiter and the job manager (named, detached: the API replica finds them) asked
+    for now, so their processes start beside Serve's controller, whose start leaves a core idle
+    part of the time, rather than after the replica asks for them."""
+    from cluster.jobs import get_job_manager
+    from cluster.ratelimit import get_rate_limiter
+
+    get_rate_limiter(settings.tier_limits())
+    get_job_manager(settings)
 
 
 def _start_seeding(catalog, settings):

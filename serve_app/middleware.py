@@ -149,6 +149,8 @@ class SigmaMiddleware:
             # the path template (FastAPI puts the matched route in the scope), never the raw path
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             metrics.observe_request(route, scope.get("method", ""), status["code"], time.perf_counter() - started)
+            if not state.serving.is_set():
+                state.serving.set()  # answered: the replica's background warm-up may begin
 
 
 #: Writes an AI agent makes are audited (``X-AI-Agent-ID``); these POSTs only read.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -62,6 +63,9 @@ class AppState:
     #: Ray Serve's proxy already adds X-Request-ID (honouring the one we adopt); without Serve we add it.
     sets_request_id_header: bool = True
     extras: dict = field(default_factory=dict)
+    #: set by the first request this app serves (serve_app/middleware.py); the replica's
+    #: background warm-up waits for it (serve_app/warmup.py)
+    serving: threading.Event = field(default_factory=threading.Event)
 
     @cached_property
     def catalog(self) -> Catalog:

@@ -103,9 +103,25 @@ def _warm_book(provider) -> None:
     risk.overview_report(inputs, "portfolio", "weekly")
 
 
-def start() -> threading.Thread:
-    """Warm on a daemon thread; returns it (tests may join it)."""
+#: How long a replica waits for its first request before warming anyway (a deploy nobody calls yet).
+SERVE_WAIT_S = 5.0
+
+
+def start(serving: threading.Event | None = None, job_manager=None, wait_s: float = SERVE_WAIT_S) -> threading.Thread:
+    """Warm on a daemon thread; returns it (tests may join it).
+
+    With ``serving`` (set by the replica's first request), the thread waits for it, or at most
+    ``wait_s`` seconds: the warm-up, and the job workers' (``job_manager.warm_workers``), start
+    once the replica is up and routed instead of competing with its start. Measured on two cores:
+    starting them beside the replica's construction delayed the healthy API by 2-3 s."""
     def run():
+        if serving is not None:
+            serving.wait(wait_s)
+        if job_manager is not None:
+            try:
+                job_manager.warm_workers.remote()
+            except Exception:  # noqa: BLE001 - like the warm-up itself: only saves time later
+                log.exception("could not ask the job manager to warm its workers")
         try:
             log.info("replica warm-up done in %.2f s", warm())
         except Exception:  # noqa: BLE001 - warming only saves time; it must never stop a replica

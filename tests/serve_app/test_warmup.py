@@ -18,11 +18,26 @@ from serve_app import warmup
 def loaded():
     return sorted(n for n, f in vars(ind).items() if isinstance(f, CPUDispatcher) and f.signatures)
 
+import threading, time
+
+calls = []
+
+class JobManagerHandle:  # records the replica's call to the job manager's actor handle
+    class warm_workers:
+        @staticmethod
+        def remote():
+            calls.append(time.monotonic())
+
 before = {"kernels": loaded(), "calendar": calendar._session_table.cache_info().currsize}
-thread = warmup.start()
+serving = threading.Event()
+thread = warmup.start(serving, JobManagerHandle(), wait_s=120)
+time.sleep(1.5)  # the replica has not answered a request yet: nothing may load
+waiting = {"kernels": loaded(), "calendar": calendar._session_table.cache_info().currsize, "calls": len(calls),
+           "alive": thread.is_alive()}
+serving.set()
 thread.join(120)
 after = {"kernels": loaded(), "calendar": calendar._session_table.cache_info().currsize}
-print(json.dumps({"before": before, "after": after, "alive": thread.is_alive()}))
+print(json.dumps({"before": before, "waiting": waiting, "after": after, "calls": len(calls), "alive": thread.is_alive()}))
 """
 
 
@@ -31,6 +46,9 @@ def test_warm_up_loads_calendar_and_indicator_kernels():
     assert out.returncode == 0, out.stderr[-2000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["before"] == {"kernels": [], "calendar": 0}
+    # it waits for the replica's first answer, then asks the job manager for warm workers once
+    assert got["waiting"] == {"kernels": [], "calendar": 0, "calls": 0, "alive": True}
+    assert got["calls"] == 1
     assert not got["alive"] and got["after"]["calendar"] == 1
     # RSI, MACD (EMA), Bollinger and ATR kernels are loaded and ready to call
     assert len(got["after"]["kernels"]) >= 3, got
@@ -98,3 +116,19 @@ def test_warm_book_puts_every_portfolio_and_risk_kernel_in_the_cache(tmp_path):
                          timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {}
+
+
+def test_first_answer_opens_the_warm_up_gate(tmp_path):
+    """The middleware sets the app's ``serving`` event once a request has been answered."""
+    import secrets
+
+    from fastapi.testclient import TestClient
+
+    from cluster.config import Settings
+    from serve_app.app import local_app
+
+    app = local_app(Settings(home=tmp_path, jwt_secret=secrets.token_urlsafe(32)))
+    assert not app.state.sigma.serving.is_set()
+    with TestClient(app) as client:
+        assert client.get("/api/v1/healthz").status_code in (200, 503)
+    assert app.state.sigma.serving.is_set()
