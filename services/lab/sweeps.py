@@ -12,6 +12,7 @@ accounts for the number of configurations tried: chunks store a provisional valu
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
 import time
@@ -21,7 +22,8 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import pandas as pd
 import ray
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import JSON, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from cluster.artifacts import ArtifactStore
 from cluster.catalog import Catalog, Job, LabModel, LeaderboardEntry, Matrix, Sweep, SweepChunk, get_catalog
@@ -341,8 +343,6 @@ def store_chunk(catalog: Catalog, meta: SweepMeta, chunk_index: int, rows: list[
     chunk costs the same at the end of a large sweep as at its start; the sweep's row is locked
     only for that last update (``finalize_sweep`` ranks every row once more at the end).
     """
-    from sqlalchemy.exc import IntegrityError
-
     try:
         with catalog.session() as s:
             if s.get(SweepChunk, (meta.sweep_id, chunk_index)) is not None:
@@ -375,19 +375,13 @@ def insert_entries(s, rows: list[dict]) -> None:
     if dialect.name != "postgresql":
         s.execute(insert(LeaderboardEntry), rows)
         return
-    from sqlalchemy.exc import IntegrityError
-
-    import json
-
-    from sqlalchemy import JSON
+    import psycopg  # PostgreSQL only
 
     columns = [c for c in LeaderboardEntry.__table__.columns if c.name in rows[0]]
     dumps = dialect._json_serializer or json.dumps  # JSON as the engine writes it (psycopg adapts it itself)
     processors = [dumps if isinstance(c.type, JSON) else c.type.bind_processor(dialect) for c in columns]
     driver = connection.connection.driver_connection
     statement = f"COPY {LeaderboardEntry.__tablename__} ({', '.join(c.name for c in columns)}) FROM STDIN"
-    import psycopg
-
     try:
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
