@@ -223,6 +223,20 @@ def warm_worker_task(settings_json: str | None = None) -> list[str]:
     return warm_up_areas(Settings.model_validate_json(settings_json) if settings_json else None)
 
 
+@ray.remote(num_cpus=0, max_retries=0)
+def driver_lost_task(kind: str, params: dict) -> bool:
+    """After a job's process died: its area's ``driver_lost(params)`` (in the kind's module, if
+    it has one) cleans up what Ray keeps after a task's death, e.g. a sweep's placement groups.
+    Returns whether there was a hook. In a task of its own, so the job manager imports nothing
+    of the areas."""
+    target = all_job_kinds().get(kind)
+    hook = getattr(importlib.import_module(target.split(":")[0]), "driver_lost", None) if target else None
+    if hook is None:
+        return False
+    hook(params)
+    return True
+
+
 @ray.remote(max_retries=0)
 def run_job_task(job_id: str, settings_json: str) -> str:
     return execute_job(job_id, Settings.model_validate_json(settings_json))
@@ -340,8 +354,10 @@ class JobManager:
             # execute_job records every failure of the job itself: an exception here means the
             # process running it died, so the job runs again from its inputs.
             with self.catalog.session() as s:
-                row = s.execute(select(Job.attempts, Job.user_id, Job.queue_group, Job.queue_limit)
+                row = s.execute(select(Job.attempts, Job.user_id, Job.queue_group, Job.queue_limit, Job.kind, Job.params)
                                 .where(Job.id == job_id)).first()
+            if row is not None:
+                await self._driver_lost(job_id, row.kind, dict(row.params or {}))
             if row is not None and self._requeue(job_id, row.attempts,
                                                  f"the worker running this job died ({type(exc).__name__})"):
                 retry = (row.user_id, row.queue_group, row.queue_limit, self.retry_delay_s(row.attempts))
@@ -359,6 +375,14 @@ class JobManager:
             if still_queued and job_id not in self.running and all(p[0] != job_id for p in self.pending):
                 self.pending.append((job_id, user_id, group, limit))
                 self._pump()
+
+    async def _driver_lost(self, job_id: str, kind: str, params: dict) -> None:
+        """Before a dead job runs again, its area cleans up after it (``driver_lost_task``); a
+        failure is logged, never the job's."""
+        try:
+            await asyncio.wait_for(driver_lost_task.remote(kind, params), timeout=60)
+        except Exception:  # noqa: BLE001
+            log.exception("job %s: cleaning up after its dead process failed", job_id)
 
     async def submit(self, job_id: str, user_id: int, group: str, limit: int | None) -> int:
         """Queue a job; returns how many jobs of this user's group are ahead of it (0: started)."""

@@ -196,6 +196,75 @@ def _tune_hooks():
     return CancelStopper, Collect
 
 
+#: Every placement group of a sweep's trials is named ``<prefix><sweep id>:<random>``.
+TRIAL_GROUP_PREFIX = "sigma-sweep:"
+
+
+def trial_group_prefix(sweep_id: str) -> str:
+    return f"{TRIAL_GROUP_PREFIX}{sweep_id}:"
+
+
+def _trial_groups_class():
+    """``TrialGroups``: Tune's ``PlacementGroupFactory`` whose every placement group is named
+    after the sweep (Ray refuses two groups of one name, hence a random tail per group). Made
+    once and published as a module global so that (cloud)pickle refers to it by name, as
+    ``_tune_hooks`` does."""
+    global TrialGroups
+    if "TrialGroups" in globals():
+        return TrialGroups
+    import uuid
+
+    from ray.tune import PlacementGroupFactory
+    from ray.util.placement_group import placement_group
+
+    class TrialGroups(PlacementGroupFactory):
+        def __init__(self, bundles, prefix: str):
+            super().__init__(bundles)
+            self.prefix = prefix
+
+        def to_placement_group(self):
+            return placement_group(*self._bound.args, **{**self._bound.kwargs, "name": self.prefix + uuid.uuid4().hex[:12]})
+
+    TrialGroups.__module__ = __name__
+    TrialGroups.__qualname__ = "TrialGroups"
+    return TrialGroups
+
+
+def __getattr__(name: str):
+    # a trial's process unpickles its trainable, which carries its TrialGroups, before anything
+    # there has called _trial_groups_class(): made on that first look-up (PEP 562)
+    if name == "TrialGroups":
+        return _trial_groups_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def release_stranded_trial_groups(sweep_id: str) -> int:
+    """Remove the placement groups of this sweep's trials; returns how many.
+
+    Ray removes a placement group with the job or the actor that made it, not with a task: a
+    sweep's driver is a job task, so when its process or node dies, the groups its Tune run
+    held stay reserved (on the nodes that survive: their CPUs, and the trial resources of
+    ``SIGMA_TRIAL_RESOURCES`` too), and the restarted driver's trials would wait for them for
+    ever. The job manager calls this (``driver_lost``) once the driver is dead and before the
+    job runs again, so every group under the sweep's name is the dead driver's."""
+    from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
+
+    prefix = trial_group_prefix(sweep_id)
+    stranded = [pg_id for pg_id, info in placement_group_table().items()
+                if str(info.get("name") or "").startswith(prefix) and info.get("state") != "REMOVED"]
+    for pg_id in stranded:
+        remove_placement_group(PlacementGroup(ray.PlacementGroupID.from_hex(pg_id)))
+    if stranded:
+        log.warning("sweep %s: removed %d placement group(s) a dead driver left", sweep_id, len(stranded))
+    return len(stranded)
+
+
+def driver_lost(params: dict) -> None:
+    """The job manager's hook after a ``lab.sweep`` job's driver died (``cluster.jobs``)."""
+    if params.get("sweep_id"):
+        release_stranded_trial_groups(str(params["sweep_id"]))
+
+
 def trial_concurrency(tier_limit: Optional[int], nodes: int) -> int:
     """Trials of one sweep at once: one per alive node (a trial's kernel uses every core of its
     node), never more than the tier's concurrent backtests (docs/spec/reference.md: free 1, basic 5, pro
@@ -246,7 +315,8 @@ def run_chunks_on_tune(inputs: "ray.ObjectRef", todo: list[int], bounds, meta: S
     from ray.tune.logger import JsonLoggerCallback
     # A list, so that the reference reaches the trials unresolved (they get it when they need it).
     trainable = tune.with_parameters(trial_fn or chunk_trial, inputs=[inputs], meta=meta, bounds=bounds)
-    trainable = tune.with_resources(trainable, {**(resources or {}), "cpu": TRIAL_CPUS})
+    trainable = tune.with_resources(trainable, _trial_groups_class()([{**(resources or {}), "CPU": TRIAL_CPUS}],
+                                                                     trial_group_prefix(meta.sweep_id)))
     tuner = tune.Tuner(
         trainable,
         param_space={"chunk": tune.grid_search(list(todo))},
@@ -374,19 +444,23 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
         else:
             timings["model_inputs_s"] = shared["seconds"]
         summary = finalize_sweep(catalog, sweep_id, shared["arrays"].periods_per_year if shared else None,
-                                 "cancelled" if cancelled else "completed")
+                                 "cancelled" if cancelled else "completed", job_id=ctx.job_id)
         lap("finalize_s")
     except BaseException as exc:
         if inputs_ref is not None:
             ray.cancel(inputs_ref)
         with catalog.session() as s:
             row = s.get(Sweep, sweep_id)
-            if row is not None and row.status not in FINAL:
+            # a sweep resumed by another job meanwhile is that job's to finish
+            if row is not None and row.status not in FINAL and row.job_id == ctx.job_id:
                 cancelled = isinstance(exc, (JobCancelled, KeyboardInterrupt))
                 row.status = "cancelled" if cancelled else "failed"
                 row.error = None if cancelled else f"{type(exc).__name__}: {exc}"
                 row.finished_at = utcnow()
         raise
+    if summary.get("superseded"):  # cancelled, and resumed by another job while this one wound down
+        log.info("sweep %s: job %s ended after the sweep was resumed by another job", sweep_id, ctx.job_id)
+        raise JobCancelled(ctx.job_id)
     seconds = time.perf_counter() - started
     run_configs = sum(int(r.get("n_configs") or 0) for r in reports if r.get("stored"))
     if run_configs and seconds > 0:

@@ -540,14 +540,23 @@ def prepare_resume(catalog: Catalog, user_id: int, sweep_id: str) -> Sweep:
     return get_sweep(catalog, user_id, sweep_id)[0]
 
 
-def finalize_sweep(catalog: Catalog, sweep_id: str, periods_per_year: Optional[float], status: str) -> dict:
+def finalize_sweep(catalog: Catalog, sweep_id: str, periods_per_year: Optional[float], status: str,
+                   job_id: Optional[str] = None) -> dict:
     """Deflated Sharpe of every stored configuration for the number of configurations tried
     (the variance of their Sharpe ratios across the whole sweep), the best configuration,
     the recounted progress and the final status. ``periods_per_year`` None (a run cancelled
-    before its inputs were ready) keeps the stored chunks' provisional values."""
+    before its inputs were ready) keeps the stored chunks' provisional values.
+
+    With ``job_id`` (the driver's job), a sweep that has moved on to another job (cancelled,
+    then resumed while this driver was still winding down) is left to that job's driver:
+    nothing is written and the summary says ``superseded``."""
     from compute import stats
 
     with catalog.session() as s:
+        current = s.get(Sweep, sweep_id)
+        if job_id is not None and current is not None and current.job_id != job_id:
+            return {"status": current.status, "superseded": True, "done_configs": current.done_configs,
+                    "total_configs": current.total_configs, "best": current.best, "tag": current.tag}
         rows = s.execute(select(LeaderboardEntry.id, LeaderboardEntry.sharpe, LeaderboardEntry.metrics)
                          .where(LeaderboardEntry.sweep_id == sweep_id)).all()
         n = len(rows)

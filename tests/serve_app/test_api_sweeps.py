@@ -247,6 +247,19 @@ def test_killed_driver_keeps_chunks_and_the_job_resumes_by_itself(api):
     done = _wait_sweep(api, user, sweep_id)
     assert done["status"] == "completed" and done["done_configs"] == total, (done["error"], done)
     assert done["job_id"] == job_id
+    # the killed driver's trial placement groups did not outlive it (Ray keeps a dead task's)
+    from ray.util.placement_group import placement_group_table
+
+    from tuning.sweep import trial_group_prefix
+
+    deadline = time.monotonic() + 30
+    while True:
+        held = [info["name"] for info in placement_group_table().values()
+                if info["name"].startswith(trial_group_prefix(sweep_id)) and info["state"] != "REMOVED"]
+        if not held or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert held == []
     api.wait_job(job_id, user)  # the job records its result just after the sweep turns final
     result = api.http.get(f"{V1}/jobs/{job_id}/result", headers=h).json()["data"]["result"]
     # a trial of the dead driver may still have stored a chunk after the snapshot above
@@ -322,6 +335,42 @@ def test_trial_resources_are_custom_resources_that_pick_the_nodes(ray_session, m
     assert trial_nodes({}) == 1
     assert trial_nodes({"sigma_trials": 1}) == 0
     assert trial_nodes({"CPU": 0.5}) == 1  # what the node has decides, not the name
+
+
+def test_a_dead_drivers_trial_groups_are_released(ray_session):
+    """Ray keeps the placement groups a task made when that task's worker dies (a sweep's
+    driver on a lost node): ``driver_lost`` (the job manager's hook) removes that sweep's, and
+    no other sweep's."""
+    import os
+
+    import ray
+    from ray.util.placement_group import placement_group_table, remove_placement_group
+
+    from tuning.sweep import _trial_groups_class, driver_lost, release_stranded_trial_groups, trial_group_prefix
+
+    @ray.remote(num_cpus=0, max_retries=0)
+    def dying_driver(sweep_id):
+        groups = _trial_groups_class()([{"CPU": 0.01}], trial_group_prefix(sweep_id))
+        ray.get([groups.to_placement_group().ready() for _ in range(2)])  # two groups, two names
+        os._exit(1)
+
+    def live(sweep_id):
+        return sorted(info["name"] for info in placement_group_table().values()
+                      if info["name"].startswith(trial_group_prefix(sweep_id)) and info["state"] != "REMOVED")
+
+    other = _trial_groups_class()([{"CPU": 0.01}], trial_group_prefix("sw_running")).to_placement_group()
+    ray.get(other.ready())
+    try:
+        with pytest.raises(ray.exceptions.RayError):
+            ray.get(dying_driver.remote("sw_lost"))
+        left = live("sw_lost")
+        assert len(left) == 2 and left[0] != left[1]  # Ray kept both, each under its own name
+        driver_lost({"sweep_id": "sw_lost"})
+        assert live("sw_lost") == []
+        assert len(live("sw_running")) == 1  # another sweep's groups are left alone
+        assert release_stranded_trial_groups("sw_lost") == 0
+    finally:
+        remove_placement_group(other)
 
 
 def test_single_chunk_on_the_warm_runner_equals_many_chunks_on_tune(api):

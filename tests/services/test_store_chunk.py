@@ -99,3 +99,23 @@ def test_concurrent_writers_of_one_sweep_never_deadlock(catalog):
         sweep = s.get(Sweep, meta.sweep_id)
         assert sweep.done_configs == 200
         assert sweep.best == best_entry(s, meta.sweep_id)
+
+
+def test_a_superseded_driver_leaves_the_resumed_sweep_alone(catalog):
+    """A driver cancelled, then resumed by another job while it still wound down: its final
+    pass writes nothing (the resumed run's status stays), the current driver's does."""
+    from cluster.catalog import Sweep
+    from services.lab.sweeps import finalize_sweep
+
+    meta = _sweep(catalog)
+    with catalog.session() as s:
+        s.get(Sweep, meta.sweep_id).job_id = "job_resumed"
+    late = finalize_sweep(catalog, meta.sweep_id, 252.0, "cancelled", job_id="job_cancelled")
+    assert late["superseded"] and late["status"] == "running"
+    with catalog.session() as s:
+        row = s.get(Sweep, meta.sweep_id)
+        assert (row.status, row.finished_at) == ("running", None)
+    done = finalize_sweep(catalog, meta.sweep_id, 252.0, "completed", job_id="job_resumed")
+    assert not done.get("superseded") and done["status"] == "completed"
+    with catalog.session() as s:
+        assert s.get(Sweep, meta.sweep_id).status == "completed"
