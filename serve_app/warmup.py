@@ -111,21 +111,23 @@ def start(serving: threading.Event | None = None, job_manager=None, wait_s: floa
     """Warm on a daemon thread; returns it (tests may join it).
 
     With ``serving`` (set by the replica's first request), the thread waits for it, or at most
-    ``wait_s`` seconds: the warm-up, and the job workers' (``job_manager.warm_workers``), start
-    once the replica is up and routed instead of competing with its start. Measured on two cores:
-    starting them beside the replica's construction delayed the healthy API by 2-3 s."""
+    ``wait_s`` seconds, so the warm-up starts once the replica is up and routed instead of
+    competing with its start (measured on two cores: warming beside the replica's construction
+    delayed the healthy API by 2-3 s). Then, the replica warm, it asks ``job_manager`` for its
+    warm job workers (``warm_workers``): their imports, on two cores, would otherwise take the
+    CPU the dashboard's first views need."""
     def run():
         if serving is not None:
             serving.wait(wait_s)
+        try:
+            log.info("replica warm-up done in %.2f s", warm())
+        except Exception:  # noqa: BLE001 - warming only saves time; it must never stop a replica
+            log.exception("replica warm-up failed (the first requests will load what they need)")
         if job_manager is not None:
             try:
                 job_manager.warm_workers.remote()
             except Exception:  # noqa: BLE001 - like the warm-up itself: only saves time later
                 log.exception("could not ask the job manager to warm its workers")
-        try:
-            log.info("replica warm-up done in %.2f s", warm())
-        except Exception:  # noqa: BLE001 - warming only saves time; it must never stop a replica
-            log.exception("replica warm-up failed (the first requests will load what they need)")
 
     thread = threading.Thread(target=run, name="sigma-warmup", daemon=True)
     thread.start()
