@@ -275,8 +275,16 @@ class JobManager:
         (up to ``job_max_attempts`` runs), and queued ones run as they would have."""
         failed = 0
         with self.catalog.session() as s:
-            interrupted = s.execute(select(Job.id, Job.attempts).where(Job.status == "running")).all()
-        for job_id, attempts in interrupted:
+            interrupted = s.execute(select(Job.id, Job.attempts, Job.kind, Job.params).where(Job.status == "running")).all()
+        if interrupted:
+            # this manager restarted while the cluster lives (its node was lost): the jobs it ran
+            # died with it, and what Ray keeps after them (a sweep's placement groups) goes first
+            refs = [driver_lost_task.remote(kind, dict(params or {})) for _, _, kind, params in interrupted]
+            try:
+                ray.get(refs, timeout=60)
+            except Exception:  # noqa: BLE001 - cleaning up only; the jobs run again either way
+                log.exception("cleaning up after %d interrupted job(s) failed", len(refs))
+        for job_id, attempts, _, _ in interrupted:
             if not self._requeue(job_id, attempts, "the service stopped while this job was running"):
                 failed += 1
         with self.catalog.session() as s:
