@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     #: 2 by default: a second replica is a second process, so the API uses both cores under load.
     ingress_max_replicas: int = 2
     ingress_target_ongoing: float = 8
+    #: The API replicas run on the Ray head node (beside the job manager and the rate limiter),
+    #: so losing a worker node never takes the API with it: on a cluster the workers are for
+    #: compute and may come and go. ``false`` lets Serve place them on any node (then each node
+    #: with a replica runs an HTTP proxy too; put a load balancer over them).
+    ingress_on_head: bool = True
     #: The API replicas' CPU niceness (0-19; Ray runs every worker, job workers included, at 15):
     #: 19 puts the interactive requests just below the sweeps and trainings, so on a machine whose
     #: cores both want a job keeps its pace and the API takes what is left; on an idle machine it

@@ -33,6 +33,7 @@ from cluster.catalog import Catalog, Job, get_catalog
 from cluster.catalog.models import utcnow
 from cluster.config import Settings
 from cluster.nodecheck import NodeRefused, check_node
+from cluster.runtime import ON_HEAD_NODE
 
 log = logging.getLogger("sigma.jobs")
 
@@ -425,7 +426,7 @@ def manager_name(settings: Settings) -> str:
 
 def get_job_manager(settings: Settings):
     return JobManager.options(
-        name=manager_name(settings), namespace="sigma", get_if_exists=True, lifetime="detached"
+        name=manager_name(settings), namespace="sigma", get_if_exists=True, lifetime="detached", **ON_HEAD_NODE
     ).remote(settings.worker_json())
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import ray
 
+from cluster.runtime import ON_HEAD_NODE
+
 LIMITER_NAME = "sigma_rate_limiter"
 
 
@@ -170,6 +172,5 @@ def limiter_name(tier_limits: dict) -> str:
 
 
 def get_rate_limiter(tier_limits: dict):
-    return RateLimiter.options(name=limiter_name(tier_limits), namespace="sigma", get_if_exists=True, lifetime="detached").remote(
-        tier_limits
-    )
+    return RateLimiter.options(name=limiter_name(tier_limits), namespace="sigma", get_if_exists=True,
+                               lifetime="detached", **ON_HEAD_NODE).remote(tier_limits)

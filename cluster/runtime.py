@@ -10,6 +10,15 @@ from cluster.config import Settings
 
 NAMESPACE = "sigma"
 
+#: Actor options that keep a service actor (the job manager, the rate limiter, the webhook
+#: dispatcher) on the head node: Ray's own state actors ask for a sliver of the head's
+#: ``node:__internal_head__`` resource the same way. On a worker node such an actor went down
+#: with the node, and every job and API call waited for its restart elsewhere (27 s in the
+#: 3-node test); the head outlives every worker, and without it there is no cluster.
+#: ``scheduling_strategy`` lets one be created from inside a placement group (a sweep's
+#: trial) without joining it.
+ON_HEAD_NODE = {"resources": {"node:__internal_head__": 0.001}, "scheduling_strategy": "DEFAULT"}
+
 
 #: Ray Serve's switches for the HAProxy ingress (Ray 2.60): HAProxy in front of each ingress
 #: replica's own HTTP server (direct ingress), user code on the replica's event loop, request

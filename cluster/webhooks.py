@@ -42,6 +42,7 @@ from cluster.catalog import Catalog, Webhook, WebhookDelivery, owned_row
 from cluster.catalog.models import utcnow
 from cluster.config import Settings
 from cluster.errors import InputError
+from cluster.runtime import ON_HEAD_NODE
 
 log = logging.getLogger("sigma.webhooks")
 
@@ -448,7 +449,7 @@ def get_dispatcher(catalog: Catalog, settings: Optional[Settings] = None):
     if settings is None:
         settings = Settings(database_url=catalog.url)
     return _dispatcher_cls.options(name=name, namespace="sigma", get_if_exists=True,
-                                   lifetime="detached").remote(settings.worker_json())
+                                   lifetime="detached", **ON_HEAD_NODE).remote(settings.worker_json())
 
 
 def wake_dispatcher(catalog: Catalog, settings: Optional[Settings] = None) -> bool:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI
 from ray import serve
 
 from cluster.config import Settings
+from cluster.runtime import ON_HEAD_NODE
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import install_error_handlers
 from serve_app.middleware import install_middleware
@@ -121,8 +122,10 @@ def build_app(settings: Settings):
                                        "upscale_delay_s": 2, "downscale_delay_s": 120}}
     else:
         size = {"num_replicas": settings.ingress_replicas}
-    return SigmaIngress.options(**size, ray_actor_options={"num_cpus": settings.ingress_num_cpus}).bind(
-        settings.worker_json(), secrets)
+    actor_options = {"num_cpus": settings.ingress_num_cpus}
+    if settings.ingress_on_head:
+        actor_options["resources"] = dict(ON_HEAD_NODE["resources"])
+    return SigmaIngress.options(**size, ray_actor_options=actor_options).bind(settings.worker_json(), secrets)
 
 
 def app_from_env():

@@ -130,6 +130,23 @@ class LocalCluster:
                 return child.pid
         raise AssertionError(f"no raylet under worker {name}")
 
+    def nodes_running(self, mark: str) -> set[str]:
+        """The nodes ("head" or a worker's name) with a process whose command line holds
+        ``mark`` (an actor's process is titled ``ray::ClassName``)."""
+        import psutil
+
+        found = set()
+        for name, proc in [("head", self.head), *self.workers.items()]:
+            if proc is None or proc.poll() is not None:
+                continue
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                try:
+                    if mark in " ".join(child.cmdline()):
+                        found.add(name)
+                except psutil.Error:
+                    continue
+        return found
+
     def wait_nodes(self, n: int, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while self.alive_nodes() < n:

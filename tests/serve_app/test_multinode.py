@@ -40,7 +40,7 @@ def three_nodes(tmp_path, moto_endpoint):
     try:
         # trials ask for one "sigma_trials" (SIGMA_TRIAL_RESOURCES), which only the workers offer:
         # one trial at a time on each worker, none on the head. Workers of 2 CPUs: after losing
-        # one, the other must hold what moves to it (an API replica, the restarted sweep driver,
+        # one, the other must hold what moves to it (the restarted sweep driver,
         # its inputs task) beside a trial; with 1 CPU the trial waited for ever (seen)
         cluster.start_head(num_cpus=1, resources={"node_head": 1})
         cluster.add_worker("a", num_cpus=2, resources={"node_a": 1, "sigma_trials": 1})
@@ -132,9 +132,13 @@ def test_sweep_spreads_over_workers_and_survives_a_lost_node(three_nodes):
     assert ranges == [[i, i + 3] for i in range(0, 36, 3)]  # every configuration once, on one node
     reference, dupes = _leaderboard(three_nodes["db_url"], clean["sweep_id"])
     assert len(reference) == 36 and dupes == 0
+    # the API replica and the service actors live on the head: losing a worker never takes the
+    # API, the job queue or the rate limits with it
+    cluster = three_nodes["cluster"]
+    for actor in ("SigmaIngress", "ray::JobManager", "ray::RateLimiter"):
+        assert cluster.nodes_running(actor) == {"head"}, actor
 
     # 2. once 3 configurations are stored, SIGKILL the raylet of a worker running a trial
-    cluster = three_nodes["cluster"]
     killed = {}
 
     def kill() -> bool:
