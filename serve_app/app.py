@@ -98,7 +98,7 @@ class SigmaIngress:
         from serve_app import warmup
 
         # in the background, from the replica's first request on: no request waits for it
-        warmup.start(state.serving, state.job_manager)
+        warmup.start(state.activity, state.job_manager)
         # after the replica is built: its start-up is not slowed below the other processes starting
         lower_priority(settings.ingress_nice)
 

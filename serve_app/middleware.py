@@ -143,14 +143,15 @@ class SigmaMiddleware:
                 out["X-Execution-Time-Ms"] = f"{(time.perf_counter() - started) * 1000:.1f}"
             await send(message)
 
+        state.activity.begin()
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
+            # answered: the replica's background warm-up may begin, or wait for a quiet moment
+            state.activity.end()
             # the path template (FastAPI puts the matched route in the scope), never the raw path
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             metrics.observe_request(route, scope.get("method", ""), status["code"], time.perf_counter() - started)
-            if not state.serving.is_set():
-                state.serving.set()  # answered: the replica's background warm-up may begin
 
 
 #: Writes an AI agent makes are audited (``X-AI-Agent-ID``); these POSTs only read.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from cluster.artifacts import ArtifactStore
 from cluster.catalog import Catalog, get_catalog
 from cluster.config import Settings
+from serve_app.warmup import Activity
 
 
 class LocalLimiter:
@@ -63,9 +63,9 @@ class AppState:
     #: Ray Serve's proxy already adds X-Request-ID (honouring the one we adopt); without Serve we add it.
     sets_request_id_header: bool = True
     extras: dict = field(default_factory=dict)
-    #: set by the first request this app serves (serve_app/middleware.py); the replica's
-    #: background warm-up waits for it (serve_app/warmup.py)
-    serving: threading.Event = field(default_factory=threading.Event)
+    #: the requests in flight and the first answer (serve_app/middleware.py), which the
+    #: replica's background warm-up waits for (serve_app/warmup.py)
+    activity: Activity = field(default_factory=Activity)
 
     @cached_property
     def catalog(self) -> Catalog:

@@ -105,30 +105,78 @@ def _warm_book(provider) -> None:
 
 #: How long a replica waits for its first request before warming anyway (a deploy nobody calls yet).
 SERVE_WAIT_S = 5.0
+#: The job workers' warm-up waits until no request has been in flight for this long ...
+QUIET_S = 2.0
+#: ... or at most this long after the replica's own warm-up (an API that is never quiet).
+QUIET_WAIT_MAX_S = 60.0
 
 
-def start(serving: threading.Event | None = None, job_manager=None, wait_s: float = SERVE_WAIT_S) -> threading.Thread:
-    """Warm on a daemon thread; returns it (tests may join it).
+class Activity:
+    """The replica's requests as the warm-up sees them: ``serving`` is set once the first one
+    has been answered; ``quiet_for()`` is how long no request has been in flight. Updated by
+    the middleware on the event loop, read by the warm-up thread."""
 
-    With ``serving`` (set by the replica's first request), the thread waits for it, or at most
-    ``wait_s`` seconds, so the warm-up starts once the replica is up and routed instead of
-    competing with its start (measured on two cores: warming beside the replica's construction
-    delayed the healthy API by 2-3 s). Then, the replica warm, it asks ``job_manager`` for its
-    warm job workers (``warm_workers``): their imports, on two cores, would otherwise take the
-    CPU the dashboard's first views need."""
+    def __init__(self) -> None:
+        self.serving = threading.Event()
+        self.in_flight = 0
+        self.last_end = time.monotonic()
+
+    def begin(self) -> None:
+        self.in_flight += 1
+
+    def end(self) -> None:
+        self.in_flight -= 1
+        self.last_end = time.monotonic()
+        self.serving.set()
+
+    def quiet_for(self) -> float:
+        return 0.0 if self.in_flight > 0 else time.monotonic() - self.last_end
+
+    def wait_quiet(self, quiet_s: float, max_wait_s: float) -> float:
+        """Block until ``quiet_for() >= quiet_s`` or ``max_wait_s`` has passed; returns the wait."""
+        started = time.monotonic()
+        while (waited := time.monotonic() - started) < max_wait_s:
+            quiet = self.quiet_for()
+            if quiet >= quiet_s:
+                break
+            time.sleep(min(0.25, quiet_s - quiet))
+        return waited
+
+
+def start(activity: Activity | None = None, job_manager=None, wait_s: float = SERVE_WAIT_S,
+          quiet_s: float = QUIET_S, quiet_wait_max_s: float = QUIET_WAIT_MAX_S) -> threading.Thread:
+    """Warm on a daemon thread; returns it (tests may join it; its ``warmed`` event is set once
+    the replica itself is warm).
+
+    With ``activity``, the thread waits for the replica's first answer, or at most ``wait_s``
+    seconds, so the warm-up starts once the replica is up and routed instead of competing with
+    its start (measured on two cores: warming beside the replica's construction delayed the
+    healthy API by 2-3 s). Then, the replica warm, it asks ``job_manager`` for its warm job
+    workers (``warm_workers``) once the API has been quiet for ``quiet_s`` (or after
+    ``quiet_wait_max_s``): those workers import every area and load the numba caches at Ray's
+    worker priority, above the API replica's (``SIGMA_INGRESS_NICE``), and on two cores they
+    took the CPU from the dashboard's first views (0.5-3.6 s each on AMD EPYC with the warm-up
+    beside them). A job submitted before then starts its own worker, as it would without any
+    warm-up."""
+    warmed = threading.Event()
+
     def run():
-        if serving is not None:
-            serving.wait(wait_s)
+        if activity is not None:
+            activity.serving.wait(wait_s)
         try:
             log.info("replica warm-up done in %.2f s", warm())
         except Exception:  # noqa: BLE001 - warming only saves time; it must never stop a replica
             log.exception("replica warm-up failed (the first requests will load what they need)")
+        warmed.set()
         if job_manager is not None:
+            if activity is not None:
+                activity.wait_quiet(quiet_s, quiet_wait_max_s)
             try:
                 job_manager.warm_workers.remote()
             except Exception:  # noqa: BLE001 - like the warm-up itself: only saves time later
                 log.exception("could not ask the job manager to warm its workers")
 
     thread = threading.Thread(target=run, name="sigma-warmup", daemon=True)
+    thread.warmed = warmed
     thread.start()
     return thread

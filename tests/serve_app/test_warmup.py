@@ -29,15 +29,23 @@ class JobManagerHandle:  # records the replica's call to the job manager's actor
             calls.append(time.monotonic())
 
 before = {"kernels": loaded(), "calendar": calendar._session_table.cache_info().currsize}
-serving = threading.Event()
-thread = warmup.start(serving, JobManagerHandle(), wait_s=120)
-time.sleep(1.5)  # the replica has not answered a request yet: nothing may load
+activity = warmup.Activity()
+thread = warmup.start(activity, JobManagerHandle(), wait_s=120, quiet_s=1.0, quiet_wait_max_s=120)
+activity.begin()  # the replica's first request, not answered yet
+time.sleep(1.5)  # nothing may load
 waiting = {"kernels": loaded(), "calendar": calendar._session_table.cache_info().currsize, "calls": len(calls),
            "alive": thread.is_alive()}
-serving.set()
+activity.end()
+activity.begin()  # the next request: in flight while the replica warms and after
+assert thread.warmed.wait(120)
+time.sleep(1.5)
+busy = {"calls": len(calls), "alive": thread.is_alive()}
+ended = time.monotonic()
+activity.end()
 thread.join(120)
 after = {"kernels": loaded(), "calendar": calendar._session_table.cache_info().currsize}
-print(json.dumps({"before": before, "waiting": waiting, "after": after, "calls": len(calls), "alive": thread.is_alive()}))
+print(json.dumps({"before": before, "waiting": waiting, "busy": busy, "after": after, "calls": len(calls),
+                  "quiet_before_call": calls[0] - ended if calls else None, "alive": thread.is_alive()}))
 """
 
 
@@ -46,9 +54,11 @@ def test_warm_up_loads_calendar_and_indicator_kernels():
     assert out.returncode == 0, out.stderr[-2000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["before"] == {"kernels": [], "calendar": 0}
-    # it waits for the replica's first answer, then asks the job manager for warm workers once
+    # it waits for the replica's first answer, warms the replica, then asks the job manager for
+    # warm workers once, when no request has been in flight for quiet_s (1 s here)
     assert got["waiting"] == {"kernels": [], "calendar": 0, "calls": 0, "alive": True}
-    assert got["calls"] == 1
+    assert got["busy"] == {"calls": 0, "alive": True}
+    assert got["calls"] == 1 and got["quiet_before_call"] >= 1.0, got
     assert not got["alive"] and got["after"]["calendar"] == 1
     # RSI, MACD (EMA), Bollinger and ATR kernels are loaded and ready to call
     assert len(got["after"]["kernels"]) >= 3, got
@@ -128,7 +138,7 @@ def test_first_answer_opens_the_warm_up_gate(tmp_path):
     from serve_app.app import local_app
 
     app = local_app(Settings(home=tmp_path, jwt_secret=secrets.token_urlsafe(32)))
-    assert not app.state.sigma.serving.is_set()
+    assert not app.state.sigma.activity.serving.is_set()
     with TestClient(app) as client:
         assert client.get("/api/v1/healthz").status_code in (200, 503)
-    assert app.state.sigma.serving.is_set()
+    assert app.state.sigma.activity.serving.is_set()
