@@ -100,15 +100,23 @@ def _leaderboard(db_url, sweep_id):
 
 @pytest.mark.timeout(2400)  # four Ray processes and Sigma on a shared 2-core machine
 def test_sweep_spreads_over_workers_and_survives_a_lost_node(three_nodes):
-    from cluster.catalog import Catalog
+    from cluster.catalog import Catalog, Job
     from serve_app.users import create_user
 
     http = httpx.Client(base_url=three_nodes["url"], timeout=300)
     catalog = Catalog(three_nodes["db_url"])
     create_user(catalog, "scale_ann", TEST_PASSWORD, tier="pro", update=True)
+    create_user(catalog, "scale_admin", TEST_PASSWORD, role="admin", tier="pro", update=True)
     catalog.dispose()
-    token = http.post(f"{V1}/auth/token", json={"username": "scale_ann", "password": TEST_PASSWORD}).json()
-    h = {"Authorization": f"Bearer {token['access_token']}"}
+
+    def login(username):
+        token = http.post(f"{V1}/auth/token", json={"username": username, "password": TEST_PASSWORD}).json()
+        return {"Authorization": f"Bearer {token['access_token']}"}
+
+    h, admin = login("scale_ann"), login("scale_admin")
+    # a position, so that the daily batch below has a book to price
+    assert http.post(f"{V1}/positions", json={"ticker": "AAPL", "quantity": 10, "price": 150},
+                     headers=h).status_code == 201
     model = http.post(f"{V1}/models", json={"template_id": "swingsigma_default", "config": {"ticker": "AAPL"}}, headers=h)
     assert model.status_code == 201, model.text
     mid = model.json()["model_id"]
@@ -138,7 +146,13 @@ def test_sweep_spreads_over_workers_and_survives_a_lost_node(three_nodes):
     for actor in ("SigmaIngress", "ray::JobManager", "ray::RateLimiter"):
         assert cluster.nodes_running(actor) == {"head"}, actor
 
-    # 2. once 3 configurations are stored, SIGKILL the raylet of a worker running a trial
+    # 2. once 3 configurations are stored, SIGKILL the raylet of a worker running a trial; a
+    # training job and the daily batch run beside the sweep
+    train = http.post(f"{V1}/train", json={"model_id": mid}, headers=h)
+    assert train.status_code == 202, train.text
+    batch = http.post(f"{V1}/admin/batch/run", json={}, headers=admin)
+    assert batch.status_code == 202, batch.text
+    others = {"train": (train.json()["job_id"], h), "batch": (batch.json()["job_id"], admin)}
     killed = {}
 
     def kill() -> bool:
@@ -162,7 +176,20 @@ def test_sweep_spreads_over_workers_and_survives_a_lost_node(three_nodes):
     assert rows == reference  # same metrics, scores and deflated Sharpe as without the fault
     # the API kept answering and the head's service is still there
     assert http.get(f"{V1}/healthz").status_code == 200
+    # the training job and the batch complete, wherever they ran (a job on the lost node runs again)
+    for what, (job_id, headers) in others.items():
+        deadline = time.monotonic() + 600
+        while (other := http.get(f"{V1}/jobs/{job_id}", headers=headers).json()["data"])["status"] not in (
+                "completed", "failed", "cancelled"):
+            assert time.monotonic() < deadline, (what, other)
+            time.sleep(0.5)
+        assert other["status"] == "completed", (what, other)
+    catalog = Catalog(three_nodes["db_url"])
+    with catalog.session() as s:
+        runs = {what: s.get(Job, job_id).attempts for what, (job_id, _) in others.items()}
+    catalog.dispose()
     print(f"\nscale: clean sweep {clean_s:.1f} s, with worker {killed['node']} lost {faulty_s:.1f} s "
+          f"(runs of the training job and the batch: {runs}) "
           f"(recovery cost {faulty_s - clean_s:.1f} s); clean run's nodes {by_node}; faulty run's nodes "
           f"{ {three_nodes['names'][n]: i['configs'] for n, i in job['result']['nodes'].items()} }")
 
