@@ -224,6 +224,18 @@ def warm_worker_task(settings_json: str | None = None) -> list[str]:
     return warm_up_areas(Settings.model_validate_json(settings_json) if settings_json else None)
 
 
+def holds_placement_groups() -> bool:
+    """Whether Ray holds a placement group that is not removed. What the ``driver_lost`` hooks
+    release is what Ray keeps after a dead task, placement groups; when there are none (always
+    so in a Ray started afresh, as after a restart of the whole service) the hooks' task, its
+    worker and its imports are skipped. True when Ray cannot say."""
+    try:
+        table = ray.util.placement_group_table()
+    except Exception:  # noqa: BLE001 - then run the hooks
+        return True
+    return any(info.get("state") != "REMOVED" for info in table.values())
+
+
 @ray.remote(num_cpus=0, max_retries=0)
 def driver_lost_task(kind: str, params: dict) -> bool:
     """After a job's process died: its area's ``driver_lost(params)`` (in the kind's module, if
@@ -277,9 +289,10 @@ class JobManager:
         failed = 0
         with self.catalog.session() as s:
             interrupted = s.execute(select(Job.id, Job.attempts, Job.kind, Job.params).where(Job.status == "running")).all()
-        if interrupted:
-            # this manager restarted while the cluster lives (its node was lost): the jobs it ran
-            # died with it, and what Ray keeps after them (a sweep's placement groups) goes first
+        if interrupted and holds_placement_groups():
+            # this manager restarted while the cluster lives (it crashed): the jobs it ran died
+            # with it, and what Ray keeps after them (a sweep's placement groups) goes first. A
+            # Ray started afresh (the whole service restarted) holds nothing of theirs.
             refs = [driver_lost_task.remote(kind, dict(params or {})) for _, _, kind, params in interrupted]
             try:
                 ray.get(refs, timeout=60)
@@ -388,6 +401,8 @@ class JobManager:
     async def _driver_lost(self, job_id: str, kind: str, params: dict) -> None:
         """Before a dead job runs again, its area cleans up after it (``driver_lost_task``); a
         failure is logged, never the job's."""
+        if not holds_placement_groups():
+            return
         try:
             await asyncio.wait_for(driver_lost_task.remote(kind, params), timeout=60)
         except Exception:  # noqa: BLE001
