@@ -143,12 +143,16 @@ class SigmaMiddleware:
                 out["X-Execution-Time-Ms"] = f"{(time.perf_counter() - started) * 1000:.1f}"
             await send(message)
 
-        state.activity.begin()
+        # an event stream (the dashboard's) stays open for as long as the page: not activity
+        streaming = "text/event-stream" in headers.get("accept", "")
+        if not streaming:
+            state.activity.begin()
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            # answered: the replica's background warm-up may begin, or wait for a quiet moment
-            state.activity.end()
+            if not streaming:
+                # answered: the replica's background warm-up may begin, or wait for a quiet moment
+                state.activity.end()
             # the path template (FastAPI puts the matched route in the scope), never the raw path
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             metrics.observe_request(route, scope.get("method", ""), status["code"], time.perf_counter() - started)

@@ -138,7 +138,11 @@ def test_first_answer_opens_the_warm_up_gate(tmp_path):
     from serve_app.app import local_app
 
     app = local_app(Settings(home=tmp_path, jwt_secret=secrets.token_urlsafe(32)))
-    assert not app.state.sigma.activity.serving.is_set()
+    activity = app.state.sigma.activity
+    assert not activity.serving.is_set()
     with TestClient(app) as client:
+        # an event stream's request (open as long as the dashboard is) is not activity
+        assert client.get("/api/v1/healthz", headers={"Accept": "text/event-stream"}).status_code in (200, 503)
+        assert not activity.serving.is_set() and activity.in_flight == 0
         assert client.get("/api/v1/healthz").status_code in (200, 503)
-    assert app.state.sigma.activity.serving.is_set()
+    assert activity.serving.is_set() and activity.in_flight == 0 and activity.quiet_for() > 0
