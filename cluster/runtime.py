@@ -20,6 +20,22 @@ NAMESPACE = "sigma"
 ON_HEAD_NODE = {"resources": {"node:__internal_head__": 0.001}, "scheduling_strategy": "DEFAULT"}
 
 
+def head_offers_cpus(cpus: float) -> bool:
+    """Whether the Ray head node has at least ``cpus`` CPUs in all (a head started with
+    ``--num-cpus=0``, as many KubeRay setups do, can never hold an API replica). True when Ray
+    is not running in this process or cannot say."""
+    try:
+        if not ray.is_initialized():
+            return True
+        for node in ray.nodes():
+            resources = node.get("Resources") or {}
+            if node.get("Alive") and ON_HEAD_NODE["resources"].keys() <= resources.keys():
+                return float(resources.get("CPU", 0.0)) >= cpus
+    except Exception:  # noqa: BLE001 - the placement is Serve's to try
+        return True
+    return True
+
+
 #: Ray Serve's switches for the HAProxy ingress (Ray 2.60): HAProxy in front of each ingress
 #: replica's own HTTP server (direct ingress), user code on the replica's event loop, request
 #: logs buffered. Read by Serve's controller, proxy and replicas when they start.

@@ -8,13 +8,15 @@ from fastapi import APIRouter, FastAPI
 from ray import serve
 
 from cluster.config import Settings
-from cluster.runtime import ON_HEAD_NODE
+from cluster.runtime import ON_HEAD_NODE, head_offers_cpus
 from serve_app.envelope import SigmaJSONResponse
 from serve_app.errors import install_error_handlers
 from serve_app.middleware import install_middleware
 from serve_app.state import AppState, LocalLimiter
 
 API_PREFIX = "/api/v1"
+
+log = logging.getLogger("sigma.app")
 
 
 def api_router() -> APIRouter:
@@ -123,8 +125,11 @@ def build_app(settings: Settings):
     else:
         size = {"num_replicas": settings.ingress_replicas}
     actor_options = {"num_cpus": settings.ingress_num_cpus}
-    if settings.ingress_on_head:
+    if settings.ingress_on_head and head_offers_cpus(settings.ingress_num_cpus):
         actor_options["resources"] = dict(ON_HEAD_NODE["resources"])
+    elif settings.ingress_on_head:
+        log.warning("the Ray head has fewer CPUs than an API replica asks for (SIGMA_INGRESS_NUM_CPUS=%s): "
+                    "the API replicas go wherever Serve places them", settings.ingress_num_cpus)
     return SigmaIngress.options(**size, ray_actor_options=actor_options).bind(settings.worker_json(), secrets)
 
 
