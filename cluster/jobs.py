@@ -33,7 +33,7 @@ from cluster.catalog import Catalog, Job, get_catalog
 from cluster.catalog.models import utcnow
 from cluster.config import Settings
 from cluster.nodecheck import NodeRefused, check_node
-from cluster.runtime import ON_HEAD_NODE
+from cluster.runtime import ON_HEAD_NODE, live_placement_groups
 
 log = logging.getLogger("sigma.jobs")
 
@@ -230,10 +230,9 @@ def holds_placement_groups() -> bool:
     so in a Ray started afresh, as after a restart of the whole service) the hooks' task, its
     worker and its imports are skipped. True when Ray cannot say."""
     try:
-        table = ray.util.placement_group_table()
+        return bool(live_placement_groups())
     except Exception:  # noqa: BLE001 - then run the hooks
         return True
-    return any(info.get("state") != "REMOVED" for info in table.values())
 
 
 @ray.remote(num_cpus=0, max_retries=0)

@@ -20,6 +20,13 @@ NAMESPACE = "sigma"
 ON_HEAD_NODE = {"resources": {"node:__internal_head__": 0.001}, "scheduling_strategy": "DEFAULT"}
 
 
+def live_placement_groups() -> dict[str, dict]:
+    """The placement groups Ray still holds (not removed): id (hex) -> Ray's table entry."""
+    from ray.util.placement_group import placement_group_table
+
+    return {pg_id: info for pg_id, info in placement_group_table().items() if info.get("state") != "REMOVED"}
+
+
 def head_offers_cpus(cpus: float) -> bool:
     """Whether the Ray head node has at least ``cpus`` CPUs in all (a head started with
     ``--num-cpus=0``, as many KubeRay setups do, can never hold an API replica). True when Ray

@@ -247,11 +247,13 @@ def release_stranded_trial_groups(sweep_id: str) -> int:
     ``SIGMA_TRIAL_RESOURCES`` too), and the restarted driver's trials would wait for them for
     ever. The job manager calls this (``driver_lost``) once the driver is dead and before the
     job runs again, so every group under the sweep's name is the dead driver's."""
-    from ray.util.placement_group import PlacementGroup, placement_group_table, remove_placement_group
+    from ray.util.placement_group import PlacementGroup, remove_placement_group
+
+    from cluster.runtime import live_placement_groups
 
     prefix = trial_group_prefix(sweep_id)
-    stranded = [pg_id for pg_id, info in placement_group_table().items()
-                if str(info.get("name") or "").startswith(prefix) and info.get("state") != "REMOVED"]
+    stranded = [pg_id for pg_id, info in live_placement_groups().items()
+                if str(info.get("name") or "").startswith(prefix)]
     for pg_id in stranded:
         remove_placement_group(PlacementGroup(ray.PlacementGroupID.from_hex(pg_id)))
     if stranded:
