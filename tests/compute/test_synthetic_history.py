@@ -14,27 +14,20 @@ import pytest
 from compute.marketdata import MarketDataError, make_provider
 from compute.marketdata.factors import CORRELATION, DAILY_VOL, FACTORS
 
-#: computed with the pre-backfill code (main b3f812c) by the very function below, per SIMD level
-#: of the CPU: numpy's exp and log take other code paths with and without AVX-512 and differ in
-#: the last bit, so the bytes are the same only between CPUs of one level (the twin test further
-#: down compares bit for bit with the old generator on any CPU).
+#: computed with the pre-backfill code (main b3f812c) by the very function below, on the CPUs this
+#: suite has run on: numpy's exp and log take other code paths on different CPUs and differ in
+#: the last bit (an Intel Xeon with AVX-512 gives the first, an AMD EPYC gives the second with
+#: or without AVX-512: numpy does not dispatch its AVX-512 exp/log there), so the bytes must
+#: equal one of the recorded pre-backfill digests; the twin test further down compares bit for
+#: bit with the old generator on any CPU.
 BEFORE = {
-    "avx512": {0: "f0087464c42998783b5e3dcefcbaa4d0d7b583339f442e7dd40874644c8517b3",
-               7: "96e789195b5fe86c5ef9d159004b6fb144e7da3586004edc536dfbf8e52c56ca"},
-    # AMD EPYC without AVX-512 (2026-12-07): b3f812c and the current code both give these
-    "avx2": {0: "4e273c294401b5f3fee6f4e4e0249f9d7a8eb93297f862e57b4db97acae32d95",
-             7: "8a4020ac3d7cbbb3b0a0291c6e762ae07f6e23718408dabddf0276b39930e949"},
+    0: ("f0087464c42998783b5e3dcefcbaa4d0d7b583339f442e7dd40874644c8517b3",
+        "4e273c294401b5f3fee6f4e4e0249f9d7a8eb93297f862e57b4db97acae32d95"),
+    7: ("96e789195b5fe86c5ef9d159004b6fb144e7da3586004edc536dfbf8e52c56ca",
+        "8a4020ac3d7cbbb3b0a0291c6e762ae07f6e23718408dabddf0276b39930e949"),
 }
 
 
-def simd_level() -> str | None:
-    from numpy._core._multiarray_umath import __cpu_features__ as features
-
-    if features.get("AVX512_SKX"):
-        return "avx512"
-    if features.get("AVX2") and features.get("FMA3"):
-        return "avx2"
-    return None
 TICKERS = ["SPY", "AAPL", "MSFT", "TLT", "USO", "MTUM", "FXNAX", "VIX", "UNKNOWNCO", "PTON"]
 AFTER_HORIZON = pd.Timestamp("2036-01-02", tz="UTC").timestamp()
 
@@ -62,10 +55,7 @@ def digest(seed: int) -> str:
 
 @pytest.mark.parametrize("seed", [0, 7])
 def test_everything_from_2000_is_byte_identical_to_before(seed):
-    level = simd_level()
-    if level not in BEFORE:
-        pytest.skip(f"no checksum recorded for this CPU's SIMD level ({level}); the twin test below still runs")
-    assert digest(seed) == BEFORE[level][seed]
+    assert digest(seed) in BEFORE[seed]
 
 
 @pytest.fixture(scope="module")
