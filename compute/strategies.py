@@ -280,14 +280,14 @@ def strategy_sweep(open_, close, strategies: list[Strategy], config, *, high=Non
     """Metrics of every strategy (one row each, its parameters then ``METRIC_NAMES``) over one
     instrument's bars, in chunks sharing feature parameters: each window's score is computed
     once and every threshold combination on it runs in one parallel numba call
-    (``compute.sweep_nb.sweep_nb``, the engine of ``compute.backtest_nb``). ``config`` (a
+    (``compute.sweep_nb.evaluate_configs``, the engine of ``compute.backtest_nb``). ``config`` (a
     ``BacktestConfig``) gives costs, capital, long_only, borrow and periods per year; all
     bars are tradable. Holding limits (``max_hold``) are per configuration in the same call:
     they share the window's score. The result equals ``run_backtest`` of each strategy alone."""
     import numba
 
     from compute.backtest_nb import METRIC_NAMES, N_METRICS
-    from compute.sweep_nb import sweep_nb
+    from compute.sweep_nb import evaluate_configs
 
     o = np.ascontiguousarray(np.asarray(open_, dtype=np.float64))
     c = np.ascontiguousarray(np.asarray(close, dtype=np.float64))
@@ -307,7 +307,7 @@ def strategy_sweep(open_, close, strategies: list[Strategy], config, *, high=Non
         cuts = np.stack([strategy_cutoffs(s0.name, strategies[i].params, config.long_only)
                          for i in members])[:, None, :]
         k = len(members)
-        out[members] = sweep_nb(o, c, score, seg, session, np.ascontiguousarray(cuts), np.zeros(k, dtype=np.int64),
+        out[members] = evaluate_configs(o, c, score, seg, session, np.ascontiguousarray(cuts), np.zeros(k, dtype=np.int64),
                                 masks, np.full(k, config.fees_bps * 1e-4), np.full(k, config.slippage_bps * 1e-4),
                                 float(config.initial_capital), float(config.periods_per_year),
                                 float(config.es_level), threads, float(config.borrow_bps) * 1e-4,

@@ -3,9 +3,10 @@
 ``make_grid`` builds the cartesian grid of a sweep request (thresholds, exit thresholds,
 top_pct, allowed-hours sets, fees, slippage, long-only); ``run_sweep`` evaluates a grid (or
 any slice of it, e.g. one Ray Tune chunk) over shared bars and scores and returns one metric
-vector per configuration, identical to ``compute.backtest.run_backtest`` run on each
-configuration alone. ``SweepResult.deflated_sharpe`` deflates every configuration's Sharpe
-for the number of configurations tried.
+vector per configuration, equal to ``compute.backtest.run_backtest`` run on each configuration
+alone (within 1e-12: fee levels of one signal share a pass, ``compute.sweep_nb``).
+``SweepResult.deflated_sharpe`` deflates every configuration's Sharpe for the number of
+configurations tried.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from compute.backtest import (
     metrics_dict,
 )
 from compute.backtest_nb import METRIC_NAMES
-from compute.sweep_nb import sweep_nb
+from compute.sweep_nb import evaluate_configs
 
 KIND_THRESHOLDS = 0
 KIND_TOP_PCT = 1
@@ -339,7 +340,7 @@ def run_sweep(
     # a copy: a grid from the Ray object store is read-only, another numba type (a second
     # compiled specialisation in a fresh trial)
     mask_id = np.array(grid.hours_id, dtype=np.int64)
-    out = sweep_nb(
+    out = evaluate_configs(
         open_a, close_a, score_a, seg, session, cuts, mask_id, masks,
         grid.fees_bps * 1e-4, grid.slippage_bps * 1e-4, float(base.initial_capital),
         float(base.periods_per_year), float(base.es_level), numba.get_num_threads(),

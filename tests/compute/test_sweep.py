@@ -152,3 +152,61 @@ def test_deflated_sharpe_of_a_sweep():
     assert dsr[i] == pytest.approx(stats.deflated_sharpe_ratio(
         result.metrics["sharpe"][i], len(grid), int(result.metrics["n_bars"][i]),
         result.metrics["skew"][i], result.metrics["kurtosis"][i], sharpe_var, 1764), rel=1e-12)
+
+
+def _daily_market(n=1200, seed=0, drift=0.0002, vol=0.012):
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(drift, vol, n)))
+    open_ = np.concatenate(([100.0], close[:-1])) * np.exp(rng.normal(0, 0.002, n))
+    z = np.zeros(n)
+    shocks = rng.standard_normal(n)
+    for t in range(1, n):
+        z[t] = 0.8 * z[t - 1] + 0.6 * shocks[t]
+    return open_, close, 1.0 / (1.0 + np.exp(-0.4 * z))
+
+
+@pytest.mark.parametrize("seed,slippage,borrow", [(0, 0.0, 0.0), (1, 2.0, 50.0), (2, 5.0, 300.0)])
+def test_fee_levels_sharing_one_pass_equal_single_backtests(seed, slippage, borrow):
+    # Configurations differing only in fees share one reference run (compute.sweep_nb): longs,
+    # shorts paying borrow, reversals, hysteresis, long-only, fees up to 50 bps.
+    open_, close, score = _daily_market(seed=seed)
+    idx = pd.bdate_range("2015-01-02", periods=len(close))
+    base = BacktestConfig(periods_per_year=252, slippage_bps=slippage, borrow_bps=borrow)
+    grid = make_grid(thresholds=[0.52, 0.56, 0.6], exit_thresholds=[0.45, 0.5],
+                     fees_bps=[0, 0.5, 3, 10, 50], long_only=[False, True], base=base)
+    result = run_sweep(open_, close, score, grid, index=idx)
+    assert min(result.metrics["trades"]) > 10
+    for i in range(len(grid)):
+        single = run_backtest(open_, close, score, grid.config(i), index=idx)
+        _assert_same_metrics(result.metrics_of(i), single.metrics)
+
+
+def test_fee_group_with_holding_limits_and_a_wiped_out_short():
+    # Holding limits are part of the shared path. An always-short book on a price that rises
+    # twenty-fold is wiped out (equity <= 0), where the shared path does not hold: those
+    # configurations run alone. Every one equals its single backtest.
+    from compute.sweep_nb import evaluate_configs, fee_groups
+
+    open_, close, score = _daily_market(n=800, seed=4, drift=0.004, vol=0.01)
+    n = len(close)
+    signal = signal_cutoffs(BacktestConfig(value=0.52, exit_value=0.5), None)
+    always_short = np.array([1.2, 1.1, 1.2, 1.1])  # short entry and exit above every score
+    rows = [(signal, fee, 0) for fee in (0.0, 2.0, 20.0)] + [(signal, fee, 7) for fee in (0.0, 2.0, 20.0)] \
+        + [(always_short, fee, 0) for fee in (0.0, 2.0, 20.0)]
+    k = len(rows)
+    cuts = np.stack([r[0] for r in rows])[:, None, :]
+    fees = np.array([r[1] for r in rows])
+    holds = np.array([r[2] for r in rows], dtype=float)
+    slip = np.full(k, 3e-4)
+    order, starts = fee_groups(cuts, np.zeros(k, dtype=np.int64), slip, holds)
+    assert np.diff(starts).tolist() == [3, 3, 3]
+    out = evaluate_configs(open_, close, score, np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64), cuts,
+                           np.zeros(k, dtype=np.int64), np.array([[False, True]]), fees * 1e-4, slip, BacktestConfig().initial_capital, 252.0,
+                           0.95, 2, 0.0, holds)
+    for i, (cut, fee, hold) in enumerate(rows):
+        cfg = BacktestConfig(fees_bps=fee, slippage_bps=3, periods_per_year=252)
+        single = run_backtest(open_, close, score, cfg, tradable=np.ones(n, dtype=bool),
+                              segment_cutoffs=cut[None, :], max_hold=hold)
+        _assert_same_metrics(dict(zip(METRIC_NAMES, out[i])), single.metrics)
+    assert out[3:6, METRIC_NAMES.index("trades")].min() > out[0:3, METRIC_NAMES.index("trades")].max()
+    assert (out[6:, METRIC_NAMES.index("final_equity")] <= 0).all()
