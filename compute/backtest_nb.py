@@ -228,6 +228,41 @@ def _tail_total_nb(buffer, count, cutoff, k):
     return total + (k - below) * cutoff
 
 
+@njit(cache=True, nogil=True, inline="always")
+def add_return_nb(r, sum_r, sum_r2, sum_r3, sum_r4, sum_down2, n_pos):
+    """The running sums of a return series with one more return ``r``: r, r^2, r^3, r^4, the
+    downside square and the count of gains (Sharpe, Sortino, skew, kurtosis)."""
+    r2 = r * r
+    down = min(r, 0.0)
+    return (sum_r + r, sum_r2 + r2, sum_r3 + r2 * r, sum_r4 + r2 * r2, sum_down2 + down * down,
+            n_pos + (r > 0.0))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def book_exit_nb(cash, qty, fill, fee_rate, entry_price, entry_fee, borrow_paid):
+    """Close ``qty`` (signed) at ``fill``: (cash after, traded notional, the trade's P&L net of
+    both sides' fees and the borrow paid)."""
+    notional = abs(qty) * fill
+    fee = notional * fee_rate
+    cash += qty * fill - fee
+    pnl = qty * (fill - entry_price) - entry_fee - fee - borrow_paid
+    return cash, notional, pnl
+
+
+@njit(cache=True, nogil=True, inline="always")
+def book_entry_nb(cash, side, fill, fee_rate):
+    """Open ``side`` (+1/-1) at ``fill`` with all the cash: (cash after, signed quantity,
+    traded notional, fee). The notional and its fee spend exactly the cash there is: no
+    leverage."""
+    notional = cash / (1.0 + fee_rate)
+    qty = side * notional / fill
+    fee = notional * fee_rate
+    cash -= qty * fill + fee
+    if side > 0:
+        cash = 0.0 if cash < 0.0 else cash  # rounding never leaves -1e-12
+    return cash, qty, notional, fee
+
+
 class SimConfig(NamedTuple):
     """One configuration's costs and conventions (every field a float: one numba type)."""
 
@@ -340,10 +375,7 @@ def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, ta
                 px = open_[t]
                 if position != 0:
                     fill = px * (1.0 - slip_rate * position)
-                    notional = abs(qty) * fill
-                    fee = notional * fee_rate
-                    cash += qty * fill - fee
-                    pnl = qty * (fill - entry_price) - entry_fee - fee - borrow_paid
+                    cash, notional, pnl = book_exit_nb(cash, qty, fill, fee_rate, entry_price, entry_fee, borrow_paid)
                     trades += 1
                     wins += pnl > 0.0
                     traded_notional += notional
@@ -354,14 +386,8 @@ def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, ta
                     position = 0
                 if desired != 0 and cash > 0.0:
                     fill = px * (1.0 + slip_rate * desired)
-                    # the notional and its fee spend exactly the cash there is: no leverage
-                    notional = cash / (1.0 + fee_rate)
-                    qty = desired * notional / fill
-                    fee = notional * fee_rate
+                    cash, qty, notional, fee = book_entry_nb(cash, desired, fill, fee_rate)
                     traded_notional += notional
-                    cash -= qty * fill + fee
-                    if desired > 0:
-                        cash = 0.0 if cash < 0.0 else cash  # rounding never leaves -1e-12
                     position = desired
                     entry_bar = t
                     entry_price = fill
@@ -380,13 +406,8 @@ def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, ta
             r = equity / prev_equity - 1.0
             prev_equity = equity
             sum_equity += equity
-            r2 = r * r
-            sum_r += r
-            sum_r2 += r2
-            sum_r3 += r2 * r
-            sum_r4 += r2 * r2
-            down = min(r, 0.0)
-            sum_down2 += down * down
+            sum_r, sum_r2, sum_r3, sum_r4, sum_down2, n_pos = add_return_nb(r, sum_r, sum_r2, sum_r3, sum_r4,
+                                                                            sum_down2, n_pos)
             peak = max(peak, equity)
             # drawdown = equity / peak - 1; only divide when a new worst is possible
             if equity < peak * dd_floor:
@@ -398,7 +419,6 @@ def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, ta
             # is one selection at the end instead of work per bar
             tail_buffer[n_kept] = r
             n_kept += r < hint
-            n_pos += r > 0.0
             if record:
                 equity_out[t] = equity
                 position_out[t] = position

@@ -36,6 +36,9 @@ from compute.backtest_nb import (
     SimConfig,
     Trace,
     _finalise_metrics_nb,
+    add_return_nb,
+    book_entry_nb,
+    book_exit_nb,
     _kth_smallest_nb,
     simulate_nb,
 )
@@ -218,14 +221,8 @@ def _fee_group_nb(open_, close, score, segment, session, cutoffs, allowed, slip,
                 run_min = min(run_min, e)
                 stretch_sum += e
             r = e / prev - 1.0
-            r2 = r * r
-            sum_r += r
-            sum_r2 += r2
-            sum_r3 += r2 * r
-            sum_r4 += r2 * r2
-            down = min(r, 0.0)
-            sum_down2 += down * down
-            n_pos += r > 0.0
+            sum_r, sum_r2, sum_r3, sum_r4, sum_down2, n_pos = add_return_nb(r, sum_r, sum_r2, sum_r3, sum_r4,
+                                                                            sum_down2, n_pos)
             tail[n_kept] = r
             n_kept += 1
         f[_F_RUNMAX, t] = run_max
@@ -349,11 +346,8 @@ def _fee_level_nb(close, equity, f, ints, n_fb, n_stretches, fee_rate, initial_c
         old = ints[_I_OLD, s]
         new = ints[_I_NEW, s]
         if old != 0:
-            fill = f[_F_EXIT_PX, s]
-            notional = abs(qty) * fill
-            fee = notional * fee_rate
-            cash += qty * fill - fee
-            pnl = qty * (fill - entry_price) - entry_fee - fee - borrow_paid
+            cash, notional, pnl = book_exit_nb(cash, qty, f[_F_EXIT_PX, s], fee_rate, entry_price, entry_fee,
+                                               borrow_paid)
             trades += 1
             wins += pnl > 0.0
             traded_notional += notional
@@ -362,13 +356,8 @@ def _fee_level_nb(close, equity, f, ints, n_fb, n_stretches, fee_rate, initial_c
             if not (cash > 0.0):
                 return False
             fill = f[_F_ENTRY_PX, s]
-            notional = cash / (1.0 + fee_rate)
-            qty = new * notional / fill
-            fee = notional * fee_rate
+            cash, qty, notional, fee = book_entry_nb(cash, new, fill, fee_rate)
             traded_notional += notional
-            cash -= qty * fill + fee
-            if new > 0:
-                cash = 0.0 if cash < 0.0 else cash
             entry_price = fill
             entry_fee = fee
             borrow_paid = 0.0
@@ -381,14 +370,8 @@ def _fee_level_nb(close, equity, f, ints, n_fb, n_stretches, fee_rate, initial_c
         r = e / prev_equity - 1.0
         f[_F_VAR_R, n_var] = r
         n_var += 1
-        r2 = r * r
-        sum_r += r
-        sum_r2 += r2
-        sum_r3 += r2 * r
-        sum_r4 += r2 * r2
-        down = min(r, 0.0)
-        sum_down2 += down * down
-        n_pos += r > 0.0
+        sum_r, sum_r2, sum_r3, sum_r4, sum_down2, n_pos = add_return_nb(r, sum_r, sum_r2, sum_r3, sum_r4, sum_down2,
+                                                                        n_pos)
         a = t
     b = n - 1
     peak, worst = _stretch_drawdown(f, a, b, k, peak, worst)
