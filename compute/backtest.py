@@ -254,8 +254,7 @@ def run_backtest(
     f = trace.fills[:n_fills]
     fills = fills_frame(index, f["bar"], f["side"], f["price"], f["qty"], f["pnl"])
     equity_s = pd.Series(equity, index=index, name="equity")
-    prev = np.concatenate(([config.initial_capital], equity[:-1]))
-    returns_s = pd.Series(equity / prev - 1.0, index=index, name="returns")
+    returns_s = pd.Series(trace.returns, index=index, name="returns")
     return BacktestResult(
         metrics=metrics_dict(metrics),
         equity=equity_s,

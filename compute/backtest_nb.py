@@ -289,20 +289,29 @@ FILL_DTYPE = np.dtype([("bar", np.int64), ("side", np.int64), ("price", np.float
 
 
 class Trace(NamedTuple):
-    """What a recorded run writes: equity and position per bar, and its fills."""
+    """What a recorded run writes: equity, return and position per bar, its fills, and the
+    running sums its metrics came from (``SUM_NAMES``)."""
 
     equity: np.ndarray       # float64 (n,)
     position: np.ndarray     # int64 (n,)
     fills: np.ndarray        # FILL_DTYPE (2 n + 1,)
+    returns: np.ndarray      # float64 (n,)
+    sums: np.ndarray         # float64 (len(SUM_NAMES),)
+
+
+#: The sums a recorded run leaves in ``Trace.sums``: of the returns, their powers, the downside
+#: squares, the count of gains, and the bars in the market.
+SUM_NAMES = ("r", "r2", "r3", "r4", "down2", "n_pos", "bars_in_market")
 
 
 def new_trace(n: int) -> Trace:
     """Output arrays for a recorded run over ``n`` bars."""
-    return Trace(np.empty(n), np.empty(n, dtype=np.int64), np.empty(2 * n + 1, dtype=FILL_DTYPE))
+    return Trace(np.empty(n), np.empty(n, dtype=np.int64), np.empty(2 * n + 1, dtype=FILL_DTYPE), np.empty(n),
+                 np.empty(len(SUM_NAMES)))
 
 
 #: The trace argument of a run that records nothing (the sweep's).
-NO_TRACE = Trace(np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=FILL_DTYPE))
+NO_TRACE = Trace(np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=FILL_DTYPE), np.empty(0), np.empty(0))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -329,15 +338,15 @@ def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, ta
     return), e.g. a little above a similar configuration's; only returns below it are kept
     for the selection. 0.0 keeps every negative return. A hint that proves too low costs a
     second pass over the bars; it never changes the result.
-    When ``record`` is true, per-bar equity and position and the fills (``FILL_DTYPE``: bar
-    index, +1 buy / -1 sell, price, positive quantity, realised P&L) are written to
+    When ``record`` is true, per-bar equity, return and position, the fills (``FILL_DTYPE``: bar
+    index, +1 buy / -1 sell, price, positive quantity, realised P&L) and the sums are written to
     ``trace`` (``new_trace(n)``); otherwise ``trace`` may be ``NO_TRACE``. Returns (number of
     fills, the tail cut-off found, the borrow fees paid by the position still open at the
     end) -- the cut-off is the hint for the next, similar configuration.
     """
     fee_rate, slip_rate, initial_capital, periods_per_year, es_level, borrow_rate, max_hold = cfg
     borrow_per_bar = borrow_rate / periods_per_year
-    equity_out, position_out, fills = trace
+    equity_out, position_out, fills, returns_out, sums_out = trace
     n = close.shape[0]
     k_tail = expected_shortfall_tail_size_nb(n, es_level)
     hint = tail_hint if tail_hint < 0.0 else 0.0  # (NaN too)
@@ -421,6 +430,7 @@ def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, ta
             n_kept += r < hint
             if record:
                 equity_out[t] = equity
+                returns_out[t] = r
                 position_out[t] = position
 
             seg = segment[t]
@@ -458,6 +468,14 @@ def simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, ta
             break
         hint = 0.0 if hint < 0.0 else np.inf
 
+    if record:
+        sums_out[0] = sum_r
+        sums_out[1] = sum_r2
+        sums_out[2] = sum_r3
+        sums_out[3] = sum_r4
+        sums_out[4] = sum_down2
+        sums_out[5] = n_pos
+        sums_out[6] = bars_in_market
     _finalise_metrics_nb(
         metrics_out, n, sum_r, sum_r2, sum_r3, sum_r4, sum_down2, prev_equity, initial_capital, worst_dd,
         trades, wins, traded_notional / (sum_equity / n) if n > 0 else np.nan, bars_in_market,

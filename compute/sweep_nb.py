@@ -25,19 +25,18 @@ next one's hint: neighbours in a grid differ in one parameter, so their loss tai
 and the selection at the end of a run sees a few hundred returns, not every loss.
 """
 
-import math
 
 import numpy as np
 from numba import njit, prange
 
 from compute.backtest_nb import (
+    SUM_NAMES,
     FILL_DTYPE,
     N_METRICS,
     SimConfig,
     Trace,
     _finalise_metrics_nb,
     add_return_nb,
-    book_entry_nb,
     book_exit_nb,
     _kth_smallest_nb,
     simulate_nb,
@@ -61,13 +60,16 @@ def fee_groups(cutoffs, mask_id, slip_rate, max_hold):
     key = np.column_stack([cutoffs.reshape(n_cfg, -1), mask_id.astype(np.float64),
                            np.asarray(slip_rate, dtype=np.float64), np.asarray(max_hold, dtype=np.float64)])
     # NaN never equals NaN: a key holding one is its own group (runs alone), as it should
-    key = np.where(np.isnan(key), np.arange(n_cfg, dtype=np.float64)[:, None] + 0.5, key)
-    _, group_of = np.unique(key, axis=0, return_inverse=True)
-    group_of = group_of.reshape(-1)
-    order = np.argsort(group_of, kind="stable").astype(np.int64)
-    counts = np.bincount(group_of)
-    starts = np.zeros(counts.size + 1, dtype=np.int64)
-    np.cumsum(counts, out=starts[1:])
+    has_nan = np.isnan(key).any(axis=1)
+    key = np.column_stack([np.nan_to_num(key, nan=0.0, posinf=np.inf, neginf=-np.inf),
+                           np.where(has_nan, np.arange(n_cfg), -1).astype(np.float64)])
+    # rows sorted by every column (a stable sort: members stay in grid order), groups where a row
+    # differs from the one before
+    order = np.lexsort(key.T[::-1]).astype(np.int64)
+    ranked = key[order]
+    new_group = np.ones(n_cfg, dtype=bool)
+    new_group[1:] = np.any(ranked[1:] != ranked[:-1], axis=1)
+    starts = np.append(np.flatnonzero(new_group), n_cfg).astype(np.int64)
     return order, starts
 
 
@@ -103,7 +105,8 @@ def sweep_groups_nb(open_, close, score, segment, session, cutoffs, mask_id, mas
     n = close.shape[0]
     n_groups = starts.shape[0] - 1
     out = np.empty((n_configs, N_METRICS))
-    no_trace = Trace(np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=FILL_DTYPE))
+    no_trace = Trace(np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=FILL_DTYPE), np.empty(0),
+                     np.empty(0))
     n_blocks = max(1, min(n_groups, BLOCKS_PER_THREAD * n_threads))
     for b in prange(n_blocks):
         tail = np.empty(2 * n)
@@ -115,9 +118,11 @@ def sweep_groups_nb(open_, close, score, segment, session, cutoffs, mask_id, mas
             c0 = order[lo]
             if hi - lo >= 2 and n >= 2:
                 members = order[lo:hi]
-                _fee_group_nb(open_, close, score, segment, session, cutoffs[c0], masks[mask_id[c0]],
-                              slip_rate[c0], max_hold[c0], members, fee_rate, initial_capital, periods_per_year,
-                              es_level, borrow_rate, close_cumsum, out, scratch, tail)
+                cutoff = _fee_group_nb(open_, close, score, segment, session, cutoffs[c0], masks[mask_id[c0]],
+                                       slip_rate[c0], max_hold[c0], members, fee_rate, initial_capital,
+                                       periods_per_year, es_level, borrow_rate, close_cumsum, out, scratch, tail,
+                                       hint)
+                hint = HINT_MARGIN * cutoff if cutoff < 0.0 else 0.0
                 continue
             for i in range(lo, hi):
                 c = order[i]
@@ -132,8 +137,9 @@ def sweep_groups_nb(open_, close, score, segment, session, cutoffs, mask_id, mas
 @njit(cache=True, nogil=True)
 def _group_scratch(n):
     """Per-block work arrays of a fee group over ``n`` bars (allocated once per block)."""
-    trace = Trace(np.empty(n), np.empty(n, dtype=np.int64), np.empty(2 * n + 1, dtype=FILL_DTYPE))
-    floats = np.empty((9, n + 1))
+    trace = Trace(np.empty(n), np.empty(n, dtype=np.int64), np.empty(2 * n + 1, dtype=FILL_DTYPE), np.empty(n),
+                  np.empty(len(SUM_NAMES)))
+    floats = np.empty((11, n + 1))
     ints = np.empty((3, n + 1), dtype=np.int64)
     return trace, floats, ints, np.empty(N_METRICS)
 
@@ -148,6 +154,8 @@ _F_ENTRY_PX = 5    # per fill bar: the opening fill's price (0 when none)
 _F_TAIL = 6        # the k smallest returns of the bars without fills, ascending
 _F_VAR_R = 7       # a fee level's returns at the fill bars
 _F_SORT = 8        # a fee level's fill returns below the shared tail, sorted
+_F_INV_EQUITY = 9  # per fill bar: 1 / the reference equity at its close
+_F_INV_ENTRY = 10  # per fill bar: 1 / the opening fill's price
 _I_FILL_BAR = 0    # per fill bar: its index
 _I_OLD = 1         # per fill bar: the position before its fills
 _I_NEW = 2         # per fill bar: the position after them
@@ -155,17 +163,23 @@ _I_NEW = 2         # per fill bar: the position after them
 
 @njit(cache=True, nogil=True)
 def _fee_group_nb(open_, close, score, segment, session, cutoffs, allowed, slip, max_hold, members, fee_rate,
-                  initial_capital, periods_per_year, es_level, borrow_rate, close_cumsum, out, scratch, tail):
+                  initial_capital, periods_per_year, es_level, borrow_rate, close_cumsum, out, scratch, tail,
+                  tail_hint):
+    """Every fee level of one group (see the module docstring); returns the reference run's
+    expected-shortfall cut-off (the hint for the next group)."""
     trace, f, ints, ref_metrics = scratch
-    equity, position, fills = trace
+    equity, position, fills, returns, sums = trace
     n = close.shape[0]
     ref_cfg = SimConfig(0.0, slip, initial_capital, periods_per_year, es_level, borrow_rate, max_hold)
-    n_fills, _, _ = simulate_nb(open_, close, score, segment, session, cutoffs, allowed, ref_cfg, tail, 0.0,
-                                ref_metrics, True, trace)
-    no_trace = Trace(np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=FILL_DTYPE))
+    n_fills, ref_cutoff, _ = simulate_nb(open_, close, score, segment, session, cutoffs, allowed, ref_cfg, tail,
+                                         tail_hint, ref_metrics, True, trace)
+    no_trace = Trace(np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=FILL_DTYPE), np.empty(0),
+                     np.empty(0))
 
-    # --- the shared pass over the reference run
-    usable = True
+    # --- the fill bars, and the reference's sums without them
+    sum_r, sum_r2, sum_r3, sum_r4, sum_down2 = sums[0], sums[1], sums[2], sums[3], sums[4]
+    n_pos = int(sums[5])
+    bars_in_market = int(sums[6])
     n_fb = 0
     j = 0
     while j < n_fills:
@@ -181,76 +195,79 @@ def _fee_group_nb(open_, close, score, segment, session, cutoffs, allowed, slip,
             j += 1
         if j < n_fills and fills[j]["bar"] == bar:
             f[_F_ENTRY_PX, n_fb] = fills[j]["price"]
+            f[_F_INV_ENTRY, n_fb] = 1.0 / fills[j]["price"]
             j += 1
+        f[_F_INV_EQUITY, n_fb] = 1.0 / equity[bar]
+        r = returns[bar]
+        r2 = r * r
+        down = min(r, 0.0)
+        sum_r -= r
+        sum_r2 -= r2
+        sum_r3 -= r2 * r
+        sum_r4 -= r2 * r2
+        sum_down2 -= down * down
+        n_pos -= r > 0.0
         n_fb += 1
-    sum_r = 0.0
-    sum_r2 = 0.0
-    sum_r3 = 0.0
-    sum_r4 = 0.0
-    sum_down2 = 0.0
-    n_pos = 0
+
+    # --- per stretch between fills (bars [a, b]): the running max and min of the reference
+    # equity, its sum, and backwards the lowest equity / running max from each bar on; the
+    # no-fill returns below a hint (a little above the reference's own tail cut-off: the k
+    # smallest no-fill returns are at or above it)
+    keep_below = HINT_MARGIN * ref_cutoff if ref_cutoff < 0.0 else np.inf
+    usable = True
     n_kept = 0
-    bars_in_market = 0
-    prev = initial_capital
-    next_fb = 0
-    stretch = 0
-    run_max = 0.0
-    run_min = 0.0
-    stretch_sum = 0.0
-    for t in range(n):
-        e = equity[t]
-        if not (e > 0.0) or not math.isfinite(e):
-            usable = False
-            break
-        bars_in_market += abs(position[t])
-        if next_fb < n_fb and ints[_I_FILL_BAR, next_fb] == t:
-            # a new stretch starts at this fill bar
-            f[_F_STRETCH_SUM, stretch] = stretch_sum
-            stretch += 1
-            next_fb += 1
-            run_max = e
-            run_min = e
-            stretch_sum = e
-        else:
-            if t == 0:
-                run_max = e
-                run_min = e
-                stretch_sum = e
-            else:
-                run_max = max(run_max, e)
-                run_min = min(run_min, e)
-                stretch_sum += e
-            r = e / prev - 1.0
-            sum_r, sum_r2, sum_r3, sum_r4, sum_down2, n_pos = add_return_nb(r, sum_r, sum_r2, sum_r3, sum_r4,
-                                                                            sum_down2, n_pos)
+    a = 0
+    for s in range(n_fb + 1):
+        b = ints[_I_FILL_BAR, s] - 1 if s < n_fb else n - 1
+        e = equity[a]
+        usable &= (e > 0.0) & (e < np.inf)
+        run_max = e
+        run_min = e
+        stretch_sum = e
+        f[_F_RUNMAX, a] = e
+        f[_F_PREFMIN, a] = e
+        if s == 0:  # bar 0 is not a fill bar
+            r = returns[0]
             tail[n_kept] = r
-            n_kept += 1
-        f[_F_RUNMAX, t] = run_max
-        f[_F_PREFMIN, t] = run_min
-        prev = e
+            n_kept += r < keep_below
+        for t in range(a + 1, b + 1):
+            e = equity[t]
+            usable &= (e > 0.0) & (e < np.inf)
+            run_max = max(run_max, e)
+            run_min = min(run_min, e)
+            stretch_sum += e
+            f[_F_RUNMAX, t] = run_max
+            f[_F_PREFMIN, t] = run_min
+            r = returns[t]
+            tail[n_kept] = r
+            n_kept += r < keep_below
+        f[_F_STRETCH_SUM, s] = stretch_sum
+        ratio_min = np.inf
+        for t in range(b, a - 1, -1):
+            # divide only when the ratio can be a new minimum
+            if equity[t] < ratio_min * f[_F_RUNMAX, t]:
+                ratio_min = equity[t] / f[_F_RUNMAX, t]
+            f[_F_SUFRATIO, t] = ratio_min
+        a = b + 1
     if not usable:
         for i in range(members.shape[0]):
             c = members[i]
             cfg = SimConfig(fee_rate[c], slip, initial_capital, periods_per_year, es_level, borrow_rate, max_hold)
             simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, tail, 0.0, out[c], False,
                         no_trace)
-        return
-    f[_F_STRETCH_SUM, stretch] = stretch_sum
-    n_stretches = stretch + 1
-    # suffix minimum of equity / running max within each stretch (backwards)
-    ratio_min = np.inf
-    next_start = n
-    s_idx = n_fb  # stretch index of bar t, counted down
-    for t in range(n - 1, -1, -1):
-        if t + 1 == next_start:
-            ratio_min = np.inf
-        ratio_min = min(ratio_min, equity[t] / f[_F_RUNMAX, t])
-        f[_F_SUFRATIO, t] = ratio_min
-        if s_idx > 0 and ints[_I_FILL_BAR, s_idx - 1] == t:
-            next_start = t
-            s_idx -= 1
+        return ref_cutoff
     # the k smallest no-fill returns, ascending
     k_tail = expected_shortfall_tail_size_nb(n, es_level)
+    if n_kept < k_tail and keep_below < np.inf:
+        # the hint kept too few: every no-fill return
+        n_kept = 0
+        a = 0
+        for s in range(n_fb + 1):
+            b = ints[_I_FILL_BAR, s] - 1 if s < n_fb else n - 1
+            for t in range(a if s == 0 else a + 1, b + 1):
+                tail[n_kept] = returns[t]
+                n_kept += 1
+            a = b + 1
     n_shared_tail = 0
     shared_cut = np.inf
     if k_tail > 0:
@@ -270,146 +287,188 @@ def _fee_group_nb(open_, close, score, segment, session, cutoffs, allowed, slip,
             n_shared_tail = n_kept
         f[_F_TAIL, :n_shared_tail].sort()
 
-    borrow_per_bar = borrow_rate / periods_per_year
+    ok = _fee_levels_nb(close, equity, f, ints, n_fb, members, fee_rate, initial_capital, periods_per_year,
+                        borrow_rate / periods_per_year, close_cumsum, k_tail, n_shared_tail, sum_r, sum_r2, sum_r3,
+                        sum_r4, sum_down2, n_pos, bars_in_market, out)
     for i in range(members.shape[0]):
-        c = members[i]
-        fee = fee_rate[c]
-        ok = _fee_level_nb(close, equity, f, ints, n_fb, n_stretches, fee, initial_capital, periods_per_year,
-                           borrow_per_bar, close_cumsum, k_tail, n_shared_tail, sum_r, sum_r2, sum_r3, sum_r4,
-                           sum_down2, n_pos, bars_in_market, out[c])
-        if not ok:
-            cfg = SimConfig(fee, slip, initial_capital, periods_per_year, es_level, borrow_rate, max_hold)
+        if not ok[i]:
+            c = members[i]
+            cfg = SimConfig(fee_rate[c], slip, initial_capital, periods_per_year, es_level, borrow_rate, max_hold)
             simulate_nb(open_, close, score, segment, session, cutoffs, allowed, cfg, tail, 0.0, out[c], False,
                         no_trace)
+    return ref_cutoff
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _stretch_drawdown(f, a, b, k, peak, worst):
     """Drawdown over the stretch of bars [a, b] whose equity is k x the reference's, given the
-    peak before it: (new peak, new worst drawdown)."""
+    peak before it: (new peak, new worst drawdown). No division unless the stretch makes a new
+    high or a new worst."""
+    top = k * f[_F_RUNMAX, b]
+    if peak >= top:
+        # no new high: the stretch's lowest equity against the old peak
+        low = k * f[_F_PREFMIN, b]
+        if low < peak * (1.0 + worst):
+            worst = low / peak - 1.0
+        return peak, worst
+    # the first bar whose running max exceeds the old peak: usually one of the stretch's first
+    # (a fee level starts it a little below the reference's peak), so a galloping search
     p = peak / k
-    top = f[_F_RUNMAX, b]
-    if p >= top:
-        ratio = f[_F_PREFMIN, b] / p
-    else:
-        # the first bar whose running max exceeds the old peak
-        lo = a
-        hi = b
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if f[_F_RUNMAX, mid] > p:
-                hi = mid
-            else:
-                lo = mid + 1
-        ratio = f[_F_SUFRATIO, lo]
-        if lo > a:
-            ratio = min(ratio, f[_F_PREFMIN, lo - 1] / p)
-        peak = k * top
+    lo = a
+    step = 1
+    while lo + step <= b and f[_F_RUNMAX, lo + step] <= p:
+        lo += step
+        step <<= 1
+    hi = min(lo + step, b)
+    if f[_F_RUNMAX, lo] <= p:
+        lo = min(lo + 1, b)  # the first exceeding bar is in (lo, hi] (b itself at a rounding edge)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if f[_F_RUNMAX, mid] > p:
+            hi = mid
+        else:
+            lo = mid + 1
+    ratio = f[_F_SUFRATIO, lo]
+    if lo > a:
+        ratio = min(ratio, f[_F_PREFMIN, lo - 1] / p)
     dd = ratio - 1.0
     if dd < worst:
         worst = dd
-    return peak, worst
+    return top, worst
 
 
 @njit(cache=True, nogil=True)
-def _fee_level_nb(close, equity, f, ints, n_fb, n_stretches, fee_rate, initial_capital, periods_per_year,
-                  borrow_per_bar, close_cumsum, k_tail, n_shared_tail, sum_r, sum_r2, sum_r3, sum_r4, sum_down2,
-                  n_pos, bars_in_market, metrics_out):
-    """One fee level of a group: walk its fills, book its cash as ``simulate_nb`` does, and
-    combine with the shared no-fill figures. False when it leaves the shared path (an entry
-    without cash, an equity at or below zero): then it must run alone."""
+def _fee_levels_nb(close, equity, f, ints, n_fb, members, fee_rate, initial_capital, periods_per_year,
+                   borrow_per_bar, close_cumsum, k_tail, n_shared_tail, sum_r0, sum_r20, sum_r30, sum_r40,
+                   sum_down20, n_pos0, bars_in_market, out):
+    """Every fee level of a group in one walk over the fill bars: each level's cash is booked as
+    ``simulate_nb`` books it, the levels side by side (independent chains the CPU overlaps),
+    combined with the shared no-fill figures. Returns, per member, whether it stayed on the
+    shared path (an entry without cash or an equity at or below zero leaves it: it must run
+    alone)."""
     n = close.shape[0]
-    cash = initial_capital
-    qty = 0.0
+    m_count = members.shape[0]
+    fee = np.empty(m_count)
+    inv_one_plus_fee = np.empty(m_count)
+    for i in range(m_count):
+        fee[i] = fee_rate[members[i]]
+        inv_one_plus_fee[i] = 1.0 / (1.0 + fee[i])
+    ok = np.ones(m_count, dtype=np.bool_)
+    cash = np.full(m_count, initial_capital)
+    qty = np.zeros(m_count)
+    entry_fee = np.zeros(m_count)
+    borrow_paid = np.zeros(m_count)
+    k = np.ones(m_count)  # each level's equity / the reference's over the current stretch
+    peak = np.full(m_count, initial_capital)
+    worst = np.zeros(m_count)
+    sum_equity = np.zeros(m_count)
+    traded_notional = np.zeros(m_count)
+    wins = np.zeros(m_count, dtype=np.int64)
+    sum_r = np.full(m_count, sum_r0)
+    sum_r2 = np.full(m_count, sum_r20)
+    sum_r3 = np.full(m_count, sum_r30)
+    sum_r4 = np.full(m_count, sum_r40)
+    sum_down2 = np.full(m_count, sum_down20)
+    n_pos = np.full(m_count, n_pos0, dtype=np.int64)
+    fill_returns = np.empty((m_count, max(n_fb, 1)))
+    shared_tail_sum = 0.0
+    for j in range(min(n_shared_tail, k_tail)):
+        shared_tail_sum += f[_F_TAIL, j]
     entry_price = 0.0
-    entry_fee = 0.0
-    borrow_paid = 0.0
-    k = 1.0  # this level's equity / the reference's over the current stretch
-    a = 0    # the current stretch's first bar
-    peak = initial_capital
-    worst = 0.0
-    sum_equity = 0.0
-    traded_notional = 0.0
     trades = 0
-    wins = 0
-    n_var = 0
-    for s in range(n_fb):
-        t = ints[_I_FILL_BAR, s]
+    a = 0  # the current stretch's first bar
+    held = 0  # the side held over the current stretch (the same for every level)
+    for s in range(n_fb + 1):
+        t = ints[_I_FILL_BAR, s] if s < n_fb else n
         b = t - 1
-        peak, worst = _stretch_drawdown(f, a, b, k, peak, worst)
-        sum_equity += k * f[_F_STRETCH_SUM, s]
-        if qty < 0.0:
-            borrow = -qty * borrow_per_bar * (close_cumsum[b] - (close_cumsum[a - 1] if a > 0 else 0.0))
-            cash -= borrow
-            borrow_paid += borrow
-        prev_equity = k * equity[b]
+        stretch_sum = f[_F_STRETCH_SUM, s]
+        for i in range(m_count):
+            peak[i], worst[i] = _stretch_drawdown(f, a, b, k[i], peak[i], worst[i])
+            sum_equity[i] += k[i] * stretch_sum
+        if held < 0 and borrow_per_bar > 0.0:
+            closes = close_cumsum[b] - (close_cumsum[a - 1] if a > 0 else 0.0)
+            for i in range(m_count):
+                borrow = -qty[i] * borrow_per_bar * closes
+                cash[i] -= borrow
+                borrow_paid[i] += borrow
+        if s == n_fb:
+            break
         old = ints[_I_OLD, s]
         new = ints[_I_NEW, s]
+        eq_before = equity[b]
         if old != 0:
-            cash, notional, pnl = book_exit_nb(cash, qty, f[_F_EXIT_PX, s], fee_rate, entry_price, entry_fee,
-                                               borrow_paid)
+            exit_px = f[_F_EXIT_PX, s]
             trades += 1
-            wins += pnl > 0.0
-            traded_notional += notional
-            qty = 0.0
+            for i in range(m_count):
+                cash[i], notional, pnl = book_exit_nb(cash[i], qty[i], exit_px, fee[i], entry_price, entry_fee[i],
+                                                      borrow_paid[i])
+                wins[i] += pnl > 0.0
+                traded_notional[i] += notional
+                qty[i] = 0.0
         if new != 0:
-            if not (cash > 0.0):
-                return False
-            fill = f[_F_ENTRY_PX, s]
-            cash, qty, notional, fee = book_entry_nb(cash, new, fill, fee_rate)
-            traded_notional += notional
-            entry_price = fill
-            entry_fee = fee
-            borrow_paid = 0.0
-        e = cash + qty * close[t]
-        if qty < 0.0:
-            e -= -qty * close[t] * borrow_per_bar
-        if not (e > 0.0) or not math.isfinite(e):
-            return False
-        k = e / equity[t]
-        r = e / prev_equity - 1.0
-        f[_F_VAR_R, n_var] = r
-        n_var += 1
-        sum_r, sum_r2, sum_r3, sum_r4, sum_down2, n_pos = add_return_nb(r, sum_r, sum_r2, sum_r3, sum_r4, sum_down2,
-                                                                        n_pos)
+            # book_entry_nb with the divisions taken once: by 1 + fee per level, by the price
+            # per fill bar (equal within rounding)
+            entry_price = f[_F_ENTRY_PX, s]
+            inv_entry = f[_F_INV_ENTRY, s]
+            for i in range(m_count):
+                ok[i] &= cash[i] > 0.0
+                notional = cash[i] * inv_one_plus_fee[i]
+                q = new * notional * inv_entry
+                entry_fee[i] = notional * fee[i]
+                c = cash[i] - (q * entry_price + entry_fee[i])
+                cash[i] = max(c, 0.0) if new > 0 else c
+                qty[i] = q
+                traded_notional[i] += notional
+                borrow_paid[i] = 0.0
+        held = new
+        close_t = close[t]
+        inv_eq = f[_F_INV_EQUITY, s]
+        for i in range(m_count):
+            e = cash[i] + qty[i] * close_t
+            e -= max(-qty[i], 0.0) * close_t * borrow_per_bar
+            ok[i] &= (e > 0.0) & (e < np.inf)
+            r = e / (k[i] * eq_before) - 1.0
+            k[i] = e * inv_eq
+            fill_returns[i, s] = r
+            sum_r[i], sum_r2[i], sum_r3[i], sum_r4[i], sum_down2[i], n_pos[i] = add_return_nb(
+                r, sum_r[i], sum_r2[i], sum_r3[i], sum_r4[i], sum_down2[i], n_pos[i])
         a = t
-    b = n - 1
-    peak, worst = _stretch_drawdown(f, a, b, k, peak, worst)
-    sum_equity += k * f[_F_STRETCH_SUM, n_stretches - 1]
-    if qty < 0.0:
-        borrow = -qty * borrow_per_bar * (close_cumsum[b] - (close_cumsum[a - 1] if a > 0 else 0.0))
-        cash -= borrow
-        borrow_paid += borrow
-    final_equity = k * equity[n - 1]
 
-    # expected shortfall: the k smallest of the shared no-fill returns and this level's own
-    expected_shortfall = np.nan
-    if k_tail > 0:
-        bound = f[_F_TAIL, n_shared_tail - 1] if n_shared_tail >= k_tail else np.inf
-        m = 0
-        for i in range(n_var):
-            v = f[_F_VAR_R, i]
-            if v < bound:
-                # insertion into the sorted run f[_F_SORT, :m]
-                j = m
-                while j > 0 and f[_F_SORT, j - 1] > v:
-                    f[_F_SORT, j] = f[_F_SORT, j - 1]
-                    j -= 1
-                f[_F_SORT, j] = v
-                m += 1
-        total = 0.0
-        ia = 0
-        ib = 0
-        for _ in range(k_tail):
-            if ib < m and (ia >= n_shared_tail or f[_F_SORT, ib] < f[_F_TAIL, ia]):
-                total += f[_F_SORT, ib]
-                ib += 1
-            else:
-                total += f[_F_TAIL, ia]
-                ia += 1
-        expected_shortfall = total / k_tail
-    _finalise_metrics_nb(
-        metrics_out, n, sum_r, sum_r2, sum_r3, sum_r4, sum_down2, final_equity, initial_capital, worst,
-        trades, wins, traded_notional / (sum_equity / n), bars_in_market, expected_shortfall, periods_per_year,
-    )
-    return True
+    for i in range(m_count):
+        if not ok[i]:
+            continue
+        # expected shortfall: the k smallest of the shared no-fill returns and this level's own
+        expected_shortfall = np.nan
+        if k_tail > 0:
+            bound = f[_F_TAIL, n_shared_tail - 1] if n_shared_tail >= k_tail else np.inf
+            m = 0
+            for j in range(n_fb):
+                v = fill_returns[i, j]
+                if v < bound:
+                    # insertion into the sorted run f[_F_SORT, :m]
+                    jj = m
+                    while jj > 0 and f[_F_SORT, jj - 1] > v:
+                        f[_F_SORT, jj] = f[_F_SORT, jj - 1]
+                        jj -= 1
+                    f[_F_SORT, jj] = v
+                    m += 1
+            total = 0.0
+            ia = 0
+            ib = 0
+            if m == 0 and n_shared_tail >= k_tail:
+                ia = k_tail  # none of its own below the shared tail: the shared tail's sum
+                total = shared_tail_sum
+            for _ in range(k_tail - ia):
+                if ib < m and (ia >= n_shared_tail or f[_F_SORT, ib] < f[_F_TAIL, ia]):
+                    total += f[_F_SORT, ib]
+                    ib += 1
+                else:
+                    total += f[_F_TAIL, ia]
+                    ia += 1
+            expected_shortfall = total / k_tail
+        _finalise_metrics_nb(
+            out[members[i]], n, sum_r[i], sum_r2[i], sum_r3[i], sum_r4[i], sum_down2[i], k[i] * equity[n - 1],
+            initial_capital, worst[i], trades, wins[i], traded_notional[i] / (sum_equity[i] / n), bars_in_market,
+            expected_shortfall, periods_per_year,
+        )
+    return ok
