@@ -4,7 +4,7 @@
 top_pct, allowed-hours sets, fees, slippage, long-only); ``run_sweep`` evaluates a grid (or
 any slice of it, e.g. one Ray Tune chunk) over shared bars and scores and returns one metric
 vector per configuration, equal to ``compute.backtest.run_backtest`` run on each configuration
-alone (within 1e-12: fee levels of one signal share a pass, ``compute.sweep_nb``).
+alone (to a relative 1e-12: fee levels of one signal share a pass, ``compute.sweep_nb``).
 ``SweepResult.deflated_sharpe`` deflates every configuration's Sharpe for the number of
 configurations tried.
 """

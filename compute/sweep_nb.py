@@ -12,13 +12,15 @@ cut-offs, the tradable sessions, the slippage and the holding limit, never on th
 between two fills every one of them holds a position whose equity is a fixed multiple of the
 others': a long is qty x close with no cash, a short N x (2 - close / fill) with its borrow
 fee proportional to N, flat is cash. So one reference run (fee 0, recorded) gives every bar's
-return for every fee level except at the fill bars, and a fee level costs a walk over its
-fills (cash, quantities, fees and each trade's P&L exactly as ``simulate_nb`` books them) plus,
-per stretch between fills, a constant-time drawdown update and one binary search when the
-stretch makes a new high. Figures equal ``simulate_nb`` on each configuration within 1e-12
-(sums taken in another order); a group whose reference or fee level leaves the conditions
-above (an account wiped out, an entry without cash) runs that configuration alone through
-``simulate_nb``. A configuration with no fee sibling runs alone too.
+return for every fee level except at the fill bars. The fee levels are then booked side by side
+in one walk over the fills (cash, quantities, fees and each trade's P&L as ``simulate_nb``
+books them), with, per stretch between fills, a constant-time drawdown update (a short search
+when the stretch makes a new high) and, at the end, each level's k smallest returns merged from
+the shared tail and its own. Figures equal ``simulate_nb`` on each configuration to a relative
+1e-12 (absolute for figures near zero: sums taken in another order); a group whose reference
+or fee level leaves the conditions above (an account wiped out, an entry without cash) runs
+that configuration alone through ``simulate_nb``. A configuration with no fee sibling runs
+alone too.
 
 Single runs: within a block each configuration passes its expected-shortfall cut-off on as the
 next one's hint: neighbours in a grid differ in one parameter, so their loss tails are alike
