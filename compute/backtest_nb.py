@@ -37,7 +37,8 @@ All metrics are accumulated in one pass over the bars (plus one selection for th
 shortfall over a per-call scratch buffer of 2 x n returns, narrowed by a hint from a similar
 configuration so that it sees a few times k values, not every loss), so the sweep kernel can call
 the very same function for thousands of configurations with memory that does not grow with
-the grid; the single backtest additionally records per-bar equity/position and the fills.
+the grid; the single backtest (and a fee group's reference run in the sweep) additionally
+records per-bar equity, return and position, the fills and the running sums.
 The hot loop avoids data-dependent branches where it can (noisy scores make them
 unpredictable): that is what keeps a configuration within a few times a bare loop.
 """
