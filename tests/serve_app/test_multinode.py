@@ -30,7 +30,6 @@ def three_nodes(tmp_path, moto_endpoint):
     schema, db_url = _make_pg_schema()
     bucket = f"sigma-{secrets.token_hex(4)}"
     s3_client(moto_endpoint).create_bucket(Bucket=bucket)
-    port = free_port()
     env = sigma_env(tmp_path / "home", SIGMA_DATABASE_URL=db_url, SIGMA_STORAGE_URL=f"s3://{bucket}/sigma",
                     SIGMA_JWT_SECRET=secrets.token_urlsafe(32), SIGMA_INGRESS_NUM_CPUS="0.25",
                     SIGMA_JOB_NUM_CPUS="0.5", SIGMA_TRIAL_RESOURCES='{"sigma_trials": 1}', AWS_ENDPOINT_URL_S3=moto_endpoint, AWS_ACCESS_KEY_ID="x",
@@ -46,6 +45,9 @@ def three_nodes(tmp_path, moto_endpoint):
         cluster.add_worker("a", num_cpus=2, resources={"node_a": 1, "sigma_trials": 1})
         cluster.add_worker("b", num_cpus=2, resources={"node_b": 1, "sigma_trials": 1})
         cluster.wait_nodes(3, timeout=300)
+        # the port is chosen now, not before the nodes started: a Ray process could have taken it
+        # by then ("Failed to bind to address", seen in benchmarks/scale.py)
+        port = free_port()
         log = open(tmp_path / "serve.log", "w")
         serve_proc = subprocess.Popen([str(BIN / "sigma"), "serve", "--address", cluster.address, "--port", str(port),
                                        "--no-dashboard"], env=env, stdout=log, stderr=subprocess.STDOUT,

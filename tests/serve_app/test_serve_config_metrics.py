@@ -51,7 +51,6 @@ def _total(samples, **labels) -> float:
 
 def test_serve_config_deploys_and_sigma_metrics_reach_rays_endpoint(tmp_path):
     home = tmp_path / "home"
-    port = free_port()
     env = sigma_env(home, SIGMA_JWT_SECRET=secrets.token_urlsafe(32), SIGMA_ALLOW_PRIVATE_WEBHOOKS="true",
                     SIGMA_RATE_LIMITS='{"free": {"per_minute": 3, "per_hour": 100}, '
                                       '"anonymous": {"per_minute": 100000, "per_hour": 1000000}}')
@@ -61,6 +60,7 @@ def test_serve_config_deploys_and_sigma_metrics_reach_rays_endpoint(tmp_path):
     try:
         cluster.start_head(num_cpus=2)
         config = yaml.safe_load((ROOT / "deploy" / "serve.yaml").read_text())
+        port = free_port()  # chosen after the head started, so no Ray process has taken it
         config["http_options"] = {"host": "127.0.0.1", "port": port}  # a free port on loopback
         config["grpc_options"]["port"] = free_port()
         config["applications"][0]["deployments"][0]["ray_actor_options"]["num_cpus"] = 0.1
