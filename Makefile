@@ -14,7 +14,9 @@ $(BIN)/python:
 # so no start, fresh SIGMA_HOME, Ray worker or test run compiles again.
 # constraints.txt pins the versions the suite was last run with, so a fresh machine installs
 # the same set quickly (new releases upstream cannot send pip's resolver backtracking).
-$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+# The kernels' cache is keyed by a digest of compute/ (cluster.config.kernels_digest): after a
+# change there, the next make run / make test compiles them again into the new cache.
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt $(wildcard compute/*.py compute/*/*.py)
 	$(BIN)/pip install -c constraints.txt -e '.[test]'
 	$(BIN)/sigma warm
 	touch $(STAMP)

@@ -243,12 +243,26 @@ def redact_url(url: str) -> str:
 
 
 def default_numba_cache_dir() -> Path:
-    """``NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/sigma/numba`` (``~/.cache/sigma/numba``):
-    per machine and user, not per ``SIGMA_HOME``, so a fresh home never recompiles."""
+    """``NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/sigma/numba/<kernels digest>``
+    (``~/.cache/sigma/numba/...``): per machine and user, not per ``SIGMA_HOME``, so a fresh home
+    never recompiles. The digest is of ``compute``'s source (every kernel lives there): numba
+    invalidates a cached kernel when its own file changes, not when a kernel it calls from
+    another file does (``compute.sweep_nb`` inlines ``compute.backtest_nb``), so after an update
+    a stale kernel could run; a new digest starts a new cache instead."""
     if os.environ.get("NUMBA_CACHE_DIR"):
         return Path(os.environ["NUMBA_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sigma" / "numba"
+    return Path(base) / "sigma" / "numba" / kernels_digest()
+
+
+@lru_cache(maxsize=1)
+def kernels_digest() -> str:
+    """``cluster.version.source_digest`` of the ``compute`` package (where every numba kernel is)."""
+    import importlib.util
+
+    from cluster.version import source_digest
+
+    return source_digest([Path(importlib.util.find_spec("compute").origin).parent])
 
 
 class SharedStorageRequired(ValueError):
