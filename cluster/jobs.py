@@ -92,10 +92,21 @@ def job_failures() -> Iterator[None]:
         raise JobFailed(str(exc), code="NOT_FOUND") from None
 
 
-def write_progress(catalog, job_id: str, fraction: float, message: str | None) -> None:
-    """Record a running job's progress (clipped to 0..1) and message."""
+def _this_run(job_id: str, attempt: int | None, *states: str):
+    """The row of ``job_id`` in one of ``states`` and, with ``attempt``, still in that run: a run
+    that was given up for dead (its job requeued and started again, ``attempts`` counted up)
+    may still be alive for a moment, and must not write over the run that replaced it."""
+    conditions = [Job.id == job_id, Job.status.in_(states)]
+    if attempt is not None:
+        conditions.append(Job.attempts == attempt)
+    return conditions
+
+
+def write_progress(catalog, job_id: str, fraction: float, message: str | None, attempt: int | None = None) -> None:
+    """Record a running job's progress (clipped to 0..1) and message; with ``attempt``, only
+    while that run is the job's current one."""
     with catalog.session() as s:
-        s.execute(update(Job).where(Job.id == job_id, Job.status == "running")
+        s.execute(update(Job).where(*_this_run(job_id, attempt, "running"))
                   .values(progress=max(0.0, min(1.0, float(fraction))), message=message, updated_at=utcnow()))
 
 
@@ -113,6 +124,9 @@ class JobContext:
     user_id: int
     settings: Settings
     catalog: Catalog
+    #: This run's number (the job's ``attempts`` when it started): its writes apply only while
+    #: it is the job's current run.
+    attempt: int | None = None
     _last_progress: float = field(default=0.0, repr=False)
 
     def progress(self, fraction: float, message: str | None = None, *, force: bool = False) -> None:
@@ -121,7 +135,7 @@ class JobContext:
         if not force and now - self._last_progress < 0.25:
             return
         self._last_progress = now
-        write_progress(self.catalog, self.job_id, fraction, message)
+        write_progress(self.catalog, self.job_id, fraction, message, self.attempt)
         self.check_cancelled()
 
     def cancelled(self) -> bool:
@@ -140,12 +154,13 @@ def _resolve(kind: str) -> Callable[[JobContext, dict], dict]:
     return getattr(importlib.import_module(module), name)
 
 
-def _finish(catalog: Catalog, job_id: str, status: str, **values) -> bool:
-    """Write a final state unless the job already reached one (cancel wins races)."""
+def _finish(catalog: Catalog, job_id: str, status: str, attempt: int | None = None, **values) -> bool:
+    """Write a final state unless the job already reached one (cancel wins races) or, with
+    ``attempt``, another run has replaced that one."""
     with catalog.session() as s:
         res = s.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status.in_(("queued", "running")))
+            .where(*_this_run(job_id, attempt, "queued", "running"))
             .values(status=status, finished_at=utcnow(), updated_at=utcnow(), **values)
         )
         return res.rowcount == 1
@@ -166,15 +181,15 @@ def execute_job(job_id: str, settings: Settings) -> str:
         job.started_at = utcnow()
         job.attempts = (job.attempts or 0) + 1
         job.progress = 0.0
-        kind, params, user_id = job.kind, dict(job.params or {}), job.user_id
-    ctx = JobContext(job_id=job_id, user_id=user_id, settings=settings, catalog=catalog)
+        kind, params, user_id, attempt = job.kind, dict(job.params or {}), job.user_id, job.attempts
+    ctx = JobContext(job_id=job_id, user_id=user_id, settings=settings, catalog=catalog, attempt=attempt)
     try:
         result = _resolve(kind)(ctx, params)
     except (JobCancelled, ray.exceptions.TaskCancelledError, KeyboardInterrupt):
-        _finish(catalog, job_id, "cancelled", message="cancelled by user")
+        _finish(catalog, job_id, "cancelled", attempt, message="cancelled by user")
         return "cancelled"
     except JobFailed as exc:
-        _finish(catalog, job_id, "failed", error={"code": exc.code, "message": str(exc), "details": exc.details})
+        _finish(catalog, job_id, "failed", attempt, error={"code": exc.code, "message": str(exc), "details": exc.details})
         return "failed"
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, never lost
         log.exception("job %s failed", job_id)
@@ -182,6 +197,7 @@ def execute_job(job_id: str, settings: Settings) -> str:
             catalog,
             job_id,
             "failed",
+            attempt,
             error={
                 "code": "CALCULATION_ERROR",
                 "message": f"{type(exc).__name__}: {exc}",
@@ -189,7 +205,7 @@ def execute_job(job_id: str, settings: Settings) -> str:
             },
         )
         return "failed"
-    ok = _finish(catalog, job_id, "completed", result=result, progress=1.0)
+    ok = _finish(catalog, job_id, "completed", attempt, result=result, progress=1.0)
     return "completed" if ok else "cancelled"
 
 

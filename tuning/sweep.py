@@ -381,7 +381,7 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
         tier = s.scalar(select(User.tier).where(User.id == user_id)) or "free"
     inputs_ref = None
     try:
-        write_progress(catalog, ctx.job_id, 0.02, "walk-forward inputs")
+        write_progress(catalog, ctx.job_id, 0.02, "walk-forward inputs", ctx.attempt)
         inputs_ref = sweep_inputs_task.options(num_cpus=ctx.settings.job_num_cpus, name=f"sweep-inputs:{sweep_id}").remote(
             ctx.settings.worker_json(), user_id, model_id, doc, profile, total)
         bounds = chunk_bounds(total, chunk_plan(catalog, sweep_id, model_pk, doc, total))
@@ -390,13 +390,14 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
                          tag=tag, risk_profile=profile, n_trials=total,
                          splits=int(spec.get("splits") or common.DEFAULT_SPLITS),
                          embargo=spec.get("embargo"), settings_json=ctx.settings.worker_json(), job_id=ctx.job_id)
-        write_progress(catalog, ctx.job_id, done_at_start / total, f"{len(todo)} of {len(bounds)} chunks to run")
+        write_progress(catalog, ctx.job_id, done_at_start / total, f"{len(todo)} of {len(bounds)} chunks to run",
+                       ctx.attempt)
         progress = {"done": done_at_start}
 
         def on_result(report):
             progress["done"] += int(report.get("n_configs") or 0) if report.get("stored") else 0
             write_progress(catalog, ctx.job_id, progress["done"] / total,
-                          f"{progress['done']}/{total} configurations")
+                           f"{progress['done']}/{total} configurations", ctx.attempt)
 
         def inputs_failed() -> bool:
             ready, _ = ray.wait([inputs_ref], timeout=0)
@@ -424,7 +425,7 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
         if not reports and todo and not should_stop():
             if not nodes and ctx.settings.multi_node:  # a cluster's autoscaler adds nodes for the trials' demand
                 write_progress(catalog, ctx.job_id, done_at_start / total, "waiting for a node offering "
-                               f"{json.dumps(ctx.settings.trial_resources)} (SIGMA_TRIAL_RESOURCES)")
+                               f"{json.dumps(ctx.settings.trial_resources)} (SIGMA_TRIAL_RESOURCES)", ctx.attempt)
             elif not nodes:  # the trials would wait for ever: say which setting asks for what
                 raise JobFailed(f"no alive Ray node offers the resources SIGMA_TRIAL_RESOURCES asks every sweep trial "
                                 f"for ({json.dumps(ctx.settings.trial_resources)}): start worker nodes with ray start "

@@ -89,6 +89,32 @@ def test_cancel_wins_over_a_late_completion(catalog):
         assert final.status == "cancelled" and final.result is None
 
 
+def test_a_replaced_run_writes_nothing(catalog):
+    # The job manager gave run 1 up for dead and started run 2 (attempts counted up); run 1's
+    # process lives a moment longer (its owner died, Ray tears it down): its progress and its
+    # failure must not land on run 2 (seen once in CI: a probe requeued after a manager restart
+    # ended "failed" at the old run's progress).
+    from cluster.jobs import JobContext
+
+    user = create_user(catalog, "twice", "password-twice")
+    job = create_job(catalog, user_id=user.id, kind="system.probe", params={})
+    with catalog.session() as s:
+        row = s.get(Job, job.id)
+        row.status, row.attempts, row.progress = "running", 2, 0.1
+    old = JobContext(job_id=job.id, user_id=user.id, settings=None, catalog=catalog, attempt=1)
+    new = JobContext(job_id=job.id, user_id=user.id, settings=None, catalog=catalog, attempt=2)
+    old.progress(0.9, "the old run", force=True)
+    assert _finish(catalog, job.id, "failed", 1, error={"code": "CALCULATION_ERROR", "message": "torn down"}) is False
+    with catalog.session() as s:
+        row = s.get(Job, job.id)
+        assert (row.status, row.progress, row.error) == ("running", 0.1, None)
+    new.progress(0.5, "the new run", force=True)
+    assert _finish(catalog, job.id, "completed", 2, result={"ok": True}, progress=1.0) is True
+    with catalog.session() as s:
+        row = s.get(Job, job.id)
+        assert (row.status, row.result, row.message) == ("completed", {"ok": True}, "the new run")
+
+
 def test_a_failed_unit_of_work_writes_nothing(catalog):
     with pytest.raises(RuntimeError):
         with catalog.session() as s:
