@@ -93,13 +93,13 @@ def job_failures() -> Iterator[None]:
 
 
 def _this_run(job_id: str, attempt: int | None, *states: str):
-    """The row of ``job_id`` in one of ``states`` and, with ``attempt``, still in that run: a run
-    that was given up for dead (its job requeued and started again, ``attempts`` counted up)
-    may still be alive for a moment, and must not write over the run that replaced it."""
-    conditions = [Job.id == job_id, Job.status.in_(states)]
+    """The row of ``job_id`` in one of ``states`` or, with ``attempt``, running that run: a run
+    that was given up for dead (its job requeued, then started again with ``attempts`` counted
+    up) may still be alive for a moment, and must not write over the queue or the run that
+    replaced it."""
     if attempt is not None:
-        conditions.append(Job.attempts == attempt)
-    return conditions
+        return [Job.id == job_id, Job.status == "running", Job.attempts == attempt]
+    return [Job.id == job_id, Job.status.in_(states)]
 
 
 def write_progress(catalog, job_id: str, fraction: float, message: str | None, attempt: int | None = None) -> None:

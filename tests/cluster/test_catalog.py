@@ -106,6 +106,11 @@ def test_a_replaced_run_writes_nothing(catalog):
     old.progress(0.9, "the old run", force=True)
     assert _finish(catalog, job.id, "failed", 1, error={"code": "CALCULATION_ERROR", "message": "torn down"}) is False
     with catalog.session() as s:
+        s.get(Job, job.id).status = "queued"  # requeued, not started again yet: still not the old run's
+    assert _finish(catalog, job.id, "failed", 1, error={"code": "CALCULATION_ERROR", "message": "torn down"}) is False
+    with catalog.session() as s:
+        s.get(Job, job.id).status = "running"
+    with catalog.session() as s:
         row = s.get(Job, job.id)
         assert (row.status, row.progress, row.error) == ("running", 0.1, None)
     new.progress(0.5, "the new run", force=True)
