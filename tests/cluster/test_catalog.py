@@ -120,6 +120,35 @@ def test_a_replaced_run_writes_nothing(catalog):
         assert (row.status, row.result, row.message) == ("completed", {"ok": True}, "the new run")
 
 
+def test_a_catalog_hiccup_in_progress_does_not_fail_the_job(catalog, monkeypatch, caplog):
+    # Progress and the cancel check are advisory: a failed write (here the very psycopg error seen
+    # in CI on a reused worker's pooled connection) is logged, the pool reset, and the job goes on.
+    import cluster.jobs as jobs
+    from sqlalchemy.exc import ProgrammingError
+
+    user = create_user(catalog, "hiccup", "password-hiccup")
+    job = create_job(catalog, user_id=user.id, kind="system.probe", params={})
+    with catalog.session() as s:
+        row = s.get(Job, job.id)
+        row.status, row.attempts = "running", 1
+    ctx = jobs.JobContext(job_id=job.id, user_id=user.id, settings=None, catalog=catalog, attempt=1)
+
+    def broken(*args, **kwargs):
+        raise ProgrammingError("UPDATE jobs ...", {}, Exception("can't change 'autocommit' now"))
+
+    monkeypatch.setattr(jobs, "write_progress", broken)
+    monkeypatch.setattr(jobs, "is_cancelled", broken)
+    with caplog.at_level("WARNING", logger="sigma.jobs"):
+        ctx.progress(0.5, "half", force=True)
+        assert ctx.cancelled() is False
+    assert "progress not recorded" in caplog.text and "cancel check not recorded" in caplog.text
+    monkeypatch.undo()
+    ctx.progress(0.7, "on", force=True)  # the pool was reset: writes work again
+    assert _finish(catalog, job.id, "completed", 1, result={}) is True
+    with catalog.session() as s:
+        assert (s.get(Job, job.id).status, s.get(Job, job.id).message) == ("completed", "on")
+
+
 def test_a_failed_unit_of_work_writes_nothing(catalog):
     with pytest.raises(RuntimeError):
         with catalog.session() as s:

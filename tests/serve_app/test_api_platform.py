@@ -252,7 +252,7 @@ def test_restart_recovery_runs_interrupted_jobs_again_up_to_the_limit(api):
     ray.kill(manager, no_restart=False)  # the actor restarts, as after a crash
 
     again = api.wait_job(running_id, "dave", timeout=90)
-    assert again["status"] == "completed", again
+    assert again["status"] == "completed", (again.get("error"), again.get("message"), again)
     with api.catalog.session() as s:
         assert s.get(Job, running_id).attempts == 2
     failed = api.wait_job(last_id, "dave", timeout=60)
