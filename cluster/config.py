@@ -257,12 +257,10 @@ def default_numba_cache_dir() -> Path:
 
 @lru_cache(maxsize=1)
 def kernels_digest() -> str:
-    """``cluster.version.source_digest`` of the ``compute`` package (where every numba kernel is)."""
-    import importlib.util
+    """The source digest of the ``compute`` package (where every numba kernel is)."""
+    from cluster.version import packages_digest
 
-    from cluster.version import source_digest
-
-    return source_digest([Path(importlib.util.find_spec("compute").origin).parent])
+    return packages_digest("compute")
 
 
 class SharedStorageRequired(ValueError):

@@ -136,12 +136,19 @@ class JobContext:
         if not force and now - self._last_progress < 0.25:
             return
         self._last_progress = now
+        if self.write(fraction, message):
+            self.check_cancelled()
+
+    def write(self, fraction: float, message: str | None = None) -> bool:
+        """Record progress now, unthrottled and without the cancel check (safe from another
+        thread, e.g. a sweep's Tune callback), while this run is the job's current one; False
+        when the catalog hiccuped (logged; progress is advisory)."""
         try:
             write_progress(self.catalog, self.job_id, fraction, message, self.attempt)
+            return True
         except SQLAlchemyError as exc:
             self._catalog_hiccup("progress", exc)
-            return
-        self.check_cancelled()
+            return False
 
     def cancelled(self) -> bool:
         try:

@@ -25,7 +25,12 @@ PACKAGES = ("cluster", "compute", "serve_app", "services", "sigma_client", "tuni
 def code_version() -> str:
     """A digest (16 hex digits) of every ``.py`` file of Sigma's packages, by relative path
     and content: two nodes with the same digest run the same code."""
-    return source_digest(Path(importlib.util.find_spec(package).origin).parent for package in PACKAGES)
+    return packages_digest(*PACKAGES)
+
+
+def packages_digest(*packages: str) -> str:
+    """``source_digest`` of the installed packages named (e.g. ``"compute"``)."""
+    return source_digest(Path(importlib.util.find_spec(package).origin).parent for package in packages)
 
 
 def source_digest(package_dirs) -> str:

@@ -123,7 +123,7 @@ def sweep_groups_nb(open_, close, score, segment, session, cutoffs, mask_id, mas
                 cutoff = _fee_group_nb(open_, close, score, segment, session, cutoffs[c0], masks[mask_id[c0]],
                                        slip_rate[c0], max_hold[c0], members, fee_rate, initial_capital,
                                        periods_per_year, es_level, borrow_rate, close_cumsum, out, scratch, tail,
-                                       hint)
+                                       hint, no_trace)
                 hint = HINT_MARGIN * cutoff if cutoff < 0.0 else 0.0
                 continue
             for i in range(lo, hi):
@@ -166,17 +166,16 @@ _I_NEW = 2         # per fill bar: the position after them
 @njit(cache=True, nogil=True)
 def _fee_group_nb(open_, close, score, segment, session, cutoffs, allowed, slip, max_hold, members, fee_rate,
                   initial_capital, periods_per_year, es_level, borrow_rate, close_cumsum, out, scratch, tail,
-                  tail_hint):
+                  tail_hint, no_trace):
     """Every fee level of one group (see the module docstring); returns the reference run's
-    expected-shortfall cut-off (the hint for the next group)."""
+    expected-shortfall cut-off (the hint for the next group). ``no_trace``: the empty trace of
+    the runs that record nothing (built once per call, not per group)."""
     trace, f, ints, ref_metrics = scratch
     equity, position, fills, returns, sums = trace
     n = close.shape[0]
     ref_cfg = SimConfig(0.0, slip, initial_capital, periods_per_year, es_level, borrow_rate, max_hold)
     n_fills, ref_cutoff, _ = simulate_nb(open_, close, score, segment, session, cutoffs, allowed, ref_cfg, tail,
                                          tail_hint, ref_metrics, True, trace)
-    no_trace = Trace(np.empty(0), np.empty(0, dtype=np.int64), np.empty(0, dtype=FILL_DTYPE), np.empty(0),
-                     np.empty(0))
 
     # --- the fill bars, and the reference's sums without them
     sum_r, sum_r2, sum_r3, sum_r4, sum_down2 = sums[0], sums[1], sums[2], sums[3], sums[4]

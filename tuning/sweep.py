@@ -35,7 +35,7 @@ from cluster.catalog import LabModel, Sweep, SweepChunk, User
 from cluster.catalog.models import new_id, utcnow
 from cluster.config import Settings
 from cluster.nodecheck import NodeRefused, check_node
-from cluster.jobs import JobCancelled, JobContext, JobFailed, is_cancelled, manager_name, write_progress
+from cluster.jobs import JobCancelled, JobContext, JobFailed, is_cancelled, manager_name
 
 from compute.sweep import evaluate_chunk
 from services.lab.sweeps import FINAL, SweepMeta, chunk_plan, emit_sweep_event, chunk_bounds, chunk_rows, finalize_sweep, store_chunk, sweep_inputs_task
@@ -381,7 +381,7 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
         tier = s.scalar(select(User.tier).where(User.id == user_id)) or "free"
     inputs_ref = None
     try:
-        write_progress(catalog, ctx.job_id, 0.02, "walk-forward inputs", ctx.attempt)
+        ctx.write(0.02, "walk-forward inputs")
         inputs_ref = sweep_inputs_task.options(num_cpus=ctx.settings.job_num_cpus, name=f"sweep-inputs:{sweep_id}").remote(
             ctx.settings.worker_json(), user_id, model_id, doc, profile, total)
         bounds = chunk_bounds(total, chunk_plan(catalog, sweep_id, model_pk, doc, total))
@@ -390,14 +390,12 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
                          tag=tag, risk_profile=profile, n_trials=total,
                          splits=int(spec.get("splits") or common.DEFAULT_SPLITS),
                          embargo=spec.get("embargo"), settings_json=ctx.settings.worker_json(), job_id=ctx.job_id)
-        write_progress(catalog, ctx.job_id, done_at_start / total, f"{len(todo)} of {len(bounds)} chunks to run",
-                       ctx.attempt)
+        ctx.write(done_at_start / total, f"{len(todo)} of {len(bounds)} chunks to run")
         progress = {"done": done_at_start}
 
         def on_result(report):
             progress["done"] += int(report.get("n_configs") or 0) if report.get("stored") else 0
-            write_progress(catalog, ctx.job_id, progress["done"] / total,
-                           f"{progress['done']}/{total} configurations", ctx.attempt)
+            ctx.write(progress["done"] / total, f"{progress['done']}/{total} configurations")
 
         def inputs_failed() -> bool:
             ready, _ = ray.wait([inputs_ref], timeout=0)
@@ -424,8 +422,8 @@ def sweep_job(ctx: JobContext, params: dict) -> dict:
                 todo = [i for i in todo if i not in done_chunks]
         if not reports and todo and not should_stop():
             if not nodes and ctx.settings.multi_node:  # a cluster's autoscaler adds nodes for the trials' demand
-                write_progress(catalog, ctx.job_id, done_at_start / total, "waiting for a node offering "
-                               f"{json.dumps(ctx.settings.trial_resources)} (SIGMA_TRIAL_RESOURCES)", ctx.attempt)
+                ctx.write(done_at_start / total, "waiting for a node offering "
+                          f"{json.dumps(ctx.settings.trial_resources)} (SIGMA_TRIAL_RESOURCES)")
             elif not nodes:  # the trials would wait for ever: say which setting asks for what
                 raise JobFailed(f"no alive Ray node offers the resources SIGMA_TRIAL_RESOURCES asks every sweep trial "
                                 f"for ({json.dumps(ctx.settings.trial_resources)}): start worker nodes with ray start "
