@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     #: ``job_retry_backoff_s * 2**(run - 1)`` seconds (at most 60); then it fails.
     job_max_attempts: int = 3
     job_retry_backoff_s: float = 2.0
+    #: The scheduler (daily batch, report schedules, AI workflows, signal subscriptions) starts
+    #: its first round this long after ``sigma serve`` starts it: a catch-up batch run at once
+    #: (a start after 16:30 New York time with no run for the day) took both cores for 10-20 s
+    #: beside the dashboard's first views and the first jobs (measured on two cores).
+    scheduler_start_delay_s: float = 60.0
 
     jwt_secret: str | None = None
     jwt_ttl_s: int = 3600

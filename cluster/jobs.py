@@ -34,7 +34,7 @@ from cluster.catalog import Catalog, Job, get_catalog
 from cluster.catalog.models import utcnow
 from cluster.config import Settings
 from cluster.nodecheck import NodeRefused, check_node
-from cluster.runtime import ON_HEAD_NODE, live_placement_groups
+from cluster.runtime import ON_HEAD_NODE, WARM_WORKERS, live_placement_groups
 
 log = logging.getLogger("sigma.jobs")
 
@@ -266,10 +266,13 @@ def warm_up_areas(settings: Settings | None = None) -> list[str]:
     return warmed
 
 
-#: Job workers warmed at start: a sweep's driver and the task computing its inputs run at once.
-#: The warm-up reserves no CPU and holds no job back: a job that arrives first starts at once
-#: (in another worker, loading what it needs itself), never behind the warm-up.
-WARM_WORKERS = 2
+#: Job tasks (and the warm-ups made for them) run in Ray workers of their own: Ray hands a task
+#: an idle worker with the same runtime environment, so a job lands on a warm job worker rather
+#: than on whichever process last ran a batch or a periodic task (which has imported other
+#: things), and those tasks never take a warm job worker. Measured before: the first report
+#: after a start ran in a new process while both warm workers sat idle. The variable itself
+#: means nothing to Sigma; the job-level runtime environment (settings, numba cache) merges in.
+JOB_WORKER_POOL = {"env_vars": {"SIGMA_WORKER_POOL": "jobs"}}
 
 
 @ray.remote(max_retries=0)
@@ -327,17 +330,18 @@ class JobManager:
         self.warm: list[ray.ObjectRef] = []  # started by warm_workers(), once the API serves
         self.recovered = self._recover()
 
-    def warm_workers(self) -> int:
-        """Leave warm job workers in Ray's idle pool (later jobs skip seconds of imports and
-        loads); once per manager, a no-op after; returns how many this call started. Called by
-        the API replica when it first serves, not at the manager's start: on two cores these
-        workers' imports took about 4 s of CPU from the replica being built, delaying the
-        healthy API by 2-3 s."""
-        if self.warm:
-            return 0
-        self.warm = [warm_worker_task.options(num_cpus=0, name="job:warm-up").remote(
-                         self.settings_json if i == 0 else None) for i in range(WARM_WORKERS)]
-        return len(self.warm)
+    def warm_workers(self, count: int = WARM_WORKERS) -> int:
+        """Leave up to ``count`` warm job workers in Ray's idle pool of job workers (later jobs
+        skip seconds of imports and loads); each is started once per manager; returns how many
+        this call started. Called by the API replica, not at the manager's start: on two cores
+        these workers' imports took about 4 s of CPU from the replica being built, delaying the
+        healthy API by 2-3 s. The second one also starts the sweep's warm chunk runner (another
+        process loading kernels), so the replica asks for it only once the API is quiet."""
+        count = min(int(count), WARM_WORKERS)
+        started = [warm_worker_task.options(num_cpus=0, name="job:warm-up", runtime_env=JOB_WORKER_POOL).remote(
+                       self.settings_json if i == 1 else None) for i in range(len(self.warm), count)]
+        self.warm += started
+        return len(started)
 
     def _recover(self) -> dict:
         """Restart recovery: jobs left running died with the old processes; they start again
@@ -405,7 +409,8 @@ class JobManager:
                 continue
             # The manager never imports the job areas (seconds of imports on the first submit);
             # every job task reserves the same CPUs (SIGMA_JOB_NUM_CPUS).
-            ref = run_job_task.options(num_cpus=self.settings.job_num_cpus, name=f"job:{job_id}").remote(
+            ref = run_job_task.options(num_cpus=self.settings.job_num_cpus, name=f"job:{job_id}",
+                                       runtime_env=JOB_WORKER_POOL).remote(
                 job_id, self.settings_json
             )
             self.running[job_id] = ref

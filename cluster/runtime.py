@@ -158,6 +158,22 @@ def ingress_mode(settings: Settings) -> str:
     return "haproxy" if mode == "haproxy" or (mode == "auto" and binary) else "proxy"
 
 
+#: Job workers warmed at start (``cluster.jobs``): a sweep's driver and the task computing its
+#: inputs run at once. The warm-up reserves no CPU and holds no job back: a job that arrives
+#: first starts at once (in another worker, loading what it needs itself), never behind it.
+WARM_WORKERS = 2
+
+
+def idle_workers_kept(num_cpus: float) -> int:
+    """How many worker processes Ray keeps before it stops idle ones (its
+    ``num_workers_soft_limit``; Ray's default is the node's CPU count). At the default, on two
+    CPUs, the daily batch's tasks and a sweep's inputs task pushed the warm job workers out
+    (Ray stops the longest-idle first, after one second): the first job after them started a
+    new process and paid seconds of imports. Twice the CPUs plus the warm job workers keeps them;
+    an idle worker costs memory only (about 0.3-0.5 GB with every area imported)."""
+    return int(2 * max(1, int(num_cpus)) + WARM_WORKERS)
+
+
 def ensure_ray(settings: Settings, *, address: str | None = None, include_dashboard: bool = True,
                ingress: str = "proxy") -> dict:
     """Join the cluster at ``address`` (or ``SIGMA_RAY_ADDRESS``) or start a local one.
@@ -186,6 +202,7 @@ def ensure_ray(settings: Settings, *, address: str | None = None, include_dashbo
             dashboard_port=settings.dashboard_port,
             runtime_env=runtime_env,
             log_to_driver=False,
+            _system_config={"num_workers_soft_limit": idle_workers_kept(settings.num_cpus)},
             # Prometheus text on this port (Ray's metrics and Sigma's own, cluster/metrics.py)
             **({"_metrics_export_port": settings.metrics_port} if settings.metrics_port else {}),
         )

@@ -139,12 +139,14 @@ def cmd_serve(args) -> int:
 def _start_service_actors(settings) -> None:
     """The rate limiter and the job manager (named, detached: the API replica finds them) asked
     for now, so their processes start beside Serve's controller, whose start leaves a core idle
-    part of the time, rather than after the replica asks for them."""
+    part of the time, rather than after the replica asks for them. The first warm job worker
+    too: it imports and loads on that idle core while the replica is built (single-threaded),
+    so the first report or backtest after a start finds it ready."""
     from cluster.jobs import get_job_manager
     from cluster.ratelimit import get_rate_limiter
 
     get_rate_limiter(settings.tier_limits())
-    get_job_manager(settings)
+    get_job_manager(settings).warm_workers.remote(1)
 
 
 def _start_seeding(catalog, settings):

@@ -31,6 +31,7 @@ def warm() -> float:
     from compute.greeks import bsm_greeks
     from compute.marketdata.calendar import all_sessions
     from compute.marketdata.synthetic import SyntheticProvider
+    from services.warmup import warm_book, warm_charts
 
     import services.lab.matrices  # noqa: F401 - the domain modules the routes reach
     import services.portfolio.views  # noqa: F401
@@ -39,8 +40,8 @@ def warm() -> float:
     all_sessions()
     provider = SyntheticProvider(seed=0)
     # what the dashboard's first page asks for first: a priced book, its views and charts
-    _warm_book(provider)
-    _warm_charts()
+    warm_book(provider)
+    warm_charts()
     end = provider.now().date()
     build_matrix_from_provider(provider, "swingsigma", ["SPY"], end - dt.timedelta(days=400), end,
                                ["close", "volume", "RSI", "MACD", "BB", "ATR"])
@@ -56,51 +57,6 @@ def warm() -> float:
     bsm_greeks(spot, np.array([90.0, 100.0, 110.0, 120.0]), np.full(4, 0.25), 0.045, 0.0, np.full(4, 0.2),
                np.array([True, False, True, False]))
     return time.perf_counter() - started
-
-
-def _warm_charts() -> None:
-    """matplotlib imported, its fonts loaded and one chart of each kind drawn (a chart's first
-    view paid about a second for them), on a year of made-up daily returns."""
-    import pandas as pd
-
-    from services.reports import charts
-
-    days = pd.bdate_range("2024-01-01", periods=260)
-    returns = np.random.default_rng(0).normal(0.0004, 0.01, len(days))
-    for fig in (charts.equity_underwater(days, 100_000 * np.cumprod(1 + returns)), charts.monthly_heatmap(days, returns),
-                charts.return_distribution(returns), charts.bars(["a", "b"], [1.0, -1.0], title="warm-up")):
-        charts.render(fig, "png")
-
-
-def _warm_book(provider) -> None:
-    """A small book of stocks, a short and options priced and analysed through the very service
-    functions the portfolio and risk routes call (exposures, Greeks, factors, scenarios, VaR), so
-    each numba kernel meets the argument types of a request. Measured on a fresh install before
-    this: the first GET /portfolio compiled ``exposure_sums_nb`` (2.5 s), the first factors,
-    scenarios and VaR one kernel each (1.4-1.5 s)."""
-    from cluster.catalog import Portfolio
-    from compute.scenarios import scenario_templates
-    from services.portfolio import views
-    from services.portfolio.service import PricedBook, parse_hypothetical, price_position_specs
-    from services.risk import service as risk
-
-    expiry = (provider.now() + dt.timedelta(days=45)).date().isoformat()
-    specs = parse_hypothetical([
-        {"ticker": "SPY", "quantity": 10}, {"ticker": "AAPL", "quantity": -5}, {"ticker": "MSFT", "quantity": 3},
-        {"ticker": "SPY", "quantity": 1, "type": "LC", "strike": 500, "expiration": expiry},
-        {"ticker": "AAPL", "quantity": -1, "type": "SP", "strike": 150, "expiration": expiry}])
-    priced = price_position_specs(provider, specs)
-    equity = float(np.nansum(priced["market_value"].to_numpy(dtype=float))) + 100_000.0
-    book = PricedBook(Portfolio(id="warm-up", name="warm-up", user_id=0, cash=100_000.0), priced, 100_000.0, equity,
-                      priced.attrs.get("as_of") or dt.datetime.now(dt.timezone.utc))
-    views.portfolio_summary(book)
-    views.portfolio_exposures(book)
-    views.risk_greeks(book, "portfolio", True)
-    inputs = risk.risk_inputs(book, provider, sessions=252)
-    risk.factor_report(inputs)
-    risk.scenario_report(inputs, [t["id"] for t in scenario_templates()], None, "portfolio")
-    risk.var_report(inputs, paths=1_000)
-    risk.overview_report(inputs, "portfolio", "weekly")
 
 
 #: How long a replica waits for its first request before warming anyway (a deploy nobody calls yet).
@@ -143,6 +99,15 @@ class Activity:
         return waited
 
 
+def ask_for_warm_workers(job_manager, count: int | None) -> None:
+    """``job_manager.warm_workers`` (all of them with ``count`` None); never raises: like the
+    warm-up itself, it only saves time later."""
+    try:
+        job_manager.warm_workers.remote(*(() if count is None else (count,)))
+    except Exception:  # noqa: BLE001
+        log.exception("could not ask the job manager to warm its workers")
+
+
 def start(activity: Activity | None = None, job_manager=None, wait_s: float = SERVE_WAIT_S,
           quiet_s: float = QUIET_S, quiet_wait_max_s: float = QUIET_WAIT_MAX_S) -> threading.Thread:
     """Warm on a daemon thread; returns it (tests may join it; its ``warmed`` event is set once
@@ -151,12 +116,14 @@ def start(activity: Activity | None = None, job_manager=None, wait_s: float = SE
     With ``activity``, the thread waits for the replica's first answer, or at most ``wait_s``
     seconds, so the warm-up starts once the replica is up and routed instead of competing with
     its start (measured on two cores: warming beside the replica's construction delayed the
-    healthy API by 2-3 s). Then, the replica warm, it asks ``job_manager`` for its warm job
-    workers (``warm_workers``) once the API has been quiet for ``quiet_s`` (or after
-    ``quiet_wait_max_s``): those workers import every area and load the numba caches at Ray's
-    worker priority, above the API replica's (``SIGMA_INGRESS_NICE``), and on two cores they
-    took the CPU from the dashboard's first views (0.5-3.6 s each on AMD EPYC with the warm-up
-    beside them). A job submitted before then starts its own worker, as it would without any
+    healthy API by 2-3 s). Then, the replica warm, it asks ``job_manager`` for one warm job
+    worker at once (``warm_workers(1)``: one process beside the replica on two cores; the first
+    report or backtest after a start is often asked for within seconds) and for the rest once
+    the API has been quiet for ``quiet_s`` (or after ``quiet_wait_max_s``): those workers import
+    every area and load the numba caches at Ray's worker priority, above the API replica's
+    (``SIGMA_INGRESS_NICE``), and on two cores two of them at once took the CPU from the
+    dashboard's first views (0.5-3.6 s each on AMD EPYC with the warm-up beside them). A job
+    submitted before a warm worker is free starts its own worker, as it would without any
     warm-up."""
     warmed = threading.Event()
 
@@ -168,13 +135,12 @@ def start(activity: Activity | None = None, job_manager=None, wait_s: float = SE
         except Exception:  # noqa: BLE001 - warming only saves time; it must never stop a replica
             log.exception("replica warm-up failed (the first requests will load what they need)")
         warmed.set()
-        if job_manager is not None:
-            if activity is not None:
-                activity.wait_quiet(quiet_s, quiet_wait_max_s)
-            try:
-                job_manager.warm_workers.remote()
-            except Exception:  # noqa: BLE001 - like the warm-up itself: only saves time later
-                log.exception("could not ask the job manager to warm its workers")
+        if job_manager is None:
+            return
+        ask_for_warm_workers(job_manager, 1)
+        if activity is not None:
+            activity.wait_quiet(quiet_s, quiet_wait_max_s)
+        ask_for_warm_workers(job_manager, None)
 
     thread = threading.Thread(target=run, name="sigma-warmup", daemon=True)
     thread.warmed = warmed

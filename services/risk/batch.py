@@ -506,7 +506,9 @@ class BatchScheduler:
 
     def __init__(self, settings_json: str):
         self.settings_json = settings_json
-        self.catalog = get_catalog(Settings.model_validate_json(settings_json))
+        settings = Settings.model_validate_json(settings_json)
+        self.catalog = get_catalog(settings)
+        self.start_delay_s = max(0.0, float(settings.scheduler_start_delay_s))
         self.started = False
         self.last: dict | None = None
         self.next: tuple[dt.date, dt.datetime] | None = None
@@ -516,6 +518,11 @@ class BatchScheduler:
         if self.started:
             return
         self.started = True
+        # the first round waits (SIGMA_SCHEDULER_START_DELAY_S): a catch-up batch, the periodic
+        # ticks and their worker processes would otherwise start beside the API's first views;
+        # a restart of this actor (its node lost) waits again, which only delays a catch-up
+        self.next = next_scheduled_run(dt.datetime.now(dt.timezone.utc))
+        await asyncio.sleep(self.start_delay_s)
         while True:
             await self._periodic()
             now = dt.datetime.now(dt.timezone.utc)

@@ -22,11 +22,11 @@ import threading, time
 
 calls = []
 
-class JobManagerHandle:  # records the replica's call to the job manager's actor handle
+class JobManagerHandle:  # records the replica's calls to the job manager's actor handle
     class warm_workers:
         @staticmethod
-        def remote():
-            calls.append(time.monotonic())
+        def remote(*args):
+            calls.append((time.monotonic(), list(args)))
 
 before = {"kernels": loaded(), "calendar": calendar._session_table.cache_info().currsize}
 activity = warmup.Activity()
@@ -39,13 +39,13 @@ activity.end()
 activity.begin()  # the next request: in flight while the replica warms and after
 assert thread.warmed.wait(120)
 time.sleep(1.5)
-busy = {"calls": len(calls), "alive": thread.is_alive()}
+busy = {"calls": [args for _, args in calls], "alive": thread.is_alive()}
 ended = time.monotonic()
 activity.end()
 thread.join(120)
 after = {"kernels": loaded(), "calendar": calendar._session_table.cache_info().currsize}
-print(json.dumps({"before": before, "waiting": waiting, "busy": busy, "after": after, "calls": len(calls),
-                  "quiet_before_call": calls[0] - ended if calls else None, "alive": thread.is_alive()}))
+print(json.dumps({"before": before, "waiting": waiting, "busy": busy, "after": after, "calls": [a for _, a in calls],
+                  "quiet_before_call": calls[-1][0] - ended if calls else None, "alive": thread.is_alive()}))
 """
 
 
@@ -55,10 +55,11 @@ def test_warm_up_loads_calendar_and_indicator_kernels():
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["before"] == {"kernels": [], "calendar": 0}
     # it waits for the replica's first answer, warms the replica, then asks the job manager for
-    # warm workers once, when no request has been in flight for quiet_s (1 s here)
+    # one warm worker at once (a request still in flight) and for the rest once no request has
+    # been in flight for quiet_s (1 s here)
     assert got["waiting"] == {"kernels": [], "calendar": 0, "calls": 0, "alive": True}
-    assert got["busy"] == {"calls": 0, "alive": True}
-    assert got["calls"] == 1 and got["quiet_before_call"] >= 1.0, got
+    assert got["busy"] == {"calls": [[1]], "alive": True}
+    assert got["calls"] == [[1], []] and got["quiet_before_call"] >= 1.0, got
     assert not got["alive"] and got["after"]["calendar"] == 1
     # RSI, MACD (EMA), Bollinger and ATR kernels are loaded and ready to call
     assert len(got["after"]["kernels"]) >= 3, got
@@ -66,8 +67,8 @@ def test_warm_up_loads_calendar_and_indicator_kernels():
 
 WARM_BOOK = """
 from compute.marketdata.synthetic import SyntheticProvider
-from serve_app.warmup import _warm_book
-_warm_book(SyntheticProvider(seed=0))
+from services.warmup import warm_report
+warm_report(SyntheticProvider(seed=0))
 """
 
 # A demo book through the routes' own service functions, then numba's count of signatures that
