@@ -17,8 +17,6 @@ import logging
 import threading
 import time
 
-import numpy as np
-
 log = logging.getLogger("sigma.warmup")
 
 
