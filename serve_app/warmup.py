@@ -20,9 +20,18 @@ import time
 log = logging.getLogger("sigma.warmup")
 
 
-def warm() -> float:
-    """Load what the first matrix, pricing and risk requests need; returns the seconds taken."""
+def warm(activity: "Activity | None" = None) -> float:
+    """Load what the first matrix, pricing and risk requests need; returns the seconds taken.
+    With the replica's ``activity``, each step waits while a request is in flight (at most
+    ``YIELD_MAX_S``): in one process the warm-up thread and a request share the GIL, and the
+    request, the dashboard's first view, should not wait for warm-up work it does not need."""
     started = time.perf_counter()
+
+    def step() -> None:
+        if activity is not None:
+            activity.wait_idle(YIELD_MAX_S)
+
+    step()
     import numpy as np
 
     from compute.features import build_matrix_from_provider
@@ -35,12 +44,16 @@ def warm() -> float:
     import services.portfolio.views  # noqa: F401
     import services.risk.service  # noqa: F401
 
+    step()
     all_sessions()
     provider = SyntheticProvider(seed=0)
     # what the dashboard's first page asks for first: a priced book, its views and charts
+    step()
     warm_book(provider)
+    step()
     warm_charts()
     end = provider.now().date()
+    step()
     build_matrix_from_provider(provider, "swingsigma", ["SPY"], end - dt.timedelta(days=400), end,
                                ["close", "volume", "RSI", "MACD", "BB", "ATR"])
     import io
@@ -48,6 +61,7 @@ def warm() -> float:
     import pandas as pd
 
     import cluster.artifacts  # noqa: F401 - the store a matrix is written to
+    step()
     buffer = io.BytesIO()
     pd.DataFrame({"x": np.arange(3.0)}).to_parquet(buffer)       # pyarrow's Parquet writer
     pd.read_parquet(io.BytesIO(buffer.getvalue()))
@@ -59,6 +73,8 @@ def warm() -> float:
 
 #: How long a replica waits for its first request before warming anyway (a deploy nobody calls yet).
 SERVE_WAIT_S = 5.0
+#: Each step of the replica's warm-up waits at most this long for the requests in flight to end.
+YIELD_MAX_S = 3.0
 #: The job workers' warm-up waits until no request has been in flight for this long ...
 QUIET_S = 2.0
 #: ... or at most this long after the replica's own warm-up (an API that is never quiet).
@@ -85,6 +101,12 @@ class Activity:
 
     def quiet_for(self) -> float:
         return 0.0 if self.in_flight > 0 else time.monotonic() - self.last_end
+
+    def wait_idle(self, max_wait_s: float) -> None:
+        """Block while a request is in flight, at most ``max_wait_s`` seconds."""
+        deadline = time.monotonic() + max_wait_s
+        while self.in_flight > 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def wait_quiet(self, quiet_s: float, max_wait_s: float) -> float:
         """Block until ``quiet_for() >= quiet_s`` or ``max_wait_s`` has passed; returns the wait."""
@@ -129,7 +151,7 @@ def start(activity: Activity | None = None, job_manager=None, wait_s: float = SE
         if activity is not None:
             activity.serving.wait(wait_s)
         try:
-            log.info("replica warm-up done in %.2f s", warm())
+            log.info("replica warm-up done in %.2f s", warm(activity))
         except Exception:  # noqa: BLE001 - warming only saves time; it must never stop a replica
             log.exception("replica warm-up failed (the first requests will load what they need)")
         warmed.set()

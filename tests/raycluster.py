@@ -21,6 +21,7 @@ import httpx
 from tests.conftest import free_port
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[1]
 
 
 def sigma_env(home: Path, **extra) -> dict:
@@ -31,7 +32,7 @@ def sigma_env(home: Path, **extra) -> dict:
     # Ray 2.60 clusters started with `ray start` require a token: one per test cluster, handed to
     # every process through the environment (as cluster.yaml's env file does)
     env.update({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)})
-    env.update({"SIGMA_HOME": str(home), "PYTHONPATH": str(Path(__file__).resolve().parents[1]), **extra})
+    env.update({"SIGMA_HOME": str(home), "PYTHONPATH": str(REPO), **extra})
     return env
 
 
@@ -45,11 +46,12 @@ class LocalCluster:
         self.head = None
         self.workers: dict[str, subprocess.Popen] = {}
         self.temp_dir = Path(tempfile.mkdtemp(prefix="rt_", dir=env["RAY_TMPDIR"]))
+        self.started_at = time.time()
 
-    def _popen(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _popen(self, name: str, args: list[str], env: dict | None = None) -> subprocess.Popen:
         log = open(self.logdir / f"ray-{name}.log", "w")
-        return subprocess.Popen([str(BIN / "ray"), "start", "--block", *args], env=self.env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen([str(BIN / "ray"), "start", "--block", *args], env={**self.env, **(env or {})},
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def start_head(self, num_cpus: float, resources: dict | None = None) -> None:
         """Start the head and wait for it; started again (new ports) if its raylet misses Ray's
@@ -75,12 +77,13 @@ class LocalCluster:
                 break
         raise AssertionError("the Ray head did not start: " + (self.logdir / "ray-head.log").read_text()[-2000:])
 
-    def add_worker(self, name: str, num_cpus: float, resources: dict | None = None) -> None:
-        """Start a worker node and wait until it has joined. On a loaded machine a raylet can miss
-        Ray's fixed 30 s registration window and ``ray start`` exits: it is started again."""
+    def add_worker(self, name: str, num_cpus: float, resources: dict | None = None, env: dict | None = None) -> None:
+        """Start a worker node and wait until it has joined (``env``: variables of its own, e.g.
+        another checkout's ``PYTHONPATH``). On a loaded machine a raylet can miss Ray's fixed
+        30 s registration window and ``ray start`` exits: it is started again."""
         expected = self.alive_nodes() + 1
         for attempt in range(4):
-            self._start_worker(name, num_cpus, resources, attempt)
+            self._start_worker(name, num_cpus, resources, attempt, env)
             deadline = time.monotonic() + 240
             while self.workers[name].poll() is None and time.monotonic() < deadline:
                 if self.alive_nodes() >= expected:
@@ -90,12 +93,13 @@ class LocalCluster:
                 break
         raise AssertionError(f"worker {name} did not join: " + (self.logdir / f"ray-{name}.log").read_text()[-2000:])
 
-    def _start_worker(self, name: str, num_cpus: float, resources: dict | None, attempt: int) -> None:
+    def _start_worker(self, name: str, num_cpus: float, resources: dict | None, attempt: int,
+                      env: dict | None = None) -> None:
         self.workers[name] = self._popen(f"{name}-{attempt}" if attempt else name, [
             f"--address={self.address}", f"--num-cpus={num_cpus}",
             f"--resources={json.dumps(resources or {})}", f"--metrics-export-port={free_port()}",
             *self._agent_ports(),
-        ])
+        ], env)
 
     @staticmethod
     def _agent_ports() -> list[str]:

@@ -49,9 +49,11 @@ def three_nodes(tmp_path, moto_endpoint):
         # by then ("Failed to bind to address", seen in benchmarks/scale.py)
         port = free_port()
         log = open(tmp_path / "serve.log", "w")
+        # run from a folder without Sigma's code: Ray puts the driver's working directory on every
+        # worker's path, which would hide the other checkout that step 3 starts a node from
         serve_proc = subprocess.Popen([str(BIN / "sigma"), "serve", "--address", cluster.address, "--port", str(port),
                                        "--no-dashboard"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+                                      start_new_session=True, cwd=tmp_path)
         deadline = time.monotonic() + 400
         while "Press Ctrl-C" not in (tmp_path / "serve.log").read_text():
             assert serve_proc.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
@@ -60,7 +62,8 @@ def three_nodes(tmp_path, moto_endpoint):
         names = {}
         for node_id, resources in cluster.nodes().items():
             names[node_id] = next(k.removeprefix("node_") for k in resources if k.startswith("node_"))
-        yield {"cluster": cluster, "url": f"http://127.0.0.1:{port}", "db_url": db_url, "names": names}
+        yield {"cluster": cluster, "url": f"http://127.0.0.1:{port}", "db_url": db_url, "names": names,
+               "tmp_path": tmp_path}
     finally:
         if serve_proc is not None and serve_proc.poll() is None:
             os.killpg(serve_proc.pid, signal.SIGKILL)  # its cluster goes next: no graceful stop to wait for
@@ -194,6 +197,63 @@ def test_sweep_spreads_over_workers_and_survives_a_lost_node(three_nodes):
           f"(runs of the training job and the batch: {runs}) "
           f"(recovery cost {faulty_s - clean_s:.1f} s); clean run's nodes {by_node}; faulty run's nodes "
           f"{ {three_nodes['names'][n]: i['configs'] for n, i in job['result']['nodes'].items()} }")
+
+    # 3. a node started from another checkout of Sigma (one line differs) joins, and the last
+    # good trial node goes: the sweep's trials can only go to the new node, which refuses them
+    # (CODE_VERSION_MISMATCH naming itself and both code versions, in the job and in its log);
+    # nothing is stored and the API answers on
+    from cluster.version import code_version
+
+    checkout, other_version = _second_checkout(three_nodes["tmp_path"] / "other-checkout")
+    assert other_version != code_version()
+    survivor = "b" if killed["node"] == "a" else "a"
+    cluster.add_worker("c", num_cpus=2, resources={"node_c": 1, "sigma_trials": 1}, env={"PYTHONPATH": str(checkout)})
+    os.kill(cluster.raylet_pid(survivor), signal.SIGKILL)
+    deadline = time.monotonic() + 300
+    while cluster.alive_nodes() != 2:  # the head and the new node
+        assert time.monotonic() < deadline, "the killed node is still counted alive"
+        time.sleep(1)
+    resp = http.post(f"{V1}/backtest_sweep", json={"model_id": mid, "sweep": SPEC_SWEEP, "chunk_size": 3}, headers=h)
+    assert resp.status_code == 202, resp.text
+    refused_id, refused_job = resp.json()["sweep_id"], resp.json()["job_id"]
+    deadline = time.monotonic() + 600
+    while (refused := http.get(f"{V1}/jobs/{refused_job}", headers=h).json()["data"])["status"] not in (
+            "completed", "failed", "cancelled"):
+        assert time.monotonic() < deadline, refused
+        time.sleep(0.5)
+    assert refused["status"] == "failed", refused
+    assert refused["error"]["code"] == "CODE_VERSION_MISMATCH", refused
+    assert other_version in refused["error"]["message"] and code_version() in refused["error"]["message"], refused
+    assert http.get(f"{V1}/backtest_sweep/{refused_id}", headers=h).json()["status"] == "failed"
+    assert _leaderboard(three_nodes["db_url"], refused_id) == ([], 0)
+    assert http.get(f"{V1}/healthz").status_code == 200
+    logged = [p for p in _ray_logs(cluster) if other_version in p.read_text(errors="replace")]
+    assert logged, "no worker log names the refused code version"
+
+
+def _second_checkout(root):
+    """Sigma's packages copied to ``root`` with one comment line added: another checkout, whose
+    ``code_version`` differs. Returns (root, its code version)."""
+    import shutil
+
+    from cluster.version import PACKAGES, source_digest
+    from tests.raycluster import REPO
+
+    for package in PACKAGES:
+        shutil.copytree(REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+    with open(root / "tuning" / "sweep.py", "a") as handle:
+        handle.write("\n# another checkout: one line more than the service's\n")
+    return root, source_digest(root / package for package in PACKAGES)
+
+
+def _ray_logs(cluster):
+    """The log files of the test cluster's sessions (worker nodes keep theirs beside the head's
+    or under RAY_TMPDIR)."""
+    from pathlib import Path
+
+    roots = {cluster.temp_dir, Path(cluster.env["RAY_TMPDIR"])}
+    started = cluster.started_at
+    return [p for root in roots for p in root.glob("**/logs/*") if p.is_file() and p.stat().st_mtime >= started]
 
 
 def _runs_a_trial(raylet_pid: int) -> bool:
