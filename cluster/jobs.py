@@ -333,11 +333,11 @@ class JobManager:
     def warm_workers(self, count: int = WARM_WORKERS) -> int:
         """Leave up to ``count`` warm job workers in Ray's idle pool of job workers (later jobs
         skip seconds of imports and loads); each is started once per manager; returns how many
-        this call started. Never of the manager's own accord: ``sigma serve`` asks for the first
-        as it starts the manager (one process on the core the replica's construction leaves
-        idle; two at once, with the chunk runner, delayed the healthy API by 2-3 s on two
-        cores), the API replica for the rest once it is warm and the API quiet. The second also
-        starts the sweep's warm chunk runner (another process loading kernels)."""
+        this call started. Never of the manager's own accord (beside the replica being built
+        they delayed the healthy API by 2-3 s on two cores): ``sigma serve`` asks for the first
+        as soon as the API answers, the API replica for the rest once it is warm and the API
+        quiet. The second also starts the sweep's warm chunk runner (another process loading
+        kernels)."""
         count = min(int(count), WARM_WORKERS)
         started = [warm_worker_task.options(num_cpus=0, name="job:warm-up", runtime_env=JOB_WORKER_POOL).remote(
                        self.settings_json if i == 1 else None) for i in range(len(self.warm), count)]

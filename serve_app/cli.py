@@ -71,6 +71,12 @@ def cmd_serve(args) -> int:
             raise SystemExit(str(exc)) from None
         if seeding is not None:
             seeding.result()  # re-raises what the seeding raised
+        # the first warm job worker as soon as the API answers, so the first report or backtest
+        # finds it ready; not while the replica is built: beside it, at Ray's worker priority
+        # above the replica's, it cost the start 2-3 s (measured on two cores)
+        from cluster.jobs import get_job_manager
+
+        get_job_manager(settings).warm_workers.remote(1)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             print("Stopping Sigma (interrupted while starting) ...", flush=True)
@@ -139,14 +145,12 @@ def cmd_serve(args) -> int:
 def _start_service_actors(settings) -> None:
     """The rate limiter and the job manager (named, detached: the API replica finds them) asked
     for now, so their processes start beside Serve's controller, whose start leaves a core idle
-    part of the time, rather than after the replica asks for them. The first warm job worker
-    too: it imports and loads on that idle core while the replica is built (single-threaded),
-    so the first report or backtest after a start finds it ready."""
+    part of the time, rather than after the replica asks for them."""
     from cluster.jobs import get_job_manager
     from cluster.ratelimit import get_rate_limiter
 
     get_rate_limiter(settings.tier_limits())
-    get_job_manager(settings).warm_workers.remote(1)
+    get_job_manager(settings)
 
 
 def _start_seeding(catalog, settings):
