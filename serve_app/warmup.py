@@ -138,7 +138,9 @@ def start(activity: Activity | None = None, job_manager=None, wait_s: float = SE
     its start (measured on two cores: warming beside the replica's construction delayed the
     healthy API by 2-3 s). Then, the replica warm, it asks ``job_manager`` for one warm job
     worker at once (``warm_workers(1)``: one process beside the replica on two cores; the first
-    report or backtest after a start is often asked for within seconds) and for the rest once
+    report or backtest after a start is often asked for within seconds; ``sigma serve`` has
+    asked for it already when the API first answered, so this matters under ``serve run``,
+    and a second ask starts nothing) and for the rest once
     the API has been quiet for ``quiet_s`` (or after ``quiet_wait_max_s``): those workers import
     every area and load the numba caches at Ray's worker priority, above the API replica's
     (``SIGMA_INGRESS_NICE``), and on two cores two of them at once took the CPU from the

@@ -81,12 +81,14 @@ class LocalCluster:
         """Start a worker node and wait until it has joined (``env``: variables of its own, e.g.
         another checkout's ``PYTHONPATH``). On a loaded machine a raylet can miss Ray's fixed
         30 s registration window and ``ray start`` exits: it is started again."""
-        expected = self.alive_nodes() + 1
+        # joined = a node alive that was not before (a count would miss it when a node killed
+        # earlier is declared dead meanwhile: seen in CI)
+        before = set(self.alive_node_ids())
         for attempt in range(4):
             self._start_worker(name, num_cpus, resources, attempt, env)
             deadline = time.monotonic() + 240
             while self.workers[name].poll() is None and time.monotonic() < deadline:
-                if self.alive_nodes() >= expected:
+                if set(self.alive_node_ids()) - before:
                     return
                 time.sleep(1)
             if self.workers[name].poll() is None:
@@ -114,6 +116,15 @@ class LocalCluster:
             env=self.env, capture_output=True, text=True, timeout=120)
         found = [line for line in out.stdout.splitlines() if line.startswith("NODES=")]
         return int(found[-1].removeprefix("NODES=")) if out.returncode == 0 and found else 0
+
+    def alive_node_ids(self) -> list[str]:
+        """The alive nodes' ids (none when the cluster cannot be asked just now)."""
+        out = subprocess.run([str(BIN / "python"), "-c", (
+            "import json, ray; ray.init(address=%r, log_to_driver=False); "
+            "print('IDS=' + json.dumps([n['NodeID'] for n in ray.nodes() if n['Alive']]))") % self.address],
+            env=self.env, capture_output=True, text=True, timeout=120)
+        found = [line for line in out.stdout.splitlines() if line.startswith("IDS=")]
+        return json.loads(found[-1].removeprefix("IDS=")) if out.returncode == 0 and found else []
 
     def nodes(self) -> dict[str, dict]:
         """Alive node id -> its resources (custom resources name the node)."""
