@@ -110,12 +110,7 @@ class LocalCluster:
                 f"--runtime-env-agent-port={free_port()}"]
 
     def alive_nodes(self) -> int:
-        out = subprocess.run([str(BIN / "python"), "-c", (
-            "import ray; ray.init(address=%r, log_to_driver=False); "
-            "print('NODES=%%d' %% len([n for n in ray.nodes() if n['Alive']]))") % self.address],
-            env=self.env, capture_output=True, text=True, timeout=120)
-        found = [line for line in out.stdout.splitlines() if line.startswith("NODES=")]
-        return int(found[-1].removeprefix("NODES=")) if out.returncode == 0 and found else 0
+        return len(self.alive_node_ids())
 
     def alive_node_ids(self) -> list[str]:
         """The alive nodes' ids (none when the cluster cannot be asked just now)."""
